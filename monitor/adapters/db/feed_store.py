@@ -1,0 +1,230 @@
+"""Feeds in the database: syncing them from config/OPML, claiming due ones with a lease, and
+recording the outcome of a poll. Decisions (when to poll next) come from core.polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+
+from monitor.adapters.db.dialect import for_update_skip_locked, insert_ignoring_conflicts
+from monitor.adapters.db.schema import Article, Feed, FeedState
+
+feeds = Feed.__table__
+articles = Article.__table__
+
+REMOVED_FROM_CONFIG = "removed from config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as configured (config.toml or an OPML import)."""
+
+    name: str
+    url: str
+    tags: tuple[str, ...] = ()
+    interval: timedelta | None = None
+    source: str = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """What a poll needs to know about a claimed feed."""
+
+    id: int
+    name: str
+    url: str
+    tags: tuple[str, ...]
+    interval: timedelta | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_failures: int
+
+
+def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime) -> None:
+    """Make the feeds table agree with config: add new feeds, update changed ones, and stop
+    config feeds that were removed (kept, visibly, rather than deleted with their articles)."""
+    existing = {row.name: row for row in connection.execute(select(feeds))}
+    wanted = {spec.name for spec in specs}
+    for spec in specs:
+        row = existing.get(spec.name)
+        values: dict[str, Any] = {
+            "tags": list(spec.tags),
+            "interval_seconds": int(spec.interval.total_seconds()) if spec.interval else None,
+        }
+        if row is None:
+            _insert_feed(connection, spec, now)
+            continue
+        if row.configured_url != spec.url:
+            # The operator changed the URL: it wins over any redirect we learned.
+            values.update(
+                url=spec.url,
+                configured_url=spec.url,
+                etag=None,
+                last_modified=None,
+                body_hash=None,
+                next_poll_at=now,
+            )
+        if row.state == FeedState.STOPPED.value and row.last_error == REMOVED_FROM_CONFIG:
+            values.update(state=FeedState.ACTIVE.value, last_error=None, next_poll_at=now)
+        if values != {"tags": row.tags, "interval_seconds": row.interval_seconds}:
+            connection.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
+    for name, row in existing.items():
+        if row.source == "config" and name not in wanted and row.state != FeedState.STOPPED.value:
+            connection.execute(
+                update(feeds)
+                .where(feeds.c.id == row.id)
+                .values(state=FeedState.STOPPED.value, last_error=REMOVED_FROM_CONFIG)
+            )
+
+
+def _insert_feed(connection: Connection, spec: FeedSpec, now: datetime) -> None:
+    # Several workers starting together all see a feed missing: the first insert wins and
+    # the others' are no-ops.
+    connection.execute(
+        insert_ignoring_conflicts(connection, feeds).values(
+            name=spec.name,
+            url=spec.url,
+            configured_url=spec.url,
+            source=spec.source,
+            tags=list(spec.tags),
+            interval_seconds=int(spec.interval.total_seconds()) if spec.interval else None,
+            state=FeedState.ACTIVE.value,
+            consecutive_failures=0,
+            next_poll_at=now,
+            created_at=now,
+        )
+    )
+
+
+def add_feeds(connection: Connection, specs: Iterable[FeedSpec], now: datetime) -> list[str]:
+    """Add feeds that are not there yet (by name or URL); return the names added."""
+    known = connection.execute(select(feeds.c.name, feeds.c.url, feeds.c.configured_url)).all()
+    names = {row.name for row in known}
+    urls = {row.url for row in known} | {row.configured_url for row in known}
+    added = []
+    for spec in specs:
+        if spec.name in names or spec.url in urls:
+            continue
+        _insert_feed(connection, spec, now)
+        names.add(spec.name)
+        urls.add(spec.url)
+        added.append(spec.name)
+    return added
+
+
+def claim_due_feeds(
+    connection: Connection,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    ignore_schedule: bool = False,
+    limit: int | None = None,
+) -> list[FeedRow]:
+    """Lease the feeds that are due to `owner`, so no other worker fetches them meanwhile.
+
+    A lease that expired (its worker died) is free again. Stopped feeds are never claimed.
+    """
+    lease_free = or_(feeds.c.lease_expires_at.is_(None), feeds.c.lease_expires_at < now)
+    due = or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now)
+    condition = and_(feeds.c.state != FeedState.STOPPED.value, lease_free)
+    if not ignore_schedule:
+        condition = and_(condition, due)
+    query = select(feeds).where(condition).order_by(feeds.c.next_poll_at, feeds.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = connection.execute(for_update_skip_locked(connection, query)).all()
+    if not rows:
+        return []
+    connection.execute(
+        update(feeds)
+        .where(feeds.c.id.in_([row.id for row in rows]))
+        .values(lease_owner=owner, lease_expires_at=now + lease)
+    )
+    return [
+        FeedRow(
+            id=row.id,
+            name=row.name,
+            url=row.url,
+            tags=tuple(row.tags or ()),
+            interval=timedelta(seconds=row.interval_seconds) if row.interval_seconds else None,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            body_hash=row.body_hash,
+            consecutive_failures=row.consecutive_failures,
+        )
+        for row in rows
+    ]
+
+
+def release_feeds(connection: Connection, owner: str, feed_ids: Sequence[int] | None = None) -> int:
+    """Give back leases (shutdown, or feeds a cancelled cycle did not get to)."""
+    condition = feeds.c.lease_owner == owner
+    if feed_ids is not None:
+        condition = and_(condition, feeds.c.id.in_(list(feed_ids)))
+    result = connection.execute(
+        update(feeds).where(condition).values(lease_owner=None, lease_expires_at=None)
+    )
+    return result.rowcount
+
+
+def record_poll(connection: Connection, feed_id: int, owner: str, **values: Any) -> None:
+    """Store a poll's outcome and release the lease in the same statement."""
+    connection.execute(
+        update(feeds)
+        .where(feeds.c.id == feed_id)
+        .values(lease_owner=None, lease_expires_at=None, **values)
+    )
+
+
+def record_polls(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Many polls' outcomes in one executemany; every row must carry the same keys."""
+    if not rows:
+        return
+    keys = [key for key in rows[0] if key != "feed_id"]
+    connection.execute(
+        update(feeds)
+        .where(feeds.c.id == bindparam("feed_id"))
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            **{key: bindparam(f"v_{key}") for key in keys},
+        ),
+        [{"feed_id": row["feed_id"], **{f"v_{k}": row[k] for k in keys}} for row in rows],
+    )
+
+
+def list_feeds(connection: Connection) -> list[dict[str, Any]]:
+    """Every feed with its health and article count, for `feeds list` and /healthz."""
+    counts = (
+        select(articles.c.feed_id, func.count().label("n")).group_by(articles.c.feed_id).subquery()
+    )
+    query = (
+        select(feeds, func.coalesce(counts.c.n, 0).label("articles"))
+        .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+        .order_by(feeds.c.name)
+    )
+    return [
+        {
+            "name": row.name,
+            "url": row.url,
+            "configured_url": row.configured_url,
+            "source": row.source,
+            "tags": list(row.tags or ()),
+            "state": row.state,
+            "last_status": row.last_status,
+            "last_error": row.last_error,
+            "consecutive_failures": row.consecutive_failures,
+            "last_polled_at": row.last_polled_at,
+            "last_success_at": row.last_success_at,
+            "next_poll_at": row.next_poll_at,
+            "articles": row.articles,
+        }
+        for row in connection.execute(query)
+    ]

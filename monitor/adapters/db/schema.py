@@ -1,0 +1,224 @@
+"""The database schema as SQLAlchemy 2 models; Alembic migrations are generated from it.
+
+Writes on hot paths go through SQLAlchemy Core on `Model.__table__`; the ORM classes exist so
+the schema reads as one picture. Times are stored as naive UTC and returned as aware UTC, so
+SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# The states are plain enums of the core; the schema stores their values.
+from monitor.core.states import DeliveryStatus, DigestKind, FeedState
+
+__all__ = ["DeliveryStatus", "DigestKind", "FeedState"]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, naive UTC in the column."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)  # current URL, after permanent redirects
+    configured_url: Mapped[str] = mapped_column(Text)  # as written in config / OPML
+    source: Mapped[str] = mapped_column(String(20), default="config")  # config | opml
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default=FeedState.ACTIVE.value)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Story(Base):
+    """A cluster of articles that carry the same story (syndicated copies, re-headlines)."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    article_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("feed_id", "identity_key"),
+        Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_fetched_at", "fetched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    # guid, else canonical link, else a hash of title and text: see core.identity
+    identity_key: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    canonical_url: Mapped[str | None] = mapped_column(Text, index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str | None] = mapped_column(Text)  # None once pruned: the row is a tombstone
+    author: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime]
+    fetched_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash, for candidates
+    pruned_at: Mapped[datetime | None]
+
+
+class StoryBand(Base):
+    """LSH band hashes of the near-duplicate index; shared by every worker through the DB."""
+
+    __tablename__ = "story_bands"
+    # A covering index: the window filter and the article are read from the index alone,
+    # never from the table rows (bench/stories.py).
+    __table_args__ = (
+        Index("ix_story_bands_lookup", "band", "band_hash", "created_at", "article_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    band: Mapped[int] = mapped_column(Integer)
+    band_hash: Mapped[int] = mapped_column(BigInteger)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Digest(Base):
+    """One digest or immediate alert of one watchlist; its matches point at it."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("watchlist_id", "kind", "window_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default=DigestKind.DIGEST.value)
+    # The unique key that lets several workers create a digest once: the window end for
+    # scheduled digests, the story for alerts.
+    window_key: Mapped[str] = mapped_column(String(100))
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime]
+    created_at: Mapped[datetime]
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the rendered-ready digest, frozen
+
+
+class Match(Base):
+    """An article that reached a watchlist's threshold, with the explanation of its score."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        UniqueConstraint("watchlist_id", "article_id"),
+        Index("ix_matches_pending", "watchlist_id", "digest_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(String(200))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    matched_at: Mapped[datetime]
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"))
+    alert_digest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digests.id", ondelete="SET NULL")
+    )
+    # A later copy of a story already delivered for this watchlist: shown as "also reported
+    # by", never delivered again.
+    duplicate_of_match_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Delivery(Base):
+    """The outbox: one row per (digest or alert, channel)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("digest_id", "channel"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+
+
+metadata = Base.metadata

@@ -1,0 +1,44 @@
+"""Write transactions that serialize the workers that would otherwise race, and chunked IN
+lists. Shared by the digest and outbox stores."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, func, select
+
+CHUNK = 500  # ids per IN (...) list: far below every database's bound-parameter limit
+
+
+def lock_key(name: str) -> int:
+    # pg_advisory_xact_lock takes a signed 64-bit key.
+    digest = hashlib.blake2b(f"monitor:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def write_transaction(engine: Engine, lock: str | None = None) -> Iterator[Connection]:
+    """A transaction that holds the write lock from its first statement.
+
+    SQLite: BEGIN IMMEDIATE, so two writers queue on the busy timeout instead of one failing
+    when it upgrades a read lock. PostgreSQL: a transaction-scoped advisory lock on `lock`,
+    so everything done for one watchlist happens one worker at a time.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif lock is not None:
+            connection.execute(select(func.pg_advisory_xact_lock(lock_key(lock))))
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+
+def chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]

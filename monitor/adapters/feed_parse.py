@@ -1,0 +1,335 @@
+"""feedparser adapter: fetched bytes and headers in, a ParsedFeed of NormalizedEntry out.
+
+The only module that sees feedparser's dicts; they never leave it. No network, no disk,
+no clock: `parse_feed` is a top-level function of picklable values so the pipeline can run
+it in a process pool. Every feedparser or lxml failure becomes a ParseError here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import xml.sax
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import feedparser
+
+from monitor.core.dates import from_struct_time, published_time
+from monitor.core.html_text import html_to_text, tidy_text
+from monitor.core.identity import content_hash, identity_key
+from monitor.core.model import NormalizedEntry, ParsedFeed
+from monitor.core.urls import canonical_url, is_web_url, resolve_url
+from monitor.errors import ParseError
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE)
+_XML_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_ROOT_ELEMENT = re.compile(rb"<(?![?!])([A-Za-z_][\w.:-]*)")
+_COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
+_HTML_ROOTS = frozenset({b"html", b"head", b"body"})
+_FEED_ROOTS = frozenset({b"rss", b"feed", b"rdf:rdf", b"rdf", b"channel"})
+_SNIFF_BYTES = 4096
+
+
+def parse_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str], fetched_at: datetime
+) -> ParsedFeed:
+    """Parse one fetched feed document and normalize its entries.
+
+    `url` is the URL the body was fetched from (after redirects): relative links resolve
+    against it, or against Content-Location and xml:base where the feed gives them.
+    `fetched_at` stands in for missing dates and caps dates in the future.
+    Raises ParseError when the body is not a feed feedparser can read.
+    """
+    if not body or body.isspace():
+        raise ParseError("empty response body")
+    if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
+        # A blank line before the declaration (a common CMS plugin defect) makes the
+        # strict parser give up and the slower, sloppier loose parser take over.
+        body = body.lstrip()
+    given = {key.lower(): value for key, value in headers.items()}
+    base = _base_url(url, given.get("content-location"))
+    fp_headers, charset_note = _feedparser_headers(body, given)
+    result = _run_feedparser(body, fp_headers)
+    if not result.get("version") and not result.get("entries"):
+        raise ParseError(_unreadable_reason(body, given, result))
+    bozo_reason = _bozo_reason(result, body, charset_note)
+    try:
+        return _normalize_feed(result, base, fetched_at, bozo_reason)
+    except Exception as exc:  # a wire shape we did not foresee fails this feed, not the cycle
+        raise ParseError(f"could not read the feed's entries: {type(exc).__name__}: {exc}") from exc
+
+
+def _run_feedparser(body: bytes, fp_headers: dict[str, str]) -> Any:
+    try:
+        return feedparser.parse(
+            # A BytesIO, never the bytes: feedparser treats a bytes argument that names an
+            # existing file as a path and would read it from our disk.
+            io.BytesIO(body),
+            response_headers=fp_headers,
+            # We reduce HTML to plain text ourselves: sanitising and rewriting links
+            # inside content cost half the parse and change nothing we keep.
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as exc:  # feedparser promises not to raise; its parsers still can
+        raise ParseError(f"feedparser failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _base_url(url: str, content_location: str | None) -> str:
+    # Content-Location names the document's own URL; a value that is not a web URL
+    # (feedparser's tests include "javascript:...") must not become the base of links.
+    location = resolve_url(url, content_location)
+    return location if location and is_web_url(location) else url
+
+
+# --- character encoding -------------------------------------------------------------
+
+
+def _feedparser_headers(body: bytes, given: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """The headers to hand feedparser, and a note when the declared charset was overruled.
+
+    Only Content-Type and Content-Language. Not Content-Location: with a base URI feedparser
+    joins it onto every element it opens (a third of the parse on a 1 MB feed), and we
+    resolve the few links we keep ourselves.
+
+    feedparser follows RFC 3023: no Content-Type means ISO-8859-1 and text/xml without a
+    charset means US-ASCII. Servers get these wrong far more often than bodies do, so a
+    body that is valid UTF-8 is read as UTF-8 whatever was declared (as Miniflux does);
+    anything else goes through feedparser's own chain (header, XML declaration, fallbacks).
+    """
+    media_type, charset = _content_type(given.get("content-type", ""))
+    if not media_type or (not charset and media_type.startswith("text/") and "xml" in media_type):
+        # No label, or text/xml without a charset (which RFC 3023 made US-ASCII and RFC
+        # 7303 fixed): let the document's own declaration decide, as application/xml does.
+        media_type = "application/xml"
+    fp_headers = {"content-type": f"{media_type}; charset={charset}" if charset else media_type}
+    if "content-language" in given:
+        fp_headers["content-language"] = given["content-language"]
+    if not _is_utf8_text(body):
+        return fp_headers, None
+    fp_headers["content-type"] = f"{media_type}; charset=utf-8"
+    if body.isascii():  # every ASCII-compatible declaration reads it the same way
+        return fp_headers, None
+    declared = charset or _xml_declared_encoding(body)
+    if declared and not _is_utf8_name(declared):
+        return fp_headers, f"declared as {declared} but the body is UTF-8; read as UTF-8"
+    return fp_headers, None
+
+
+def _content_type(value: str) -> tuple[str, str]:
+    media_type, _, params = value.partition(";")
+    charset = ""
+    for param in params.split(";"):
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip("\"'")
+    return media_type.strip().lower(), charset
+
+
+def _is_utf8_text(body: bytes) -> bool:
+    # UTF-16/32 without a BOM is valid UTF-8 byte for byte when it is all ASCII; its NULs
+    # give it away. Byte-order marks are left to feedparser, which handles them well.
+    if body.startswith(_BOMS) or b"\x00" in body[:_SNIFF_BYTES]:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _xml_declared_encoding(body: bytes) -> str | None:
+    match = _XML_ENCODING.match(body[:400].lstrip())
+    return match.group(1).decode("ascii") if match else None
+
+
+def _is_utf8_name(name: str) -> bool:
+    try:
+        return codecs.lookup(name).name == "utf-8"
+    except LookupError:
+        return False
+
+
+# --- unreadable documents -----------------------------------------------------------
+
+
+def _unreadable_reason(body: bytes, given: dict[str, str], result: Any) -> str:
+    """A sentence saying why this body is not a feed, specific enough to act on."""
+    media_type = _content_type(given.get("content-type", ""))[0]
+    shown = media_type or "no Content-Type"
+    head = _COMMENT.sub(b"", body[:_SNIFF_BYTES]).lstrip(b"\xef\xbb\xbf \t\r\n")
+    root = _root_element(head)
+    if root.lower() in _HTML_ROOTS or (
+        media_type == "text/html" and root.lower() not in _FEED_ROOTS
+    ):
+        return f"not a feed: the server sent an HTML page ({shown})"
+    if head[:1] in (b"{", b"["):
+        return f"not a feed: the server sent a JSON document ({shown}); JSON Feed is not supported"
+    exc = result.get("bozo_exception")
+    if isinstance(exc, xml.sax.SAXParseException):
+        return _xml_error(exc, body)
+    if root:
+        name = root.decode("ascii", "replace")
+        return f"not a feed: the root element is <{name}>, not RSS, Atom or RDF ({shown})"
+    return f"not a feed: no RSS, Atom or RDF document found ({shown})"
+
+
+def _root_element(head: bytes) -> bytes:
+    """The name of the first element, as written; b"" when there is none."""
+    match = _ROOT_ELEMENT.search(head)
+    return match.group(1) if match else b""
+
+
+def _xml_error(exc: xml.sax.SAXParseException, body: bytes) -> str:
+    # feedparser prepends an XML declaration and a newline when the document has none,
+    # so the parser counts one line too many.
+    offset = 0 if body.removeprefix(codecs.BOM_UTF8).startswith(b"<?xml") else 1
+    line = max(1, (exc.getLineNumber() or 1) - offset)
+    return f"XML error at line {line}: {exc.getMessage()}"
+
+
+def _bozo_reason(result: Any, body: bytes, charset_note: str | None) -> str | None:
+    """What was wrong with a feed feedparser could still read, or None."""
+    reasons = [charset_note] if charset_note else []
+    exc = result.get("bozo_exception") if result.get("bozo") else None
+    if isinstance(exc, xml.sax.SAXParseException):
+        reasons.append(_xml_error(exc, body))
+    elif exc is not None:
+        reasons.append(str(exc) or type(exc).__name__)
+    return "; ".join(reasons) or None
+
+
+# --- normalization ------------------------------------------------------------------
+
+
+def _normalize_feed(
+    result: Any, base: str, fetched_at: datetime, bozo_reason: str | None
+) -> ParsedFeed:
+    feed = result.get("feed") or {}
+    entries = []
+    for raw in result.get("entries") or []:
+        entry = _normalize_entry(raw, base, fetched_at)
+        if entry is not None:
+            entries.append(entry)
+    return ParsedFeed(
+        title=_one_line(_detail_text(feed.get("title_detail"), feed.get("title"))) or None,
+        link=_web_link(base, feed.get("link")),
+        ttl_seconds=_ttl_seconds(feed.get("ttl")),
+        entries=entries,
+        bozo_reason=bozo_reason,
+    )
+
+
+# PostgreSQL refuses btree index entries over ~2.7 KB; real article URLs are far shorter.
+MAX_INDEXED_URL = 2000
+
+
+def _normalize_entry(raw: Any, base: str, fetched_at: datetime) -> NormalizedEntry | None:
+    title = _one_line(_detail_text(raw.get("title_detail"), raw.get("title")))
+    text = _entry_text(raw)
+    link = _web_link(base, raw.get("link"))
+    if not (title or text or link):
+        return None
+    canonical = canonical_url(link) if link else None
+    if canonical and len(canonical) > MAX_INDEXED_URL:
+        canonical = None  # too long to index (PostgreSQL btree rows); identity falls back
+    guid = _clean(raw.get("id"))
+    published = published_time(
+        from_struct_time(raw.get("published_parsed")),
+        from_struct_time(raw.get("updated_parsed")),
+        fetched_at,
+    )
+    return NormalizedEntry(
+        identity_key=identity_key(_identity_guid(guid, base, canonical), canonical, title, text),
+        guid=guid,
+        url=link,
+        canonical_url=canonical,
+        title=title,
+        text=text,
+        author=_author(raw),
+        published_at=published,
+        content_hash=content_hash(title, text),
+    )
+
+
+def _identity_guid(guid: str | None, base: str, canonical: str | None) -> str | None:
+    """The guid to identify the entry by, or None to identify it by its canonical link.
+
+    A guid that is the entry's own link (RSS permalinks, Atom ids that are URLs) says
+    nothing the link does not, and taking it raw would make a tracking parameter added
+    to both a new identity.
+    """
+    if guid is None or canonical is None:
+        return guid
+    resolved = resolve_url(base, guid)
+    if resolved and is_web_url(resolved) and canonical_url(resolved) == canonical:
+        return None
+    return guid
+
+
+def _entry_text(raw: Any) -> str:
+    """Plain text of the entry body: the longest content, else the summary."""
+    contents = [c for c in raw.get("content") or [] if c.get("value")]
+    if contents:
+        longest = max(contents, key=lambda c: len(c.get("value") or ""))
+        text = _detail_text(longest, longest.get("value"))
+        if text:
+            return text
+    return _detail_text(raw.get("summary_detail"), raw.get("summary"))
+
+
+def _detail_text(detail: Any, value: Any) -> str:
+    """A feedparser text construct as plain text, by its declared type."""
+    if detail:
+        value = detail.get("value", value)
+        kind = (detail.get("type") or "text/html").lower()
+    else:
+        kind = "text/html"
+    if not isinstance(value, str) or not value:
+        return ""
+    if kind == "text/plain":
+        # Already literal text: a "<" here is a character, not a tag.
+        return tidy_text(value)
+    if kind in _HTML_TYPES or "xml" in kind or "html" in kind:
+        return html_to_text(value)
+    if kind.startswith("text/"):
+        return tidy_text(value)
+    return ""  # base64 images and other binary payloads are not text
+
+
+def _web_link(base: str, href: Any) -> str | None:
+    if not isinstance(href, str):
+        return None
+    link = resolve_url(base, href)
+    return link if is_web_url(link) else None
+
+
+def _author(raw: Any) -> str | None:
+    detail = raw.get("author_detail") or {}
+    name = detail.get("name") or raw.get("author")
+    if not isinstance(name, str):
+        return None
+    return _one_line(tidy_text(name)) or None
+
+
+def _ttl_seconds(value: Any) -> int | None:
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return minutes * 60 if minutes > 0 else None
+
+
+def _one_line(text: str) -> str:
+    # Titles and names are headings: line breaks in them are layout, not meaning.
+    return " ".join(text.split())
+
+
+def _clean(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None

@@ -1,0 +1,363 @@
+"""Turning a frozen digest into what each channel sends: text, HTML, and webhook JSON bodies.
+
+Holds the Jinja2 environment (templates in monitor/templates, autoescaped for HTML), the
+email subject, the generic versioned JSON payload and the Slack, Discord and Microsoft Teams
+message formats. Pure rendering: no network, no clock, no database. Feed text is untrusted
+everywhere: HTML escapes it (snippets are escaped first, then the hits are wrapped in <mark>),
+and the chat formats escape their markup characters so a title cannot ping a channel or
+forge a link.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from monitor.core.digest import DigestContent, DigestItem, Snippet
+from monitor.core.states import DigestKind
+
+SCHEMA = "monitor.digest/v1"
+
+# Service limits, from their incoming-webhook documentation.
+SLACK_MAX_BLOCKS = 50
+SLACK_SECTION_CHARS = 3000
+SLACK_HEADER_CHARS = 150
+DISCORD_MAX_EMBEDS = 10
+DISCORD_CONTENT_CHARS = 2000
+DISCORD_TITLE_CHARS = 256
+DISCORD_EMBEDS_TOTAL_CHARS = 6000
+DISCORD_DESCRIPTION_CHARS = 1000  # well under the 4096 cap, so ten embeds fit in 6000 total
+TEAMS_CARD_VERSION = "1.4"
+
+WebhookFormatter = Callable[[int, DigestContent], dict[str, Any]]
+
+
+def utc_iso(value: datetime) -> str:
+    """ISO-8601 in UTC with a Z, as every JSON document of monitor writes times."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def score_text(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def one_line(text: str) -> str:
+    """Feed titles may carry newlines and tabs; headers and list items must not."""
+    return " ".join(text.split())
+
+
+def plural(count: int) -> str:
+    return "1 new story" if count == 1 else f"{count or 'no'} new stories"
+
+
+def subject(content: DigestContent) -> str:
+    """The email subject and heading: "S-400 air defence system: 7 new stories"."""
+    name = one_line(content.watchlist_name)
+    if content.kind is DigestKind.ALERT and content.items:
+        return shorten(f"Alert · {name}: {one_line(content.items[0].title)}", 160)
+    return f"{name}: {plural(content.total)}"
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def safe_href(url: str | None) -> str | None:
+    """Only http(s) links are linked: a feed can put javascript: or data: in a link."""
+    if url and re.match(r"^https?://[^\s]+$", url, flags=re.IGNORECASE):
+        return url
+    return None
+
+
+def marked_html(snippet: Snippet) -> Markup:
+    """The snippet escaped, then each hit wrapped in <mark>: the only markup we add."""
+    mark = Markup('<mark style="background-color:#fff3a3;color:#1f2328;padding:0 1px;">{}</mark>')
+    return Markup("").join(
+        mark.format(piece) if hit else escape(piece) for piece, hit in snippet.segments()
+    )
+
+
+def marked(snippet: Snippet, open_mark: str, close_mark: str, quote: Callable[[str], str]) -> str:
+    """The snippet on one line with each hit between the marks; `quote` escapes feed text."""
+    return one_line(
+        "".join(
+            f"{open_mark}{quote(piece)}{close_mark}" if hit else quote(piece)
+            for piece, hit in snippet.segments()
+        )
+    )
+
+
+def marked_text(snippet: Snippet) -> str:
+    return marked(snippet, "*", "*", lambda piece: piece)
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("monitor", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        when=when,
+        score=score_text,
+        oneline=one_line,
+        href=safe_href,
+        marked_html=marked_html,
+        marked_text=marked_text,
+    )
+    return env
+
+
+def render_text(content: DigestContent) -> str:
+    return (
+        environment().get_template("digest.txt").render(content=content, heading=subject(content))
+    )
+
+
+def render_html(content: DigestContent) -> str:
+    return (
+        environment().get_template("digest.html").render(content=content, heading=subject(content))
+    )
+
+
+# ---- generic JSON -------------------------------------------------------------------------
+
+
+def json_payload(digest_id: int | None, content: DigestContent) -> dict[str, Any]:
+    """The generic webhook body, schema "monitor.digest/v1" (README.md "Webhooks")."""
+    return {
+        "schema": SCHEMA,
+        "kind": content.kind.value,
+        "digest_id": digest_id,
+        "watchlist": {"id": content.watchlist_id, "name": content.watchlist_name},
+        "generated_at": utc_iso(content.generated_at),
+        "window": {
+            "start": utc_iso(content.window_start) if content.window_start else None,
+            "end": utc_iso(content.window_end),
+        },
+        "total": content.total,
+        "omitted": content.omitted,
+        "stories": [_json_story(item) for item in content.items],
+    }
+
+
+def _json_story(item: DigestItem) -> dict[str, Any]:
+    return {
+        "title": item.title,
+        "url": safe_href(item.url),  # a receiver may link it: only http(s), else null
+        "source": item.source,
+        "published_at": utc_iso(item.published_at),
+        "score": round(item.score, 3),
+        "matched_terms": list(item.matched_terms),
+        "snippet": item.snippet.text if item.snippet else None,
+        "highlights": [list(span) for span in item.snippet.highlights] if item.snippet else [],
+        "also_reported_by": list(item.also_reported_by),
+        "story_id": item.story_id,
+    }
+
+
+# ---- Slack: Block Kit with a plain-text fallback ------------------------------------------
+
+
+def slack_escape(text: str) -> str:
+    # Slack reads &, < and > as markup (<!channel> pings everyone, <url|x> forges a link).
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str | None, title: str) -> str:
+    href = safe_href(url)
+    label = slack_escape(one_line(title))
+    if href is None:
+        return f"*{label}*"
+    return f"*<{href.replace('|', '%7C').replace('>', '%3E')}|{label}>*"
+
+
+def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
+    heading = subject(content)
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": shorten(heading, SLACK_HEADER_CHARS)},
+        }
+    ]
+    room = SLACK_MAX_BLOCKS - 2  # the header, and the "and N more" context at the end
+    shown = content.items[:room]
+    for item in shown:
+        lines = [
+            _slack_link(item.url, item.title),
+            f"{slack_escape(item.source)} · {when(item.published_at)} · "
+            f"score {score_text(item.score)}",
+        ]
+        if item.snippet:
+            lines.append("> " + marked(item.snippet, "*", "*", slack_escape))
+        if item.also_reported_by:
+            lines.append(
+                "_Also reported by: " + slack_escape(", ".join(item.also_reported_by)) + "_"
+            )
+        text = shorten("\n".join(lines), SLACK_SECTION_CHARS)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    more = content.total - len(shown)
+    if more or not content.items:
+        note = f"…and {more} more" if content.items else "No new stories."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    # `text` is what notifications and clients without Block Kit show.
+    return {"text": slack_escape(heading), "blocks": blocks, "unfurl_links": False}
+
+
+# ---- Discord: execute-webhook body with embeds --------------------------------------------
+
+_DISCORD_MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#<:@-])")
+
+
+def discord_escape(text: str) -> str:
+    return _DISCORD_MARKDOWN.sub(r"\\\1", text)
+
+
+def discord_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
+    heading = subject(content)
+    embeds: list[dict[str, Any]] = []
+    budget = DISCORD_EMBEDS_TOTAL_CHARS
+    for item in content.items[:DISCORD_MAX_EMBEDS]:
+        parts = []
+        if item.snippet:
+            parts.append(marked(item.snippet, "**", "**", discord_escape))
+        if item.also_reported_by:
+            parts.append(
+                "*Also reported by: " + discord_escape(", ".join(item.also_reported_by)) + "*"
+            )
+        embed: dict[str, Any] = {
+            "title": shorten(one_line(item.title), DISCORD_TITLE_CHARS),
+            "timestamp": utc_iso(item.published_at),
+            "footer": {"text": f"{item.source} · score {score_text(item.score)}"},
+            "color": 0xB42318 if content.kind is DigestKind.ALERT else 0x1F4E79,
+        }
+        description = shorten("\n".join(parts), DISCORD_DESCRIPTION_CHARS)
+        if description:  # Discord refuses an empty description
+            embed["description"] = description
+        href = safe_href(item.url)
+        if href:
+            embed["url"] = href
+        size = len(embed["title"]) + len(description) + len(embed["footer"]["text"])
+        if size > budget:
+            break
+        budget -= size
+        embeds.append(embed)
+    text = f"**{discord_escape(heading)}**"
+    more = content.total - len(embeds)
+    if not content.items:
+        text += "\nNo new stories."
+    elif more:
+        text += f"\n…and {more} more"
+    return {
+        "content": shorten(text, DISCORD_CONTENT_CHARS),
+        "embeds": embeds,
+        "allowed_mentions": {"parse": []},  # feed text never pings anyone
+    }
+
+
+# ---- Microsoft Teams: an Adaptive Card in a message envelope ------------------------------
+
+
+def _runs(snippet: Snippet) -> list[dict[str, Any]]:
+    # TextRuns are never read as Markdown, so feed text needs no escaping and cannot forge a
+    # link; hits are bold and highlighted.
+    return [
+        {"type": "TextRun", "text": piece, "weight": "Bolder", "highlight": True}
+        if hit
+        else {"type": "TextRun", "text": piece}
+        for piece, hit in snippet.segments()
+    ]
+
+
+def _text_block(text: str, **options: Any) -> dict[str, Any]:
+    return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": text, **options}]}
+
+
+def teams_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
+    """An Adaptive Card (1.4) as Teams Workflows webhooks and incoming webhooks accept it.
+
+    Not the legacy Office 365 connector MessageCard, which Microsoft is retiring. Feed text
+    goes into RichTextBlock TextRuns, which Teams never reads as Markdown.
+    """
+    body: list[dict[str, Any]] = [
+        _text_block(subject(content), size="Large", weight="Bolder"),
+    ]
+    for item in content.items:
+        title: dict[str, Any] = {
+            "type": "TextRun",
+            "text": one_line(item.title),
+            "weight": "Bolder",
+        }
+        href = safe_href(item.url)
+        if href:
+            title["selectAction"] = {"type": "Action.OpenUrl", "url": href}
+        items: list[dict[str, Any]] = [
+            {"type": "RichTextBlock", "inlines": [title]},
+            _text_block(
+                f"{item.source} · {when(item.published_at)} · score {score_text(item.score)}",
+                isSubtle=True,
+            ),
+        ]
+        if item.snippet:
+            items.append({"type": "RichTextBlock", "inlines": _runs(item.snippet)})
+        if item.also_reported_by:
+            items.append(
+                _text_block(
+                    "Also reported by: " + ", ".join(item.also_reported_by),
+                    isSubtle=True,
+                    size="Small",
+                )
+            )
+        body.append({"type": "Container", "separator": True, "items": items})
+    if content.omitted or not content.items:
+        note = f"…and {content.omitted} more" if content.items else "No new stories."
+        body.append(_text_block(note, isSubtle=True))
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": TEAMS_CARD_VERSION,
+        "body": body,
+        "msteams": {"width": "Full"},
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+WEBHOOK_FORMATS: Mapping[str, WebhookFormatter] = {
+    "json": json_payload,
+    "slack": slack_payload,
+    "discord": discord_payload,
+    "teams": teams_payload,
+}
+
+
+def webhook_payload(fmt: str, digest_id: int, content: DigestContent) -> dict[str, Any]:
+    try:
+        formatter = WEBHOOK_FORMATS[fmt]
+    except KeyError:
+        raise ValueError(
+            f"unknown webhook format {fmt!r}; use one of {sorted(WEBHOOK_FORMATS)}"
+        ) from None
+    return formatter(digest_id, content)

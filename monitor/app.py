@@ -1,0 +1,141 @@
+"""The one wiring point: builds the concrete pieces (engine, fetcher, poller...) from settings.
+
+Nothing else constructs adapters from settings, so tests can build the same pieces with
+their own collaborators (a pytest-httpx client, a fixed clock).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from collections.abc import AsyncIterator, Callable, Collection
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import Engine
+
+from monitor.adapters.db.engine import make_engine, upgrade_database
+from monitor.adapters.db.feed_store import FeedSpec
+from monitor.adapters.http_fetch import Fetcher, FetchLimits, build_client
+from monitor.adapters.watchlist_files import load_watchlists
+from monitor.config import Settings, database_url
+from monitor.core.scoring import Score
+from monitor.core.watchlist import Watchlist
+from monitor.pipeline import Poller, ProcessesArticles
+from monitor.processing import ArticleProcessor, WatchlistSource
+
+log = logging.getLogger(__name__)
+
+
+def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
+    """The valid watchlists of the configured folder; invalid ones are logged and skipped."""
+    loaded = load_watchlists(settings.watchlist_dir, known_channels=settings.channels.keys())
+    for problems in loaded.problems.values():
+        for problem in problems:
+            log.error("watchlist skipped: %s", problem)
+    return loaded.watchlists
+
+
+def processing_for(
+    settings: Settings,
+    engine: Engine,
+    watchlists: WatchlistSource | None = None,
+    on_match: Callable[[str, Score], None] | None = None,
+) -> ArticleProcessor:
+    """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
+    source (the daemon passes its hot-reloaded set), the folder is read once, now."""
+    if watchlists is None:
+        fixed = load_watchlists_once(settings)
+
+        def watchlists() -> Collection[Watchlist]:
+            return fixed
+
+    return ArticleProcessor(watchlists, story_window=settings.stories.window, on_match=on_match)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
+    engine = make_engine(database_url(settings))
+    if migrate:
+        upgrade_database(engine)
+    return engine
+
+
+def feed_specs(settings: Settings) -> list[FeedSpec]:
+    return [
+        FeedSpec(name=f.name, url=f.url, tags=tuple(f.tags), interval=f.interval)
+        for f in settings.feeds
+    ]
+
+
+def new_parse_executor(settings: Settings) -> Executor:
+    """Processes for parsing (the CPU-bound stage), started with forkserver: forking a process
+    that already runs threads (the DB writer, the HTTP transport) can deadlock."""
+    workers = settings.polling.parse_processes
+    if workers == 0:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["monitor.adapters.feed_parse"])
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_ignore_interrupts
+    )
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    polling = settings.polling
+    return FetchLimits(
+        timeout=polling.timeout.total_seconds(),
+        max_bytes=polling.max_bytes,
+        max_redirects=polling.max_redirects,
+        concurrency=polling.concurrency,
+        per_host=polling.per_host,
+    )
+
+
+def make_fetcher(settings: Settings, client: httpx.AsyncClient) -> Fetcher:
+    return Fetcher(client, fetch_limits(settings), user_agent=settings.polling.user_agent)
+
+
+@asynccontextmanager
+async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with build_client(fetch_limits(settings)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def poller(
+    settings: Settings,
+    engine: Engine,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    client: httpx.AsyncClient | None = None,
+    process_articles: ProcessesArticles | None = None,
+) -> AsyncIterator[Poller]:
+    """A Poller wired from settings; `client` replaces the production HTTP client in tests."""
+    async with AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(http_client(settings))
+        instance = Poller(
+            engine=engine,
+            fetcher=make_fetcher(settings, client),
+            feeds=feed_specs(settings),
+            default_interval=settings.polling.interval,
+            lease=settings.polling.lease,
+            clock=clock,
+            parse_executor=new_parse_executor(settings),
+            renew_parse_executor=lambda: new_parse_executor(settings),
+            process_articles=process_articles,
+        )
+        stack.callback(instance.close)
+        yield instance

@@ -1,0 +1,101 @@
+"""`monitor digest preview|send ID`: what a watchlist's next digest holds, or send it now.
+
+Thin: loads the watchlist, calls monitor.delivery or the digest store, prints. `preview`
+changes nothing; `send` creates the digest (assigning its matches) and attempts its outbox
+rows once; failed rows stay pending and `monitor deliveries retry` (or the daemon) retries them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.adapters.db import digest_store
+from monitor.adapters.render import json_payload, render_html, render_text
+from monitor.adapters.watchlist_files import load_watchlist_file
+from monitor.app import utc_now
+from monitor.cli.common import add_format, database_from
+from monitor.config import Settings
+from monitor.core.watchlist import Watchlist
+from monitor.delivery import DeliveryOutcome, create_digest, deliver_pending
+from monitor.errors import WatchlistError
+
+
+def register(subparsers: Any) -> None:
+    digest = subparsers.add_parser("digest", help="preview or send a watchlist's digest")
+    commands = digest.add_subparsers(dest="digest_command", metavar="COMMAND", required=True)
+    preview = commands.add_parser(
+        "preview", help="print what the next digest would hold (changes nothing)"
+    )
+    preview.add_argument("watchlist_id", metavar="ID", help="the watchlist (its file name)")
+    add_format(preview, "text", "html", "json")
+    preview.set_defaults(func=preview_command)
+    send = commands.add_parser(
+        "send", help="build the digest now and deliver it to the watchlist's channels"
+    )
+    send.add_argument("watchlist_id", metavar="ID", help="the watchlist (its file name)")
+    send.set_defaults(func=send_command)
+
+
+def load_watchlist(settings: Settings, watchlist_id: str) -> Watchlist:
+    path = settings.watchlist_dir / f"{watchlist_id}.toml"
+    if not path.is_file():
+        raise WatchlistError(f"{path}: no such watchlist (ids are the file names in {path.parent})")
+    return load_watchlist_file(path, known_channels=settings.channels.keys())
+
+
+def preview_command(args: argparse.Namespace) -> int:
+    settings, engine = database_from(args)
+    try:
+        watchlist = load_watchlist(settings, args.watchlist_id)
+        content = digest_store.preview_digest(engine, watchlist, now=utc_now())
+    finally:
+        engine.dispose()
+    if args.format == "html":
+        sys.stdout.write(render_html(content))
+    elif args.format == "json":
+        print(json.dumps(json_payload(None, content), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(render_text(content))
+    return 0
+
+
+def print_outcomes(outcomes: Sequence[DeliveryOutcome], settings: Settings) -> bool:
+    """One line per attempt; True when every one was delivered."""
+    for outcome in outcomes:
+        kind = getattr(settings.channels.get(outcome.channel), "type", "?")
+        line = f"  delivery {outcome.delivery_id} to {outcome.channel} ({kind}): {outcome.status}"
+        if outcome.error:
+            line += f" after attempt {outcome.attempts}: {outcome.error}"
+        if outcome.next_attempt_at is not None:
+            line += f"; next attempt {outcome.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+        print(line)
+    return all(o.status == "delivered" for o in outcomes)
+
+
+def send_command(args: argparse.Namespace) -> int:
+    settings, engine = database_from(args)
+    try:
+        watchlist = load_watchlist(settings, args.watchlist_id)
+        now = utc_now()
+        created = create_digest(engine, settings, watchlist, now=now)
+        stories = created.content.total
+        print(
+            f"digest {created.digest_id} for {watchlist.id}: "
+            f"{stories} {'story' if stories == 1 else 'stories'}, "
+            f"{len(created.delivery_ids)} deliveries"
+        )
+        if not created.delivery_ids:
+            reason = "no channels" if not watchlist.channels else "nothing new (send_empty = false)"
+            print(f"  nothing sent: {reason}")
+            return 0
+        outcomes = asyncio.run(
+            deliver_pending(engine, settings, now=now, delivery_ids=created.delivery_ids)
+        )
+    finally:
+        engine.dispose()
+    return 0 if print_outcomes(outcomes, settings) else 1

@@ -1,0 +1,147 @@
+"""`monitor watchlists check|suggest`: validate watchlist files; draft one from documents."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.adapters.watchlist_files import (
+    display_path,
+    load_watchlist_paths,
+    read_document,
+)
+from monitor.config import load_settings
+from monitor.core.suggest import Document, suggest_watchlist
+from monitor.errors import ConfigError, MonitorError, ParseError
+
+DEFAULT_DIR = Path("watchlists")
+
+
+def register(subparsers: Any) -> None:
+    watchlists = subparsers.add_parser("watchlists", help="check and draft watchlists")
+    commands = watchlists.add_subparsers(
+        dest="watchlists_command", metavar="COMMAND", required=True
+    )
+    check = commands.add_parser(
+        "check",
+        help="validate watchlist files; exit 1 and print every problem if any is invalid",
+    )
+    check.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="watchlist files or folders (default: the watchlist folder of the config)",
+    )
+    check.set_defaults(func=check_command)
+    suggest = commands.add_parser(
+        "suggest", help="print a draft watchlist (TOML) from the distinctive terms of documents"
+    )
+    suggest.add_argument(
+        "documents", nargs="+", type=Path, metavar="DOC", help="text (.txt, .md) or HTML documents"
+    )
+    suggest.add_argument(
+        "--id",
+        dest="watchlist_id",
+        metavar="ID",
+        help="the id the watchlist will have (its file name without .toml)",
+    )
+    suggest.add_argument(
+        "--max-terms", type=int, default=25, metavar="N", help="at most N terms (default: 25)"
+    )
+    suggest.set_defaults(func=suggest_command)
+
+
+def watchlist_context(config: str | None) -> tuple[Path, frozenset[str] | None, str | None]:
+    """The configured watchlist folder and channel names, or ./watchlists and no channels.
+
+    The third value is a note saying why the config could not be used, if it could not.
+    """
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        reason = exc.problems[0] if exc.problems else str(exc)
+        return DEFAULT_DIR, None, f"note: config not used ({reason}); channels are not checked"
+    return settings.watchlist_dir, frozenset(settings.channels), None
+
+
+def _watchlist_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    files: list[Path] = []
+    problems: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                problems.append(f"{display_path(path)}: no *.toml watchlist files in this folder")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(f"{display_path(path)}: no such file or folder")
+    return files, problems
+
+
+def check_command(args: argparse.Namespace) -> int:
+    directory, channels, note = watchlist_context(args.config)
+    if note:
+        print(note, file=sys.stderr)
+    files, problems = _watchlist_files(args.paths or [directory])
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen and seen[path.stem].resolve() != path.resolve():
+            problems.append(
+                f"{display_path(path)}: (file name): id {path.stem!r} is also the "
+                f"id of {display_path(seen[path.stem])}; ids must be unique"
+            )
+        seen.setdefault(path.stem, path)
+    loaded = load_watchlist_paths(dict.fromkeys(files), known_channels=channels)
+    for watchlist in loaded.watchlists:
+        print(
+            f"{watchlist.source}: ok ({len(watchlist.terms)} terms, threshold "
+            f"{watchlist.threshold:g}, schedule {watchlist.schedule!r} {watchlist.timezone})"
+        )
+    for file_problems in loaded.problems.values():
+        problems += file_problems
+    for problem in problems:
+        print(problem)
+    bad = len(loaded.problems)
+    print(
+        f"{len(loaded.watchlists)} valid, {bad} invalid"
+        + (f", {len(problems)} problems" if problems else "")
+    )
+    return 1 if problems else 0
+
+
+def suggest_command(args: argparse.Namespace) -> int:
+    documents: list[Document] = []
+    for path in args.documents:
+        try:
+            documents.append(read_document(path))
+        except ParseError as exc:
+            print(f"monitor: {exc}", file=sys.stderr)
+            return 1
+    print(
+        suggest_watchlist(
+            documents,
+            watchlist_id=args.watchlist_id,
+            frequency=english_frequency(),
+            max_terms=max(1, args.max_terms),
+        ),
+        end="",
+    )
+    return 0
+
+
+def english_frequency() -> Any:
+    """Zipf frequency of a word or phrase in ordinary English (wordfreq), 0 when unknown."""
+    try:
+        from wordfreq import zipf_frequency  # loads its word list: only `suggest` needs it
+    except ModuleNotFoundError:
+        raise MonitorError(
+            "`watchlists suggest` needs English word frequencies: "
+            "pip install 'monitor[suggest]' (the wordfreq package)"
+        ) from None
+    return lambda text: zipf_frequency(text, "en")

@@ -1,0 +1,325 @@
+"""config.toml → validated, typed settings.
+
+Validation happens once, at load: unknown keys, wrong types, bad durations and sizes are all
+reported together, each as `FILE: KEY: WHAT`, naming what would be valid. Relative paths are
+resolved against the config file's folder. Secrets never live here: channels name the
+environment variable that holds them (`password_env`, `secret_env`) and the adapter that
+needs the secret reads it when it sends.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.core.units import parse_duration, parse_size
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _size(value: Any) -> Any:
+    return parse_size(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite:///data/monitor.db"
+
+
+class PollingSettings(_Strict):
+    interval: Duration = timedelta(minutes=15)
+    concurrency: int = Field(200, ge=1, le=2000)
+    per_host: int = Field(2, ge=1, le=100)
+    timeout: Duration = timedelta(seconds=30)
+    max_bytes: Size = 10_000_000
+    max_redirects: int = Field(5, ge=0, le=30)
+    max_backoff: Duration = timedelta(hours=6)
+    user_agent: str = DEFAULT_USER_AGENT
+    lease: Duration = timedelta(minutes=5)
+    # Parsing is the CPU-bound stage; it runs in this many worker processes (0: a thread).
+    parse_processes: int = Field(2, ge=0, le=64)
+
+
+class WatchlistSettings(_Strict):
+    dir: Path = Path("watchlists")
+
+
+class ServerSettings(_Strict):
+    listen: str = "127.0.0.1:8080"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value == "":
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f'must be "HOST:PORT" such as "127.0.0.1:8080", or "" for off, got {value!r}'
+            )
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class RetentionSettings(_Strict):
+    days: int = Field(90, ge=1)
+    batch: int = Field(1000, ge=1)
+
+
+class StorySettings(_Strict):
+    window: Duration = timedelta(days=7)
+
+
+class DeliverySettings(_Strict):
+    max_attempts: int = Field(8, ge=1, le=100)
+    base_delay: Duration = timedelta(seconds=30)
+    max_delay: Duration = timedelta(hours=1)
+    timeout: Duration = timedelta(seconds=30)
+
+
+class FeedSettings(_Strict):
+    name: Name
+    url: str = Field(pattern=r"^https?://\S+$")
+    tags: list[str] = Field(default_factory=list)
+    interval: Duration | None = None
+
+
+class FileChannel(_Strict):
+    type: Literal["file"]
+    path: Path
+
+
+class EmailChannel(_Strict):
+    type: Literal["email"]
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _login_needs_password(self) -> EmailChannel:
+        if self.username and not self.password_env:
+            raise ValueError(
+                "username is set but password_env is not: name the environment "
+                "variable that holds the SMTP password"
+            )
+        return self
+
+
+class WebhookChannel(_Strict):
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://\S+$")
+    format: Literal["json", "slack", "discord", "teams"] = "json"
+    secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = timedelta(seconds=15)
+
+
+Channel = Annotated[FileChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]
+
+
+class Settings(_Strict):
+    """Everything config.toml says, validated. `config_file` is where it came from."""
+
+    config_file: Path = Path(DEFAULT_CONFIG)
+    database: DatabaseSettings = DatabaseSettings()
+    polling: PollingSettings = PollingSettings()
+    watchlists: WatchlistSettings = WatchlistSettings()
+    server: ServerSettings = ServerSettings()
+    retention: RetentionSettings = RetentionSettings()
+    stories: StorySettings = StorySettings()
+    delivery: DeliverySettings = DeliverySettings()
+    feeds: list[FeedSettings] = Field(default_factory=list)
+    channels: dict[Name, Channel] = Field(default_factory=dict)
+
+    @field_validator("feeds")
+    @classmethod
+    def _unique_feed_names(cls, feeds: list[FeedSettings]) -> list[FeedSettings]:
+        seen: set[str] = set()
+        for feed in feeds:
+            if feed.name in seen:
+                raise ValueError(f"feed name {feed.name!r} is used twice; names must be unique")
+            seen.add(feed.name)
+        return feeds
+
+    @property
+    def base_dir(self) -> Path:
+        return self.config_file.parent
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the config, resolved against the config file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def watchlist_dir(self) -> Path:
+        return self.resolve(self.watchlists.dir)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for position, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif position == 2 and loc[0] == "channels":
+            continue  # pydantic's discriminator tag: not a key the user wrote
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _message(error: Any, model_fields: dict[str, list[str]]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return 'channel "type" must be one of "file", "email", "webhook"'
+    if kind == "literal_error":
+        return f"must be {error['ctx']['expected']}, got {error['input']!r}"
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(str(error["loc"][-1]), "")
+        return f"invalid value {error['input']!r}{hint}"
+    message: str = error["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind in {
+        "int_parsing",
+        "int_type",
+        "string_type",
+        "float_type",
+        "list_type",
+        "dict_type",
+        "bool_type",
+        "timedelta_type",
+        "int_from_float",
+    }:
+        message = f"{message.lower()}, got {error['input']!r}"
+    return message
+
+
+_PATTERN_HINTS = {
+    "url": ": must be an http:// or https:// URL",
+    "name": ": use letters, digits, '-', '_' and '.', starting with a letter or digit",
+    "sender": ": must be an email address",
+    "password_env": ": must be the name of an environment variable, e.g. MONITOR_SMTP_PASSWORD",
+    "secret_env": ": must be the name of an environment variable, e.g. MONITOR_WEBHOOK_SECRET",
+}
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
+    """The keys that would have been valid where an unknown key was found."""
+    if loc[0] == "channels" and len(loc) == 4:
+        channel = {"file": FileChannel, "email": EmailChannel, "webhook": WebhookChannel}
+        return sorted(channel[str(loc[2])].model_fields)
+    current: Any = model
+    for item in loc[:-1]:
+        if isinstance(item, int) or current is None:
+            continue
+        field = getattr(current, "model_fields", {}).get(item)
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return None
+
+
+def parse_settings(data: dict[str, Any], path: Path) -> Settings:
+    """Validate a parsed config document; raise ConfigError listing every problem."""
+    if "config_file" in data:  # our own bookkeeping field, not a key users may write
+        raise ConfigError(f"{path}: config_file: unknown key")
+    try:
+        return Settings.model_validate({**data, "config_file": path})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = f"{path}: {_where(loc)}: {_message(error, {})}"
+            if error["type"] == "extra_forbidden":
+                valid = _valid_keys(Settings, loc)
+                if valid:
+                    keys = ", ".join(k for k in valid if k != "config_file")
+                    line += f"; valid keys here: {keys}"
+            problems.append(line)
+        raise ConfigError(problems) from None
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: dict[str, str]) -> Path:
+    """--config wins, then $MONITOR_CONFIG, then ./config.toml."""
+    return Path(explicit or environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(
+    explicit: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read and validate the config file; `$MONITOR_DATABASE_URL` overrides [database] url."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_path(explicit, env).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file (use --config PATH or $MONITOR_CONFIG)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    settings = parse_settings(data, path)
+    if env.get("MONITOR_DATABASE_URL"):
+        settings = settings.model_copy(
+            update={"database": DatabaseSettings(url=env["MONITOR_DATABASE_URL"])}
+        )
+    return settings
+
+
+def database_url(settings: Settings) -> str:
+    """The SQLAlchemy URL, with a relative SQLite path resolved against the config folder."""
+    url = settings.database.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        relative = url[len(prefix) :]
+        return prefix + str(settings.resolve(Path(relative)))
+    return url

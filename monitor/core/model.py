@@ -1,0 +1,36 @@
+"""Plain data shared by the pure core and the shell: no I/O, no library types.
+
+The feed's wire shape (feedparser's dicts) never leaks past adapters/feed_parse.py: every
+entry leaves it as a `NormalizedEntry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedEntry:
+    """One feed entry as monitor stores it. Times are aware UTC."""
+
+    identity_key: str  # per feed: guid, else canonical link, else hash of title+text
+    guid: str | None
+    url: str | None  # absolute, resolved against the feed
+    canonical_url: str | None
+    title: str  # plain text
+    text: str  # plain text: content if present, else summary
+    author: str | None
+    published_at: datetime
+    content_hash: str  # sha256 hex of the folded title and text, for exact copies
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What a fetched feed document said, normalized."""
+
+    title: str | None
+    link: str | None
+    ttl_seconds: int | None  # RSS <ttl>, converted from minutes
+    entries: list[NormalizedEntry] = field(default_factory=list)
+    bozo_reason: str | None = None  # feedparser read it, but it was not well-formed

@@ -1,0 +1,27 @@
+"""The states of feeds, deliveries and digests: enums with documented members, shared by the
+pure core and the database schema (which stores their values)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class FeedState(enum.StrEnum):
+    """Where a feed stands in its polling life."""
+
+    ACTIVE = "active"  # polled on its interval
+    BACKOFF = "backoff"  # failed recently; retried on a capped exponential schedule
+    STOPPED = "stopped"  # gone for good (410) or removed by hand; never polled again
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where an outbox row stands."""
+
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERED = "delivered"  # the channel accepted it
+    DEAD = "dead"  # max_attempts reached, or a permanent failure; kept with its error
+
+
+class DigestKind(enum.StrEnum):
+    DIGEST = "digest"  # the scheduled ranked digest of a watchlist
+    ALERT = "alert"  # an immediate alert for a strong hit

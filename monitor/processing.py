@@ -1,0 +1,117 @@
+"""What happens to a feed's new articles inside that feed's transaction: they are scored
+against every watchlist that covers the feed, grouped into stories, and their matches stored.
+
+The decisions are the core's (core.scoring, core.dedup); this module gathers the current
+watchlists and applies the results. Story assignment runs last because on PostgreSQL it
+holds a lock until the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from monitor.adapters.db.article_store import StoredEntry
+from monitor.adapters.db.dialect import insert_ignoring_conflicts
+from monitor.adapters.db.feed_store import FeedRow
+from monitor.adapters.db.schema import Match
+from monitor.adapters.db.story_store import NewArticle, assign_stories
+from monitor.core.matcher import Matcher, compile_matcher
+from monitor.core.scoring import Score, score_watchlists
+from monitor.core.watchlist import Watchlist
+
+log = logging.getLogger(__name__)
+
+matches = Match.__table__
+
+WatchlistSource = Callable[[], Collection[Watchlist]]
+
+
+class ArticleProcessor:
+    """The Poller's `process_articles`: scores, stories, matches for one feed's new articles.
+
+    `watchlists` is asked for the watchlists in force at every feed, so a hot reload takes
+    effect at the next feed; the matcher is recompiled only when that set changed.
+    """
+
+    def __init__(
+        self,
+        watchlists: WatchlistSource,
+        *,
+        story_window: timedelta,
+        on_match: Callable[[str, Score], None] | None = None,
+    ) -> None:
+        self._watchlists = watchlists
+        self._story_window = story_window
+        self._on_match = on_match
+        self._compiled: tuple[tuple[Watchlist, ...], Matcher] | None = None
+
+    def matcher(self) -> Matcher | None:
+        current = tuple(sorted(self._watchlists(), key=lambda w: w.id))
+        if not current:
+            return None
+        if self._compiled is None or self._compiled[0] != current:
+            self._compiled = (current, compile_matcher(current))
+        return self._compiled[1]
+
+    def __call__(
+        self,
+        connection: Connection,
+        feed: FeedRow,
+        stored: Sequence[StoredEntry],
+        now: datetime,
+    ) -> int:
+        matcher = self.matcher()
+        found: list[tuple[int, str, Score]] = []
+        if matcher is not None:
+            for item in stored:
+                scores = score_watchlists(
+                    matcher,
+                    item.entry.title,
+                    item.entry.text,
+                    feed_name=feed.name,
+                    feed_tags=feed.tags,
+                )
+                found += [(item.article_id, wid, s) for wid, s in scores if s.matched]
+        story_ids = assign_stories(
+            connection,
+            [
+                NewArticle(
+                    article_id=item.article_id,
+                    title=item.entry.title,
+                    text=item.entry.text,
+                    canonical_url=item.entry.canonical_url,
+                    content_hash=item.entry.content_hash,
+                    published_at=item.entry.published_at,
+                )
+                for item in stored
+            ],
+            now=now,
+            window=self._story_window,
+        )
+        story_of = {item.article_id: story for item, story in zip(stored, story_ids, strict=True)}
+        if found:
+            connection.execute(
+                insert_ignoring_conflicts(connection, matches),
+                [
+                    {
+                        "watchlist_id": watchlist_id,
+                        "article_id": article_id,
+                        "story_id": story_of[article_id],
+                        "score": score.score,
+                        "explanation": score.explanation(),
+                        "matched_at": now,
+                    }
+                    for article_id, watchlist_id, score in found
+                ],
+            )
+            for _, watchlist_id, score in found:
+                log.info(
+                    "match %.1f", score.score, extra={"feed": feed.name, "watchlist": watchlist_id}
+                )
+                if self._on_match:
+                    self._on_match(watchlist_id, score)
+        return len(found)

@@ -1,0 +1,145 @@
+"""Feed and article stores, on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from entries import T0, add_feed, entry
+from sqlalchemy import Engine, func, select, update
+
+from monitor.adapters.db import article_store, feed_store
+from monitor.adapters.db.feed_store import FeedSpec
+from monitor.adapters.db.schema import Article, Feed
+
+
+def test_entries_are_stored_once_and_edits_update_the_row(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    with engine.begin() as c:
+        first = article_store.store_entries(c, feed_id, [entry(1), entry(2), entry(1)], T0)
+    assert len(first.new) == 2
+    with engine.begin() as c:
+        again = article_store.store_entries(c, feed_id, [entry(1), entry(2, text="edited")], T0)
+    assert again.new == [] and again.updated == 1 and again.unchanged == 1
+    with engine.connect() as c:
+        rows = c.execute(select(Article.__table__.c.text).order_by(Article.__table__.c.id)).all()
+    assert [r.text for r in rows] == ["body", "edited"]
+
+
+def test_a_tombstone_is_never_stored_again(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    with engine.begin() as c:
+        article_store.store_entries(c, feed_id, [entry(1)], T0)
+        c.execute(update(Article.__table__).values(text=None, pruned_at=T0))
+    with engine.begin() as c:
+        result = article_store.store_entries(c, feed_id, [entry(1, text="changed")], T0)
+    assert result.new == [] and result.updated == 0
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(Article.__table__)).scalar_one() == 1
+
+
+def test_the_same_guid_in_two_feeds_is_two_articles(engine: Engine) -> None:
+    a, b = add_feed(engine, "a"), add_feed(engine, "b", "https://example.net/feed")
+    with engine.begin() as c:
+        assert len(article_store.store_entries(c, a, [entry(1)], T0).new) == 1
+        assert len(article_store.store_entries(c, b, [entry(1)], T0).new) == 1
+
+
+def test_due_feeds_are_leased_to_one_worker_until_the_lease_expires(engine: Engine) -> None:
+    add_feed(engine, "a")
+    add_feed(engine, "b", "https://example.net/feed")
+    lease = timedelta(minutes=5)
+    with engine.begin() as c:
+        mine = feed_store.claim_due_feeds(c, owner="w1", now=T0, lease=lease)
+    with engine.begin() as c:
+        theirs = feed_store.claim_due_feeds(c, owner="w2", now=T0, lease=lease)
+    assert {f.name for f in mine} == {"a", "b"} and theirs == []
+    with engine.begin() as c:
+        expired = feed_store.claim_due_feeds(
+            c, owner="w2", now=T0 + lease + timedelta(seconds=1), lease=lease
+        )
+    assert {f.name for f in expired} == {"a", "b"}
+
+
+def test_released_feeds_can_be_claimed_again_and_schedules_are_honoured(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    lease = timedelta(minutes=5)
+    with engine.begin() as c:
+        feed_store.claim_due_feeds(c, owner="w1", now=T0, lease=lease)
+        feed_store.record_poll(c, feed_id, "w1", next_poll_at=T0 + timedelta(minutes=15))
+    with engine.begin() as c:
+        assert feed_store.claim_due_feeds(c, owner="w1", now=T0, lease=lease) == []
+        forced = feed_store.claim_due_feeds(
+            c, owner="w1", now=T0, lease=lease, ignore_schedule=True
+        )
+    assert [f.name for f in forced] == ["a"]
+    with engine.begin() as c:
+        assert feed_store.release_feeds(c, "w1") == 1
+
+
+def test_stopped_feeds_are_never_claimed(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    with engine.begin() as c:
+        feed_store.record_poll(c, feed_id, "w", state="stopped", last_error="410 Gone")
+        assert (
+            feed_store.claim_due_feeds(
+                c, owner="w", now=T0, lease=timedelta(minutes=1), ignore_schedule=True
+            )
+            == []
+        )
+
+
+def test_sync_follows_config_changes(engine: Engine) -> None:
+    add_feed(engine, "a", "https://example.org/feed")
+    with engine.begin() as c:
+        c.execute(update(Feed.__table__).values(url="https://example.org/moved", etag='"x"'))
+        feed_store.sync_feeds(c, [FeedSpec("a", "https://example.org/new", ("t",))], T0)
+        (row,) = feed_store.list_feeds(c)
+    assert row["url"] == "https://example.org/new" and row["tags"] == ["t"]
+    with engine.begin() as c:
+        feed_store.sync_feeds(c, [], T0)
+        (row,) = feed_store.list_feeds(c)
+    assert row["state"] == "stopped" and row["last_error"] == feed_store.REMOVED_FROM_CONFIG
+    with engine.begin() as c:
+        feed_store.sync_feeds(c, [FeedSpec("a", "https://example.org/new")], T0)
+        (row,) = feed_store.list_feeds(c)
+    assert row["state"] == "active" and row["last_error"] is None
+
+
+def test_opml_feeds_survive_config_sync_and_duplicates_are_skipped(engine: Engine) -> None:
+    with engine.begin() as c:
+        added = feed_store.add_feeds(
+            c,
+            [
+                FeedSpec("x", "https://x.example/rss", source="opml"),
+                FeedSpec("y", "https://x.example/rss", source="opml"),
+            ],
+            T0,
+        )
+        feed_store.sync_feeds(c, [], T0)
+        rows = feed_store.list_feeds(c)
+    assert added == ["x"]
+    assert [(r["name"], r["state"]) for r in rows] == [("x", "active")]
+
+
+def test_list_articles_filters_and_counts(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    old = replace(entry(1), published_at=T0 - timedelta(days=10))
+    with engine.begin() as c:
+        article_store.store_entries(c, feed_id, [old, entry(2), entry(3)], T0)
+        recent = article_store.list_articles(c, since=T0 - timedelta(days=1))
+        limited = article_store.list_articles(c, limit=1)
+        (feed,) = feed_store.list_feeds(c)
+    assert {a["title"] for a in recent} == {"Story 2", "Story 3"}
+    assert len(limited) == 1 and feed["articles"] == 3
+    assert set(recent[0]) >= {
+        "id",
+        "feed",
+        "guid",
+        "url",
+        "canonical_url",
+        "title",
+        "published_at",
+        "fetched_at",
+        "story_id",
+    }

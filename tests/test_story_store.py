@@ -1,0 +1,384 @@
+"""adapters/db/story_store: assigning stories through the shared LSH index, on SQLite and, when
+MONITOR_TEST_DATABASE_URL is set, on PostgreSQL (in a schema of its own, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from monitor.adapters.db import story_store
+from monitor.adapters.db.schema import Article, Feed, Story, StoryBand, metadata
+from monitor.adapters.db.story_store import NewArticle
+from monitor.core import dedup
+
+PG_ENV = "MONITOR_TEST_DATABASE_URL"
+NOW = datetime(2026, 2, 17, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(days=7)
+
+COPY_A = (
+    "Peru's Congress removes interim President Jerí as he faces corruption allegations",
+    "Peru's Congress has voted to remove interim President José Jerí from office as he faces "
+    "corruption allegations",
+)
+COPY_B = (
+    "Peru's Congress removes interim President Jerí as he faces a corruption probe",
+    "Peru's Congress on Tuesday voted to remove interim President José Jerí from office as he "
+    "faces corruption allegations, triggering a fresh wave of political instability just weeks "
+    "before…",
+)
+OTHER = (
+    "Kenya's main airport resumes operations after 2-day strike",
+    "Kenya's main airport in Nairobi is restarting normal operations after workers agreed to end "
+    "a two-day strike",
+)
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine() -> Iterator[Engine]:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL story tests need {PG_ENV}, e.g. postgresql+psycopg://...")
+    schema = f"stories_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(make_url(url), connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        metadata.create_all(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # create_all costs a few fsyncs per table; copying the empty file is far cheaper per test.
+    path = tmp_path_factory.mktemp("stories") / "template.db"
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def story_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = tmp_path / "stories.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        engine = create_engine(f"sqlite:///{path}")
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("_postgres_engine")
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+    yield engine
+
+
+class Articles:
+    """Inserts feeds and articles the way the pipeline does before it assigns stories."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.feeds: dict[str, int] = {}
+        self.next_id = 1
+
+    def add(
+        self,
+        title: str,
+        body: str,
+        *,
+        feed: str = "abc-news",
+        url: str | None = None,
+        content_hash: str | None = None,
+        published_at: datetime = NOW,
+    ) -> NewArticle:
+        if feed not in self.feeds:
+            self.feeds[feed] = len(self.feeds) + 1
+            self.conn.execute(
+                insert(Feed.__table__).values(
+                    id=self.feeds[feed], name=feed, url=feed, configured_url=feed, created_at=NOW
+                )
+            )
+        article_id, self.next_id = self.next_id, self.next_id + 1
+        digest = content_hash or f"hash-{article_id}"
+        self.conn.execute(
+            insert(Article.__table__).values(
+                id=article_id,
+                feed_id=self.feeds[feed],
+                identity_key=str(article_id),
+                title=title,
+                text=body,
+                url=url,
+                canonical_url=url,
+                published_at=published_at,
+                fetched_at=NOW,
+                updated_at=NOW,
+                content_hash=digest,
+            )
+        )
+        return NewArticle(article_id, title, body, url, digest, published_at)
+
+
+def assign(conn: Connection, *articles: NewArticle, now: datetime = NOW) -> list[int]:
+    return story_store.assign_stories(conn, list(articles), now=now, window=WINDOW)
+
+
+def test_a_syndicated_copy_joins_the_story_of_the_first(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        first = articles.add(*COPY_A, feed="abc-news")
+        [story] = assign(conn, first)
+        copy = articles.add(*COPY_B, feed="japan-today")
+        other = articles.add(*OTHER, feed="japan-today")
+        assert assign(conn, copy, other) == [story, story + 1]
+        row = conn.execute(select(Story.__table__).where(Story.__table__.c.id == story)).one()
+        assert row.article_count == 2
+        assert row.title == COPY_A[0]
+
+
+def test_one_call_assigns_the_whole_batch_in_order(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        a, b, c = (articles.add(*COPY_A), articles.add(*OTHER), articles.add(*COPY_B))
+        first, second, third = assign(conn, a, b, c)
+        assert first == third != second
+
+
+def test_single_article_entry_point_returns_the_story(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        article = Articles(conn).add(*COPY_A)
+        story = story_store.assign_story(
+            conn,
+            article_id=article.article_id,
+            title=article.title,
+            text=article.text,
+            canonical_url=None,
+            content_hash=article.content_hash,
+            published_at=NOW,
+            now=NOW,
+            window=WINDOW,
+        )
+        stored = conn.execute(select(Article.__table__.c.story_id, Article.__table__.c.signature))
+        story_id, signature = stored.one()
+        assert story_id == story
+        assert dedup.same_story(dedup.signature_from_bytes(signature), dedup.minhash(*COPY_A))
+        bands = conn.execute(select(func.count()).select_from(StoryBand.__table__)).scalar()
+        assert bands == dedup.BANDS
+
+
+@pytest.mark.parametrize("signal", ["canonical_url", "content_hash"])
+def test_exact_signals_join_whatever_the_text(story_engine: Engine, signal: str) -> None:
+    same = {"url": "https://example.org/a"} if signal == "canonical_url" else {"content_hash": "h"}
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        [story] = assign(conn, articles.add(*COPY_A, **same))
+        assert assign(conn, articles.add(*OTHER, **same)) == [story]
+
+
+def test_copies_outside_the_window_open_a_new_story(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        [old] = assign(conn, articles.add(*COPY_A, url="u", content_hash="h"), now=NOW - WINDOW)
+        late = articles.add(*COPY_B, url="u", content_hash="h")
+        assert assign(conn, late, now=NOW + timedelta(minutes=1)) != [old]
+
+
+def test_last_seen_never_moves_back(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        assign(conn, articles.add(*COPY_A))
+        assign(conn, articles.add(*COPY_B), now=NOW - timedelta(hours=1))
+        row = conn.execute(select(Story.__table__)).one()
+        assert (row.last_seen_at, row.article_count) == (NOW, 2)
+
+
+def test_prune_bands_keeps_the_index_to_the_window(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        assign(conn, articles.add(*COPY_A), now=NOW - timedelta(days=8))
+        assign(conn, articles.add(*OTHER), now=NOW)
+        assert story_store.prune_bands(conn, NOW - WINDOW) == dedup.BANDS
+        left = conn.execute(select(func.count()).select_from(StoryBand.__table__)).scalar()
+        assert left == dedup.BANDS
+
+
+def test_list_stories_gives_articles_and_outlets(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        assign(conn, articles.add(*COPY_A, feed="abc-news"), now=NOW - timedelta(days=3))
+        assign(conn, articles.add(*OTHER, feed="npr"))
+        assign(conn, articles.add(*COPY_B, feed="japan-today"), now=NOW + timedelta(hours=1))
+        listed = story_store.list_stories(conn, NOW - timedelta(days=1))
+    assert [story["title"] for story in listed] == [COPY_A[0], OTHER[0]]
+    peru = listed[0]
+    assert peru["outlets"] == ["abc-news", "japan-today"]
+    assert peru["article_count"] == 2
+    assert [a["feed"] for a in peru["articles"]] == ["abc-news", "japan-today"]
+    assert set(peru["articles"][0]) == {"id", "title", "url", "published_at", "feed"}
+    assert peru["first_seen_at"] == NOW - timedelta(days=3)
+
+
+def test_band_lookup_is_one_index_seek_per_band(story_engine: Engine) -> None:
+    # The window is never read whole: every band is an index seek on (band, band_hash), read
+    # newest first, on SQLite and PostgreSQL alike.
+    statement = story_store._candidates_statement(
+        story_store.ROWS_PER_BAND, story_store.MAX_CANDIDATES
+    )
+    with story_engine.begin() as conn:
+        compiled = statement.compile(dialect=conn.dialect)
+        values: dict[str, object] = {name: 0 for name in compiled.params}
+        values["since"] = (NOW - WINDOW).replace(tzinfo=None)  # as stored: naive UTC
+        if conn.dialect.name == "sqlite":
+            query = "EXPLAIN QUERY PLAN " + str(compiled)
+            values["since"] = str(values["since"])
+            params: tuple[object, ...] | dict[str, object] = tuple(
+                values[name] for name in compiled.positiontup or ()
+            )
+            # Covering: the window and the article come from the index, never the table.
+            seek = "SEARCH story_bands USING COVERING INDEX ix_story_bands_lookup (band=? AND band_hash=?)"
+            scan = "SCAN story_bands"
+        else:
+            # An empty table: without this PostgreSQL would rightly prefer to read it whole.
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            query, params = "EXPLAIN " + str(compiled), values
+            seek, scan = (
+                "Scan Backward using ix_story_bands_lookup",  # an Index Only Scan: covering
+                "Seq Scan on story_bands",
+            )
+        plan = "\n".join(str(row[-1]) for row in conn.exec_driver_sql(query, params))
+    assert plan.count(seek) == dedup.BANDS
+    assert scan not in plan
+
+
+def _index(
+    conn: Connection, article: NewArticle, bands: dict[int, int], created_at: datetime
+) -> int:
+    """Give `article` a story of its own and exactly the band rows `bands` (band: hash)."""
+    story = story_store._new_story(conn, article.title, created_at)
+    signature = dedup.signature_to_bytes(dedup.minhash(article.title, article.text))
+    conn.execute(
+        Article.__table__.update()
+        .where(Article.__table__.c.id == article.article_id)
+        .values(story_id=story, signature=signature)
+    )
+    conn.execute(
+        insert(StoryBand.__table__),
+        [
+            {
+                "band": band,
+                "band_hash": value,
+                "article_id": article.article_id,
+                "story_id": story,
+                "created_at": created_at,
+            }
+            for band, value in bands.items()
+        ],
+    )
+    return story
+
+
+def _offered(conn: Connection, bands: dict[int, int], *, exclude: int = 0) -> list[int]:
+    query = [bands.get(band, 10**15 + band) for band in range(dedup.BANDS)]
+    rows = story_store._candidates(conn, query, exclude, NOW - WINDOW)
+    return [row.id for row in rows]
+
+
+def test_a_common_band_value_offers_only_its_newest_rows(
+    story_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(story_store, "ROWS_PER_BAND", 2)
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        carriers = [articles.add(f"carrier {i}", "text") for i in range(4)]
+        for hours, carrier in enumerate(carriers):
+            _index(conn, carrier, {5: 555}, NOW - timedelta(days=2) + timedelta(hours=hours))
+        rare = articles.add("rare", "text")
+        _index(conn, rare, {9: 999}, NOW - timedelta(days=6))  # the oldest of all
+        offered = _offered(conn, {5: 555, 9: 999})
+    assert offered == sorted([carriers[2].article_id, carriers[3].article_id, rare.article_id])
+
+
+def test_band_rows_outside_the_window_are_not_offered(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        old, recent, itself = (articles.add(name, "text") for name in ("old", "recent", "self"))
+        _index(conn, old, {5: 555}, NOW - WINDOW - timedelta(minutes=1))
+        _index(conn, recent, {5: 555}, NOW - WINDOW + timedelta(minutes=1))
+        _index(conn, itself, {5: 555}, NOW)
+        offered = _offered(conn, {5: 555}, exclude=itself.article_id)
+    assert offered == [recent.article_id]
+
+
+def test_candidates_agreeing_on_more_bands_come_first(
+    story_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(story_store, "MAX_CANDIDATES", 1)
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        copy, noise = articles.add("copy", "text"), articles.add("noise", "text")
+        _index(conn, copy, {1: 111, 2: 222, 3: 333}, NOW - timedelta(days=3))
+        _index(conn, noise, {1: 111}, NOW)  # newer, a higher id: it would win a tie
+        offered = _offered(conn, {1: 111, 2: 222, 3: 333})
+    assert offered == [copy.article_id]
+
+
+def test_a_copy_is_found_through_its_other_bands_when_one_is_common(
+    story_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(story_store, "ROWS_PER_BAND", 2)
+    first_bands = dedup.band_hashes(dedup.minhash(*COPY_A))
+    copy_bands = dedup.band_hashes(dedup.minhash(*COPY_B))
+    shared = [band for band in range(dedup.BANDS) if first_bands[band] == copy_bands[band]]
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        first = articles.add(*COPY_A)
+        [story] = assign(conn, first, now=NOW - timedelta(days=1))
+        # Newer unrelated articles carry the value of one of the shared bands, more of them
+        # than are read: the first article is no longer offered through that band.
+        for i in range(4):
+            noise = articles.add(f"{OTHER[0]} {i}", OTHER[1])
+            _index(conn, noise, {shared[0]: first_bands[shared[0]]}, NOW - timedelta(hours=i))
+        copy = articles.add(*COPY_B, feed="japan-today")
+        assert story_store.find_story(conn, copy, since=NOW - WINDOW) == story
+
+
+def test_two_workers_with_copies_at_once_make_one_story(request: pytest.FixtureRequest) -> None:
+    engine: Engine = request.getfixturevalue("_postgres_engine")
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+        articles = Articles(conn)
+        first, second = articles.add(*COPY_A), articles.add(*COPY_B, feed="japan-today")
+    stories: list[int] = []
+    with engine.connect() as worker_a:
+        with worker_a.begin():
+            stories += assign(worker_a, first)
+            # Worker B starts while A still holds its transaction open.
+            worker_b = threading.Thread(target=lambda: _assign_in_own_transaction(engine, second))
+            worker_b.start()
+            worker_b.join(timeout=0.3)
+            assert worker_b.is_alive(), "worker B should wait for A's story lock"
+        worker_b.join(timeout=10)
+    with engine.connect() as conn:
+        stored = conn.execute(select(Article.__table__.c.story_id).order_by("id")).scalars().all()
+    assert stored == [stories[0], stories[0]]
+
+
+def _assign_in_own_transaction(engine: Engine, article: NewArticle) -> None:
+    with engine.begin() as conn:
+        assign(conn, article)
