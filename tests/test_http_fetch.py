@@ -889,7 +889,7 @@ async def test_real_slow_servers_are_cut_at_the_time_limit(
     started = time.monotonic()
     with pytest.raises(FetchTimeout, match=r"^timed out after 0\.5s fetching http://127"):
         await real_fetcher.fetch(f"{base_url}{path}")
-    assert REAL_LIMITS.timeout <= time.monotonic() - started < REAL_LIMITS.timeout + 0.5
+    assert REAL_LIMITS.timeout <= time.monotonic() - started < REAL_LIMITS.timeout + 1.5
 
 
 async def test_real_malformed_response(real_fetcher: Fetcher, base_url: str) -> None:
