@@ -295,7 +295,7 @@ class Poller:
         decision = decide_next_poll(
             status=result.status,
             headers=result.headers,
-            ttl=None,
+            ttl=feed.ttl_seconds,
             interval=self._interval(feed),
             failures=feed.consecutive_failures,
             now=now,
@@ -342,6 +342,7 @@ class Poller:
                     report.matches = self.process_articles(connection, feed, stored.new, now)
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
+                values["ttl_seconds"] = parsed.ttl_seconds
                 if parsed.bozo_reason:
                     values["last_error"] = f"read despite errors: {parsed.bozo_reason}"
                 feed_store.record_poll(connection, feed.id, self.owner, **values)

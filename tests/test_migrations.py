@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from monitor.adapters.db.engine import current_revision, upgrade_database
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from monitor.adapters.db import feed_store
+from monitor.adapters.db.engine import (
+    current_revision,
+    make_engine,
+    migrations_dir,
+    upgrade_database,
+)
 from monitor.adapters.db.schema import metadata
 
 
@@ -21,3 +32,27 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade_database(engine)
     assert before is not None
     assert current_revision(engine) == before
+
+
+def test_a_database_made_by_an_older_release_upgrades_with_its_feeds(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO feeds (name, url, configured_url, source, tags, state,"
+                " consecutive_failures, etag, created_at) VALUES ('ap', 'https://ap.example/rss',"
+                " 'https://ap.example/rss', 'config', '[]', 'active', 0, '\"v1\"',"
+                " '2026-11-01 00:00:00')"
+            )
+        )
+    assert upgrade_database(engine) == "0001"
+    with engine.connect() as connection:
+        (feed,) = feed_store.claim_due_feeds(
+            connection, owner="w", now=datetime(2026, 11, 21, tzinfo=UTC), lease=timedelta(1)
+        )
+    assert (feed.name, feed.etag, feed.ttl_seconds) == ("ap", '"v1"', None)
+    engine.dispose()

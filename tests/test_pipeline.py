@@ -4,7 +4,7 @@ feed with a readable reason, and none of them stops the others from being stored
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
@@ -67,7 +67,11 @@ def engine_with_feeds(sqlite_engine: Engine) -> Engine:
 
 
 def make_poller(
-    engine: Engine, client: httpx.AsyncClient, names: Iterable[str] = ("ok",), **kwargs: Any
+    engine: Engine,
+    client: httpx.AsyncClient,
+    names: Iterable[str] = ("ok",),
+    clock: Callable[[], datetime] = lambda: NOW,
+    **kwargs: Any,
 ) -> Poller:
     specs = [FeedSpec(name, f"https://{name}.example/feed") for name in names]
     return Poller(
@@ -76,7 +80,7 @@ def make_poller(
         feeds=specs,
         default_interval=timedelta(minutes=15),
         lease=timedelta(minutes=5),
-        clock=lambda: NOW,
+        clock=clock,
         **kwargs,
     )
 
@@ -124,6 +128,29 @@ async def test_a_wrong_charset_header_does_not_garble_the_text(
     with sqlite_engine.connect() as connection:
         (article,) = list_articles(connection)
     assert article["title"] == "Café in İdlib"
+
+
+async def test_a_feeds_ttl_still_holds_when_it_answers_304(
+    httpx_mock: HTTPXMock, sqlite_engine: Engine
+) -> None:
+    with sqlite_engine.begin() as connection:
+        feed_store.add_feeds(connection, [FeedSpec("ok", "https://ok.example/feed")], NOW)
+    hourly = rss("One").replace(b"<title>x</title>", b"<title>x</title><ttl>60</ttl>")
+    httpx_mock.add_response(url="https://ok.example/feed", content=hourly, headers={"ETag": '"1"'})
+    httpx_mock.add_response(url="https://ok.example/feed", status_code=304)
+    clock = [NOW]
+    later = NOW + timedelta(hours=2)
+    async with httpx.AsyncClient() as client:
+        poller = make_poller(sqlite_engine, client, clock=lambda: clock[0])
+        await poller.poll_once()
+        assert by_name(sqlite_engine)["ok"]["next_poll_at"] >= NOW + timedelta(hours=1)
+        clock[0] = later
+        summary = await poller.poll_once()
+        poller.close()
+    # The 304 has no body and no caching headers; the ttl read two hours ago still holds,
+    # where the 15-minute default interval would otherwise apply.
+    assert [f.outcome for f in summary.feeds] == ["not_modified"]
+    assert by_name(sqlite_engine)["ok"]["next_poll_at"] >= later + timedelta(hours=1)
 
 
 class _CrashingPool(Executor):

@@ -44,6 +44,7 @@ class FeedRow:
     last_modified: str | None
     body_hash: str | None
     consecutive_failures: int
+    ttl_seconds: int | None
 
 
 def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime) -> None:
@@ -68,6 +69,7 @@ def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime)
                 etag=None,
                 last_modified=None,
                 body_hash=None,
+                ttl_seconds=None,
                 next_poll_at=now,
             )
         if row.state == FeedState.STOPPED.value and row.last_error == REMOVED_FROM_CONFIG:
@@ -158,6 +160,7 @@ def claim_due_feeds(
             last_modified=row.last_modified,
             body_hash=row.body_hash,
             consecutive_failures=row.consecutive_failures,
+            ttl_seconds=row.ttl_seconds,
         )
         for row in rows
     ]

@@ -84,6 +84,8 @@ class Feed(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     body_hash: Mapped[str | None] = mapped_column(String(64))
+    # The feed's RSS <ttl>: a 304 has no body to read it from, yet it still holds.
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
