@@ -81,6 +81,9 @@ STOP_BUDGET = 10.0  # seconds from SIGTERM to exit: what `docker stop` and syste
 DRAIN_SECONDS = 5.0
 CANCEL_SECONDS = 1.5
 RELEASE_SECONDS = 1.0
+# `timeout`, a process-group kill or a container runtime may deliver one stop twice in a
+# moment; only a second request after this long is someone insisting.
+REPEAT_SECONDS = 1.0
 HEALTH_TIMEOUT = 3.0
 DELIVERY_OUTCOMES = {
     DeliveryStatus.DELIVERED: "delivered",
@@ -174,7 +177,6 @@ class Daemon:
         self.endpoint: HttpEndpoint | None = None
         self._poller: Poller | None = None
         self._stop: asyncio.Event | None = None
-        self._signals = 0
         self._force: asyncio.Future[list[str]] | None = None
         self.stop_requested_at: float | None = None  # time.monotonic() of the first signal
         # Job bodies' blocking work (SQL) runs here, not on the event loop; /healthz and
@@ -217,9 +219,12 @@ class Daemon:
         return 0
 
     def request_stop(self, signum: int | None = None) -> None:
-        self._signals += 1
         name = signal.Signals(signum).name if signum else "stop request"
-        if self._signals == 1:
+        first = self.stop_requested_at
+        if first is not None and time.monotonic() - first < REPEAT_SECONDS:
+            log.debug("%s again within %.0f s: the same request", name, REPEAT_SECONDS)
+            return
+        if first is None:
             self.stop_requested_at = time.monotonic()
             log.info("%s: stopping (in-flight work gets %.0f s)", name, DRAIN_SECONDS)
             self.stopping = True

@@ -5,6 +5,7 @@ watchlist hot reload, and the catch-up of a digest missed while no daemon ran.""
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -504,6 +505,24 @@ async def test_daemon_makes_a_missed_digest_when_it_starts(
     assert len(ends) == 2, "no catch-up digest within 5 s of start"
     assert max(ends) > long_ago
     assert max(ends).second == 0 and _now() - max(ends) < timedelta(minutes=1, seconds=5)
+
+
+async def test_one_stop_delivered_twice_at_once_drains_and_a_later_one_cuts_short(
+    tmp_path: Path, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = Daemon(_settings(tmp_path, str(sqlite_engine.url)), sqlite_engine)  # type: ignore[arg-type]
+    caplog.set_level("INFO", logger="monitor.daemon")
+    # `timeout` signals the process and then its group: the same SIGTERM, twice at once.
+    daemon.request_stop(signal.SIGTERM)
+    daemon.request_stop(signal.SIGTERM)
+    assert "cancelling in-flight work" not in caplog.text
+    assert caplog.text.count("SIGTERM: stopping") == 1
+    # An operator who presses Ctrl-C again a few seconds later wants out now.
+    assert daemon.stop_requested_at is not None
+    daemon.stop_requested_at -= 3
+    daemon.request_stop(signal.SIGINT)
+    assert "SIGINT again: cancelling in-flight work now" in caplog.text
+    await asyncio.sleep(0)
 
 
 def test_one_daemon_per_sqlite_file(tmp_path: Path) -> None:
