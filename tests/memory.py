@@ -13,6 +13,7 @@ workers):
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -44,7 +45,12 @@ def run_measuring_memory(
     largest_file = scratch / "largest-rss-kb"
     wrapped = [sys.executable, "-c", _WRAPPER, str(largest_file), *command]
     process = subprocess.Popen(
-        wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        wrapped,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # so a timeout can stop the whole tree, not just the wrapper
     )
     peak_kb = 0
     done = threading.Event()
@@ -62,7 +68,7 @@ def run_measuring_memory(
         done.set()
         sampler.join()
         if process.returncode is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     result = subprocess.CompletedProcess(wrapped, process.returncode, stdout, stderr)
     largest_kb = int(largest_file.read_text()) if largest_file.exists() else 0
