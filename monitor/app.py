@@ -19,13 +19,13 @@ from sqlalchemy import Engine
 
 from monitor.adapters.db.engine import make_engine, upgrade_database
 from monitor.adapters.db.feed_store import FeedSpec
-from monitor.adapters.http_fetch import Fetcher, FetchLimits, build_client
-from monitor.adapters.watchlist_files import load_watchlists
+from monitor.adapters.files.watchlists import load_watchlists
+from monitor.adapters.http.fetcher import Fetcher, FetchLimits, build_client
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
-from monitor.pipeline import Poller, ProcessesArticles
-from monitor.processing import ArticleProcessor, WatchlistSource
+from monitor.flows.matching import ArticleProcessor, WatchlistSource
+from monitor.flows.poll import Poller, ProcessesArticles
 
 log = logging.getLogger(__name__)
 

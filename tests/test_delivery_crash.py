@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from monitor.adapters.channels.base import SenderDeps
 from monitor.adapters.db import digest_store, outbox_store
 from monitor.config import Settings
-from monitor.delivery import create_digest, deliver_pending, delivery_lease
+from monitor.flows.delivery import create_digest, deliver_pending, delivery_lease
 
 CHANNELS = ("desk-hook", "analysts", "local")
 

@@ -1,4 +1,4 @@
-"""Tests of the HTTP fetcher (monitor/adapters/http_fetch.py).
+"""Tests of the HTTP fetcher (monitor/adapters/http/fetcher.py).
 
 Politeness and fault cases go through pytest-httpx with a plain httpx.AsyncClient; the cases
 where the transport itself matters (decompression, streaming, timeouts, real sockets) run the
@@ -28,7 +28,7 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
-from monitor.adapters.http_fetch import (
+from monitor.adapters.http.fetcher import (
     DEFAULT_USER_AGENT,
     FEED_ACCEPT,
     Fetcher,

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 
 from monitor.adapters.db import feed_store
 from monitor.adapters.db.feed_store import FeedSpec
-from monitor.adapters.http_fetch import Fetcher, FetchLimits
-from monitor.pipeline import Poller
+from monitor.adapters.http.fetcher import Fetcher, FetchLimits
+from monitor.flows.poll import Poller
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -21,10 +21,10 @@ from monitor.adapters.db.schema import Digest
 from monitor.config import parse_settings
 from monitor.core.states import DigestKind
 from monitor.core.watchlist import Term, Watchlist
-from monitor.daemon import Daemon, InstanceLock, sqlite_file
 from monitor.errors import DatabaseError
-from monitor.reload import WatchlistReloader, merge_reload
-from monitor.scheduler import (
+from monitor.service.daemon import Daemon, InstanceLock, sqlite_file
+from monitor.service.reload import WatchlistReloader, merge_reload
+from monitor.service.scheduler import (
     OUTBOX_JOB,
     POLL_JOB,
     DigestSchedule,
@@ -511,7 +511,7 @@ async def test_one_stop_delivered_twice_at_once_drains_and_a_later_one_cuts_shor
     tmp_path: Path, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     daemon = Daemon(_settings(tmp_path, str(sqlite_engine.url)), sqlite_engine)  # type: ignore[arg-type]
-    caplog.set_level("INFO", logger="monitor.daemon")
+    caplog.set_level("INFO", logger="monitor.service.daemon")
     # `timeout` signals the process and then its group: the same SIGTERM, twice at once.
     daemon.request_stop(signal.SIGTERM)
     daemon.request_stop(signal.SIGTERM)
@@ -552,7 +552,7 @@ def test_the_exit_watchdog_ends_a_stuck_stop_on_time() -> None:
     # A non-daemon thread that would hold the interpreter open: the watchdog exits anyway.
     script = (
         "import threading, time\n"
-        "from monitor.daemon import _start_exit_watchdog\n"
+        "from monitor.service.daemon import _start_exit_watchdog\n"
         "threading.Thread(target=time.sleep, args=(60,)).start()\n"
         "_start_exit_watchdog(0.3)\n"
         "time.sleep(60)\n"

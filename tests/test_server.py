@@ -19,10 +19,9 @@ from monitor.adapters.db.feed_store import FeedSpec
 from monitor.adapters.db.schema import Delivery, Digest
 from monitor.config import parse_settings
 from monitor.core.states import FeedState
-from monitor.daemon import Daemon
-from monitor.metrics import Metrics
-from monitor.pipeline import FeedReport
-from monitor.server import (
+from monitor.flows.poll import FeedReport
+from monitor.service.daemon import Daemon
+from monitor.service.http import (
     HealthSnapshot,
     HealthStatus,
     HttpEndpoint,
@@ -30,6 +29,7 @@ from monitor.server import (
     judge_health,
     make_app,
 )
+from monitor.service.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.adapters.watchlist_files import load_watchlists
+from monitor.adapters.files.watchlists import load_watchlists
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import score_watchlists
 

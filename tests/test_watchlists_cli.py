@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.adapters.watchlist_files import load_watchlists, read_articles
+from monitor.adapters.files.watchlists import load_watchlists, read_articles
 from monitor.cli import score, watchlists
 from monitor.errors import ConfigError, ParseError
 

@@ -31,8 +31,8 @@ from monitor.adapters.channels.webhook import map_httpx_error, signature
 from monitor.adapters.db.schema import DeliveryStatus, DigestKind
 from monitor.config import WebhookChannel
 from monitor.core.digest import DigestContent
-from monitor.delivery import create_digest, deliver_pending, send_alerts
 from monitor.errors import DeliveryError, PermanentDeliveryError
+from monitor.flows.delivery import create_digest, deliver_pending, send_alerts
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 URL = "https://hooks.example.org/monitor"

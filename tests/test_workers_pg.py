@@ -131,10 +131,10 @@ def test_three_pollers_fetch_each_feed_once_and_store_nothing_twice(
 BUILD_DIGEST = """
 import json, sys, time
 from datetime import datetime
-from monitor.adapters.watchlist_files import load_watchlists
+from monitor.adapters.files.watchlists import load_watchlists
 from monitor.app import open_database
 from monitor.config import load_settings
-from monitor.delivery import create_digest
+from monitor.flows.delivery import create_digest
 
 settings = load_settings(sys.argv[1])
 engine = open_database(settings, migrate=False)

@@ -1,6 +1,6 @@
 """`monitor deliveries list|retry`: the outbox as people and scripts see it, and retrying it.
 
-Thin: reads and schedules through the digest store, delivers through monitor.delivery.
+Thin: reads and schedules through the digest store, delivers through monitor.flows.delivery.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from, positive_int
 from monitor.cli.digest import print_outcomes
 from monitor.cli.output import print_json, print_table
-from monitor.delivery import deliver_pending
+from monitor.flows.delivery import deliver_pending
 
 STATUSES = ("pending", "delivered", "dead")
 

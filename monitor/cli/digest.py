@@ -1,6 +1,6 @@
 """`monitor digest preview|send ID`: what a watchlist's next digest holds, or send it now.
 
-Thin: loads the watchlist, calls monitor.delivery or the digest store, prints. `preview`
+Thin: loads the watchlist, calls monitor.flows.delivery or the digest store, prints. `preview`
 changes nothing; `send` creates the digest (assigning its matches) and attempts its outbox
 rows once; failed rows stay pending and `monitor deliveries retry` (or the daemon) retries them.
 """
@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.adapters.db import digest_store
+from monitor.adapters.files.watchlists import load_watchlist_file
 from monitor.adapters.render import json_payload, render_html, render_text
-from monitor.adapters.watchlist_files import load_watchlist_file
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
 from monitor.config import Settings
 from monitor.core.watchlist import Watchlist
-from monitor.delivery import DeliveryOutcome, create_digest, deliver_pending
 from monitor.errors import WatchlistError
+from monitor.flows.delivery import DeliveryOutcome, create_digest, deliver_pending
 
 
 def register(subparsers: Any) -> None:

@@ -13,8 +13,8 @@ from monitor.app import load_watchlists_once, open_database, poller, processing_
 from monitor.cli.common import settings_from
 from monitor.cli.output import print_json
 from monitor.config import Settings
-from monitor.delivery import send_alerts
-from monitor.pipeline import FeedReport, PollSummary
+from monitor.flows.delivery import send_alerts
+from monitor.flows.poll import FeedReport, PollSummary
 
 
 def register(subparsers: Any) -> None:

@@ -1,5 +1,5 @@
 """`monitor run`: the service in the foreground. Parses nothing beyond what it shares with
-every command (--config, --log-format); the daemon itself is monitor/daemon.py."""
+every command (--config, --log-format); the daemon itself is monitor/service/daemon.py."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from monitor.daemon import run  # imports the scheduler and aiohttp: only for this command
+    from monitor.service.daemon import (
+        run,  # imports the scheduler and aiohttp: only for this command
+    )
 
     return run(settings_from(args))

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.adapters.watchlist_files import (
+from monitor.adapters.files.watchlists import (
     ArticleInput,
     article_files,
     load_watchlists,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.adapters.watchlist_files import (
+from monitor.adapters.files.watchlists import (
     display_path,
     load_watchlist_paths,
     read_document,

@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from monitor.metrics import Metrics
+from monitor.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

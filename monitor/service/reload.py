@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.adapters.watchlist_files import LoadedWatchlists, load_watchlists
+from monitor.adapters.files.watchlists import LoadedWatchlists, load_watchlists
 from monitor.core.watchlist import Watchlist
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from monitor.config import Settings
 from monitor.core.backoff import backoff_delay
 from monitor.core.states import DeliveryStatus
 from monitor.errors import DeliveryError, PermanentDeliveryError
-from monitor.pipeline import worker_id
+from monitor.flows.poll import worker_id
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from monitor import delivery
 from monitor.adapters.db import feed_store, retention
 from monitor.adapters.db.status import (
     DatabaseStatus,
@@ -54,10 +53,12 @@ from monitor.core.scoring import Score
 from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
 from monitor.errors import ConfigError, DatabaseError
-from monitor.metrics import Metrics
-from monitor.pipeline import Poller
-from monitor.reload import WatchlistReloader
-from monitor.scheduler import (
+from monitor.flows import delivery
+from monitor.flows.poll import Poller
+from monitor.service.http import HealthSnapshot, HttpEndpoint, make_app
+from monitor.service.metrics import Metrics
+from monitor.service.reload import WatchlistReloader
+from monitor.service.scheduler import (
     OUTBOX_JOB,
     POLL_JOB,
     RELOAD_JOB,
@@ -70,7 +71,6 @@ from monitor.scheduler import (
     missed_digests,
     previous_fire_time,
 )
-from monitor.server import HealthSnapshot, HttpEndpoint, make_app
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from monitor.adapters.db.status import DatabaseStatus, database_status
 from monitor.core.states import DeliveryStatus, FeedState
-from monitor.pipeline import FeedReport
+from monitor.flows.poll import FeedReport
 
 log = logging.getLogger(__name__)
 
