@@ -15,12 +15,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from monitor.adapters.db.schema import Digest
 from monitor.config import parse_settings
 from monitor.core.states import DigestKind
-from monitor.core.watchlist import Term, Watchlist
+from monitor.core.watchlist import Term, Watchlist, check_cron, crontab_for_apscheduler
 from monitor.errors import DatabaseError
 from monitor.service.daemon import Daemon, InstanceLock, sqlite_file
 from monitor.service.reload import WatchlistReloader, merge_reload
@@ -564,3 +566,36 @@ def test_the_exit_watchdog_ends_a_stuck_stop_on_time() -> None:
     assert done.returncode == 0
     assert time.monotonic() - started < 10
     assert "exiting anyway" in done.stderr
+
+
+# ---- the pure schedule check agrees with APScheduler ------------------------------------------
+
+_CRON_ITEM = st.one_of(
+    st.just("*"),
+    st.integers(0, 70).map(str),
+    st.tuples(st.integers(0, 70), st.integers(0, 70)).map(lambda r: f"{r[0]}-{r[1]}"),
+    st.tuples(st.sampled_from(["*", "1-5", "0"]), st.integers(0, 9)).map(
+        lambda s: f"{s[0]}/{s[1]}"
+    ),
+    st.sampled_from(["mon", "fri-sun", "jan", "dec", "x"]),
+)
+_CRON_FIELD = st.lists(_CRON_ITEM, min_size=1, max_size=3).map(",".join)
+
+
+@given(st.lists(_CRON_FIELD, min_size=5, max_size=5).map(" ".join))
+def test_a_schedule_the_pure_check_accepts_runs_in_apscheduler(line: str) -> None:
+    """check_cron (core, no APScheduler) must never accept a line the scheduler would reject."""
+    try:
+        check_cron(crontab_for_apscheduler(line))
+    except ValueError:
+        return
+    CronTrigger.from_crontab(crontab_for_apscheduler(line), timezone=UTC)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["0 7 * * *", "*/15 * * * *", "0 7 1 * mon", "30 6 * jan-mar 1-5", "0 0 29 2 *", "5 4 * * 7"],
+)
+def test_the_pure_check_accepts_ordinary_schedules(line: str) -> None:
+    check_cron(crontab_for_apscheduler(line))
+    CronTrigger.from_crontab(crontab_for_apscheduler(line), timezone=UTC)

@@ -298,8 +298,8 @@ INVALID = [
         "schedule with an impossible hour",
         HEAD + 'schedule = "0 25 * * *"\n' + TERM,
         [
-            f'{SOURCE}: schedule: "0 25 * * *" is not a valid schedule (Error validating expression '
-            "'25': the last value (25) is higher than the maximum value (23)); use 5 cron fields "
+            f'{SOURCE}: schedule: "0 25 * * *" is not a valid schedule (hour 25 is outside 0-23); '
+            "use 5 cron fields "
             'such as "0 7 * * *" (07:00 every day) or @hourly, @daily, @weekly (line 3)'
         ],
     ),

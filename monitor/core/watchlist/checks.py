@@ -1,22 +1,7 @@
-"""The watchlist model and its validation from TOML text (DESIGN.md, "Watchlist files").
+"""The checks of a watchlist document: every problem found, each as `FILE: WHERE: WHAT`.
 
-Pure: text in, `Watchlist` or `WatchlistError` out; reading files is adapters/watchlist_files.py.
-Every problem in a file is reported, not just the first, each as `FILE: WHERE: WHAT`, with
-`(line N)` appended when the line is known. Indexes count from 0, as in config errors.
-
-Decisions the format leaves open:
-
-- `require`, `exclude` and `near` take strings. A string that is a spelling of a term (its
-  `match` or an alias, compared after folding) stands for that term with all its spellings;
-  any other string is a free-standing phrase matched by the same rules (case-insensitive, no
-  weight). DESIGN's own example needs both: "S-400" is a term, "second batch" is not.
-- A spelling ending in "*" is a stem (`Kurd*`: Kurds, Kurdish, Kurdistan); at least three
-  letters or digits must come before the "*".
-- One spelling belongs to one term: two terms that fold to the same spelling would count
-  every hit twice, so that is an error.
-- `schedule` is a 5-field crontab line or @hourly, @daily (= @midnight), @weekly. Weekday
-  numbers follow crontab (0 and 7 are Sunday); `Watchlist.cron` spells them as names
-  because APScheduler 3 counts 0 as Monday. Use CronTrigger.from_crontab(w.cron, w.timezone).
+`Checker` builds the `Watchlist` while it collects problems, so one pass reports them all.
+Decisions the format leaves open are listed in the package docstring.
 """
 
 from __future__ import annotations
@@ -24,14 +9,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
-from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.folding import case_key, fold_text, spelling_pieces, spelling_variants
-from monitor.errors import WatchlistError
+from monitor.core.watchlist.lines import LineIndex, key_path
+from monitor.core.watchlist.model import DEFAULT_TIMEZONE, Near, Term, Watchlist, spelling_key
+from monitor.core.watchlist.schedule import (
+    DEFAULT_SCHEDULE,
+    SCHEDULE_ALIASES,
+    check_cron,
+    crontab_for_apscheduler,
+)
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -54,134 +44,8 @@ TOP_LEVEL_KEYS = (
 TERM_KEYS = ("match", "aliases", "weight", "case_sensitive")
 NEAR_KEYS = ("terms", "within", "bonus")
 
-DEFAULT_SCHEDULE = "@daily"
-DEFAULT_TIMEZONE = "UTC"
-_SCHEDULE_ALIASES = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-}
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _ID = re.compile(r"^[A-Za-z0-9][\w.\-]*$")
 MIN_STEM = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    match: str
-    aliases: tuple[str, ...] = ()
-    weight: float = 1.0
-    case_sensitive: bool = False
-
-    @property
-    def spellings(self) -> tuple[str, ...]:
-        return (self.match, *self.aliases)
-
-
-@dataclass(frozen=True, slots=True)
-class Near:
-    terms: tuple[str, ...]
-    within: int
-    bonus: float
-
-
-@dataclass(frozen=True, slots=True)
-class Watchlist:
-    id: str
-    name: str
-    threshold: float
-    terms: tuple[Term, ...]
-    description: str = ""
-    alert_threshold: float | None = None
-    schedule: str = DEFAULT_SCHEDULE
-    cron: str = _SCHEDULE_ALIASES[DEFAULT_SCHEDULE]  # APScheduler-safe form of `schedule`
-    timezone: str = DEFAULT_TIMEZONE
-    channels: tuple[str, ...] = ()
-    feeds: tuple[str, ...] = ("*",)
-    max_items: int = 25
-    send_empty: bool = False
-    max_alerts_per_hour: int = 6
-    repeat_alerts_in_digest: bool = False
-    require: tuple[tuple[str, ...], ...] = ()
-    exclude: tuple[str, ...] = ()
-    near: tuple[Near, ...] = ()
-    source: str = ""  # the file it came from, for messages
-
-    def covers_feed(self, name: str | None, tags: Collection[str] = ()) -> bool:
-        """Does this watchlist read articles from the feed `name` with these tags?"""
-        return "*" in self.feeds or name in self.feeds or any(t in self.feeds for t in tags)
-
-    def term_index(self, phrase: str) -> int | None:
-        """The term `phrase` names (its match or an alias, after folding), if any."""
-        key = spelling_key(phrase)
-        for index, term in enumerate(self.terms):
-            if any(spelling_key(s) == key for s in term.spellings):
-                return index
-        return None
-
-    def free_phrases(self) -> tuple[str, ...]:
-        """The strings of require, exclude and near that name no term, each once."""
-        phrases = [p for group in self.require for p in group]
-        phrases += self.exclude
-        phrases += [p for near in self.near for p in near.terms]
-        return tuple(dict.fromkeys(p for p in phrases if self.term_index(p) is None))
-
-
-def spelling_key(spelling: str) -> tuple[str, bool]:
-    """Two spellings with the same key match the same text (case aside): S-400, S400, s 400."""
-    stem = spelling.endswith("*")
-    pieces, _ = spelling_pieces(fold_text(spelling.removesuffix("*")))
-    return " ".join(pieces), stem
-
-
-def parse_watchlist(
-    text: str,
-    *,
-    watchlist_id: str,
-    source: str,
-    known_channels: Collection[str] | None = None,
-) -> Watchlist:
-    """Parse and validate one watchlist file's text; raise WatchlistError listing every problem.
-
-    `known_channels`: the channel names of config.toml, or None to skip that check.
-    """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise WatchlistError([_syntax_problem(source, exc)]) from None
-    return validate_watchlist(
-        data,
-        watchlist_id=watchlist_id,
-        source=source,
-        known_channels=known_channels,
-        lines=_LineIndex(text),
-    )
-
-
-def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> str:
-    message = str(exc)
-    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
-    if found:
-        message = message[: found.start()]
-        return f"{source}: line {found[1]}, column {found[2]}: invalid TOML: {message}"
-    return f"{source}: invalid TOML: {message}"
-
-
-def validate_watchlist(
-    data: Mapping[str, Any],
-    *,
-    watchlist_id: str,
-    source: str,
-    known_channels: Collection[str] | None = None,
-    lines: _LineIndex | None = None,
-) -> Watchlist:
-    """Validate a parsed watchlist document; raise WatchlistError listing every problem."""
-    check = _Checker(source, lines or _LineIndex(""))
-    watchlist = check.watchlist(data, watchlist_id, known_channels)
-    if check.problems or watchlist is None:
-        raise WatchlistError(check.problems)
-    return watchlist
 
 
 def _show(value: Any) -> str:
@@ -204,60 +68,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class _LineIndex:
-    """Best-effort line numbers of keys and [[tables]] in TOML source (tomllib gives none)."""
-
-    _ARRAY = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_-]+)\s*\]\]")
-    _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
-    _KEY = re.compile(r"""^\s*([A-Za-z0-9_-]+|"[^"]*"|'[^']*')\s*=""")
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[tuple[Any, ...], int] = {}
-        counts: dict[str, int] = {}
-        where: tuple[Any, ...] = ()
-        in_string = False
-        for number, line in enumerate(text.splitlines(), start=1):
-            quotes = line.count('"""') + line.count("'''")
-            if in_string:
-                in_string = quotes % 2 == 0
-                continue
-            if (match := self._ARRAY.match(line)) is not None:
-                name = match[1]
-                where = (name, counts.get(name, 0))
-                counts[name] = counts.get(name, 0) + 1
-                self.lines.setdefault(where, number)
-            elif (match := self._TABLE.match(line)) is not None:
-                where = (match[1],)
-                self.lines.setdefault(where, number)
-            elif (match := self._KEY.match(line)) is not None:
-                self.lines.setdefault((*where, match[1].strip("\"'")), number)
-            in_string = quotes % 2 == 1
-
-    def line(self, path: tuple[Any, ...]) -> int | None:
-        # The most precise known prefix: terms[3].aliases[1] → the line of terms[3].aliases.
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
-
-
-def _where(path: tuple[Any, ...]) -> str:
-    out = ""
-    for item in path:
-        out += f"[{item}]" if isinstance(item, int) else (f".{item}" if out else str(item))
-    return out or "(top level)"
-
-
-class _Checker:
+class Checker:
     """Collects problems while it builds the watchlist."""
 
-    def __init__(self, source: str, lines: _LineIndex) -> None:
+    def __init__(self, source: str, lines: LineIndex) -> None:
         self.source = source
         self.lines = lines
         self.problems: list[str] = []
 
     def problem(self, path: tuple[Any, ...], what: str) -> None:
-        message = f"{self.source}: {_where(path)}: {what}"
+        message = f"{self.source}: {key_path(path)}: {what}"
         line = self.lines.line(path)
         self.problems.append(f"{message} (line {line})" if line else message)
 
@@ -451,9 +271,7 @@ class _Checker:
         schedule = self.string(data, "schedule", (), default=DEFAULT_SCHEDULE) or DEFAULT_SCHEDULE
         try:
             cron = crontab_for_apscheduler(schedule)
-            from apscheduler.triggers.cron import CronTrigger
-
-            CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+            check_cron(cron)
         except ValueError as exc:
             self.problem(
                 ("schedule",),
@@ -461,7 +279,7 @@ class _Checker:
                 'use 5 cron fields such as "0 7 * * *" (07:00 every day) or '
                 "@hourly, @daily, @weekly",
             )
-            return DEFAULT_SCHEDULE, _SCHEDULE_ALIASES[DEFAULT_SCHEDULE]
+            return DEFAULT_SCHEDULE, SCHEDULE_ALIASES[DEFAULT_SCHEDULE]
         return schedule, cron
 
     def channels(self, data: Mapping[str, Any], known: Collection[str] | None) -> tuple[str, ...]:
@@ -525,7 +343,7 @@ class _Checker:
         """Report a spelling that another term already has (it would count twice)."""
         key = spelling_key(spelling)
         if key not in owners:
-            owners[key] = (index, _where(where), spelling, case_sensitive)
+            owners[key] = (index, key_path(where), spelling, case_sensitive)
             return
         other_index, other_where, other, other_cs = owners[key]
         if other_index == index:
@@ -583,55 +401,3 @@ class _Checker:
             if len(terms) >= 2 and bonus is not None:
                 nears.append(Near(terms, within, bonus))
         return tuple(nears)
-
-
-def crontab_for_apscheduler(schedule: str) -> str:
-    """A crontab line (or @alias) with weekdays as names, which APScheduler 3 reads correctly.
-
-    Raises ValueError for a line that is not 5 fields or whose weekdays are not valid.
-    """
-    line = _SCHEDULE_ALIASES.get(schedule.strip().lower(), schedule.strip())
-    if line.startswith("@"):
-        raise ValueError(f"unknown shortcut {line}")
-    fields = line.split()
-    if len(fields) != 5:
-        raise ValueError(f"{len(fields)} fields, expected 5")
-    fields[4] = _weekday_names(fields[4])
-    return " ".join(fields)
-
-
-def _weekday_names(field: str) -> str:
-    if field == "*":
-        return field
-    days: set[int] = set()
-    for item in field.split(","):
-        days.update(_weekday_item(item))
-    return ",".join(_WEEKDAYS[d] for d in sorted(days))
-
-
-def _weekday_item(item: str) -> Iterator[int]:
-    body, _, step_text = item.partition("/")
-    step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-    if step_text and step is None:
-        raise ValueError(f"bad step in weekday field {item!r}")
-    if body == "*":
-        first, last = 0, 6
-    else:
-        low, _, high = body.partition("-")
-        first = _weekday(low)
-        last = _weekday(high) if high else (6 if step else first)
-        if high and _weekday(high) == 0 and high.strip() in {"7"}:
-            last = 7
-        if last < first:
-            raise ValueError(f"weekday range {body!r} runs backwards")
-    for day in range(first, last + 1, step or 1):
-        yield day % 7
-
-
-def _weekday(text: str) -> int:
-    text = text.strip().lower()
-    if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text) % 7
-    if text[:3] in _WEEKDAYS:
-        return _WEEKDAYS.index(text[:3])
-    raise ValueError(f"unknown weekday {text!r}")
