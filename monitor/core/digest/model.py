@@ -1,0 +1,157 @@
+"""The digest model: what one digest or immediate alert holds, and the payload frozen into
+its row (`to_dict` / `from_dict`, versioned by PAYLOAD_VERSION). Pure data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# DigestKind lives with the schema; the enum module has no I/O, so the core may depend on it.
+from monitor.core.states import DigestKind
+
+PAYLOAD_VERSION = 1  # of the frozen digest payload stored with each digest row
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A short passage of the article with the hits marked as character ranges of `text`."""
+
+    text: str
+    highlights: tuple[tuple[int, int], ...] = ()  # sorted, non-overlapping, within text
+
+    def segments(self) -> list[tuple[str, bool]]:
+        """The text cut into (piece, is_hit) runs, for renderers that mark hits."""
+        pieces: list[tuple[str, bool]] = []
+        position = 0
+        for start, end in self.highlights:
+            if start > position:
+                pieces.append((self.text[position:start], False))
+            pieces.append((self.text[start:end], True))
+            position = end
+        if position < len(self.text):
+            pieces.append((self.text[position:], False))
+        return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One stored match that no digest has taken yet, with what a reader needs to see of it."""
+
+    match_id: int
+    story_id: int | None
+    score: float
+    explanation: Mapping[str, Any]
+    title: str
+    url: str | None
+    source: str  # the outlet: the feed's name
+    published_at: datetime
+    alerted: bool = False  # an immediate alert already carried it
+
+    @property
+    def story_key(self) -> tuple[str, int]:
+        # Without a story (clustering off or not yet run) each match is a story of its own.
+        return ("story", self.story_id) if self.story_id is not None else ("match", self.match_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One story as a reader sees it: its best copy, and the other outlets that carried it."""
+
+    match_id: int
+    story_id: int | None
+    title: str
+    url: str | None
+    source: str
+    published_at: datetime
+    score: float
+    matched_terms: tuple[str, ...]
+    snippet: Snippet | None
+    also_reported_by: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestContent:
+    """The rendered-ready content of one digest or alert; frozen into the digest row."""
+
+    kind: DigestKind
+    watchlist_id: str
+    watchlist_name: str
+    generated_at: datetime
+    window_start: datetime | None
+    window_end: datetime
+    items: tuple[DigestItem, ...]
+    total: int  # stories in it: the shown items plus the "and N more"
+
+    @property
+    def omitted(self) -> int:
+        return self.total - len(self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": PAYLOAD_VERSION,
+            "kind": self.kind.value,
+            "watchlist_id": self.watchlist_id,
+            "watchlist_name": self.watchlist_name,
+            "generated_at": self.generated_at.isoformat(),
+            "window_start": self.window_start.isoformat() if self.window_start else None,
+            "window_end": self.window_end.isoformat(),
+            "total": self.total,
+            "items": [_item_to_dict(item) for item in self.items],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DigestContent:
+        return cls(
+            kind=DigestKind(data["kind"]),
+            watchlist_id=data["watchlist_id"],
+            watchlist_name=data["watchlist_name"],
+            generated_at=datetime.fromisoformat(data["generated_at"]),
+            window_start=(
+                datetime.fromisoformat(data["window_start"]) if data["window_start"] else None
+            ),
+            window_end=datetime.fromisoformat(data["window_end"]),
+            total=int(data["total"]),
+            items=tuple(_item_from_dict(item) for item in data["items"]),
+        )
+
+
+def _item_to_dict(item: DigestItem) -> dict[str, Any]:
+    return {
+        "match_id": item.match_id,
+        "story_id": item.story_id,
+        "title": item.title,
+        "url": item.url,
+        "source": item.source,
+        "published_at": item.published_at.isoformat(),
+        "score": item.score,
+        "matched_terms": list(item.matched_terms),
+        "snippet": (
+            {"text": item.snippet.text, "highlights": [list(s) for s in item.snippet.highlights]}
+            if item.snippet
+            else None
+        ),
+        "also_reported_by": list(item.also_reported_by),
+    }
+
+
+def _item_from_dict(data: Mapping[str, Any]) -> DigestItem:
+    snippet = data.get("snippet")
+    return DigestItem(
+        match_id=int(data["match_id"]),
+        story_id=data.get("story_id"),
+        title=data["title"],
+        url=data.get("url"),
+        source=data["source"],
+        published_at=datetime.fromisoformat(data["published_at"]),
+        score=float(data["score"]),
+        matched_terms=tuple(data.get("matched_terms", ())),
+        snippet=(
+            Snippet(snippet["text"], tuple((s[0], s[1]) for s in snippet["highlights"]))
+            if snippet
+            else None
+        ),
+        also_reported_by=tuple(data.get("also_reported_by", ())),
+    )
