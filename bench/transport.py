@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 
 from aiohttp import web
 
-from monitor.adapters.http.fetcher import Fetcher, FetchLimits, Transport, build_client
+from monitor.adapters.http import Fetcher, FetchLimits, Transport, build_client
 
 FEED = (
     '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from monitor.adapters.db.engine import make_engine, upgrade_database
 from monitor.adapters.db.feed_store import FeedSpec
 from monitor.adapters.files.watchlists import load_watchlists
-from monitor.adapters.http.fetcher import Fetcher, FetchLimits, build_client
+from monitor.adapters.http import Fetcher, FetchLimits, build_client
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist

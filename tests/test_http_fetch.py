@@ -28,16 +28,16 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
-from monitor.adapters.http.fetcher import (
+from monitor.adapters.http import (
     DEFAULT_USER_AGENT,
-    FEED_ACCEPT,
     Fetcher,
     FetchLimits,
     FetchResult,
     Transport,
     build_client,
-    transport_error,
 )
+from monitor.adapters.http.errors import transport_error
+from monitor.adapters.http.fetcher import FEED_ACCEPT
 from monitor.core.polling import decide_next_poll
 from monitor.errors import (
     ConnectError,

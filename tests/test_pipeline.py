@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from monitor.adapters.db import feed_store
 from monitor.adapters.db.feed_store import FeedSpec
-from monitor.adapters.http.fetcher import Fetcher, FetchLimits
+from monitor.adapters.http import Fetcher, FetchLimits
 from monitor.flows.poll import Poller
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

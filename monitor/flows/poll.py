@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
 from monitor.adapters.feed_parse import parse_feed
-from monitor.adapters.http.fetcher import FetchResult
+from monitor.adapters.http import FetchResult
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
 from monitor.errors import FetchError, MonitorError, ParseError

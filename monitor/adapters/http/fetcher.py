@@ -9,26 +9,13 @@ aiohttp) exception is mapped onto monitor.errors here, with a message a user can
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
-import socket
-import ssl
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import aiohttp
 import httpx
-from aiohttp.http_exceptions import HttpProcessingError
-from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
-from monitor.errors import (
-    ConnectError,
-    FetchError,
-    FetchTimeout,
-    HTTPStatusError,
-    TooLarge,
-    TooManyRedirects,
-)
+from monitor.adapters.http.errors import TRANSPORT_EXCEPTIONS, cause_chain, transport_error
+from monitor.adapters.http.limits import Budget, FetchLimits, Slots, seconds_text, size_text
+from monitor.errors import FetchError, FetchTimeout, TooLarge, TooManyRedirects
 
 DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
 # Feed types first; */* last because many servers label feeds text/html or octet-stream.
@@ -38,30 +25,6 @@ FEED_ACCEPT = (
 )
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True, slots=True)
-class FetchLimits:
-    """What one fetch may cost, and how many run at once."""
-
-    timeout: float = 30.0  # seconds for the whole fetch: every redirect hop and the body
-    max_bytes: int = 10 * 1024 * 1024  # of body, after decompression
-    max_redirects: int = 5
-    concurrency: int = 32  # requests in flight
-    per_host: int = 2  # requests in flight to one host
-
-    def __post_init__(self) -> None:
-        if not self.timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
-        if self.max_bytes < 1:
-            raise ValueError(f"max_bytes must be at least 1 byte, got {self.max_bytes}")
-        if self.max_redirects < 0:
-            raise ValueError(f"max_redirects must be 0 or more, got {self.max_redirects}")
-        if self.concurrency < 1 or self.per_host < 1:
-            raise ValueError(
-                f"concurrency and per_host must be at least 1, got {self.concurrency} "
-                f"and {self.per_host}"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,54 +50,6 @@ class FetchResult:
         return self.headers.get("last-modified")
 
 
-class Transport(enum.Enum):
-    """Which HTTP engine `build_client` puts under httpx."""
-
-    AIOHTTP = "aiohttp"  # httpx-aiohttp: aiohttp's connection pool, httpx's API
-    HTTPX = "httpx"  # httpx's own httpcore pool (slower at high concurrency, httpx#3215)
-
-
-def build_client(
-    limits: FetchLimits, *, transport: Transport = Transport.AIOHTTP, trust_env: bool = True
-) -> httpx.AsyncClient:
-    """The production client. aiohttp's pool is the default: see bench/transport.py.
-
-    Opens no connection: aiohttp's session is created on the first request, inside the loop.
-    """
-    timeout = httpx.Timeout(limits.timeout)
-    pool = httpx.Limits(
-        max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
-    )
-    if transport is Transport.HTTPX:
-        return httpx.AsyncClient(timeout=timeout, limits=pool, trust_env=trust_env)
-    context = httpx.create_ssl_context(trust_env=trust_env)
-    session = _aiohttp_session_factory(limits, context)
-    return HttpxAiohttpClient(
-        timeout=timeout,
-        limits=pool,
-        trust_env=trust_env,
-        transport=AiohttpTransport(verify=context, client=session),
-    )
-
-
-def _aiohttp_session_factory(
-    limits: FetchLimits, context: ssl.SSLContext
-) -> Callable[[], aiohttp.ClientSession]:
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=limits.concurrency, ssl=context)
-        return aiohttp.ClientSession(
-            connector=connector,
-            # httpx keeps the cookies; a second jar in aiohttp would send them twice.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # aiohttp refuses header lines over 8 KB by default; real sites send longer
-            # Content-Security-Policy and Set-Cookie lines, which httpx's parser accepts.
-            max_line_size=65536,
-            max_field_size=65536,
-        )
-
-    return session
-
-
 class Fetcher:
     """Fetches feed URLs through an injected httpx client, within `FetchLimits`.
 
@@ -153,7 +68,7 @@ class Fetcher:
         self._client = client
         self._limits = limits or FetchLimits()
         self._user_agent = user_agent
-        self._slots = _Slots(self._limits.concurrency, self._limits.per_host)
+        self._slots = Slots(self._limits.concurrency, self._limits.per_host)
 
     @property
     def limits(self) -> FetchLimits:
@@ -168,7 +83,7 @@ class Fetcher:
         answer came within the limits: FetchTimeout, TooLarge, TooManyRedirects, ConnectError.
         """
         headers = self._request_headers(etag, last_modified)
-        budget = _Budget(self._limits.timeout)
+        budget = Budget(self._limits.timeout)
         chain = [_parse_url(url)]
         permanent_url: str | None = None
         permanent_so_far = True
@@ -212,7 +127,7 @@ class Fetcher:
             )
         return target
 
-    async def _exchange(self, url: httpx.URL, headers: dict[str, str], budget: _Budget) -> _Answer:
+    async def _exchange(self, url: httpx.URL, headers: dict[str, str], budget: Budget) -> _Answer:
         """One request and its body, within the per-host and global limits and the budget."""
         async with self._slots.hold(url.host):
             deadline = budget.start()
@@ -229,10 +144,10 @@ class Fetcher:
         # A failure found just before the deadline (TooLarge, while the connection was being
         # closed) is the better reason; otherwise whatever a client raises while cancelled
         # at the deadline is caused by the deadline.
-        for cause in _cause_chain(exc):
+        for cause in cause_chain(exc):
             if isinstance(cause, FetchError):
                 return cause
-        return FetchTimeout(f"timed out after {_seconds(self._limits.timeout)} fetching {url}")
+        return FetchTimeout(f"timed out after {seconds_text(self._limits.timeout)} fetching {url}")
 
     async def _request(self, url: httpx.URL, headers: dict[str, str]) -> _Answer:
         request = self._client.stream(
@@ -254,7 +169,8 @@ class Fetcher:
         # A compressed body's Content-Length says nothing about its decompressed size.
         if encoding == "identity" and declared.isdigit() and int(declared) > self._limits.max_bytes:
             raise TooLarge(
-                f"response larger than {_size(self._limits.max_bytes)} (Content-Length: {declared})"
+                f"response larger than {size_text(self._limits.max_bytes)} "
+                f"(Content-Length: {declared})"
             )
 
     async def _read_body(self, response: httpx.Response) -> bytes:
@@ -266,7 +182,7 @@ class Fetcher:
             # Checked before appending, so an oversized chunk is never copied as well.
             if len(body) + len(chunk) > self._limits.max_bytes:
                 raise TooLarge(
-                    f"response larger than {_size(self._limits.max_bytes)} after decompression"
+                    f"response larger than {size_text(self._limits.max_bytes)} after decompression"
                 )
             body += chunk
         return bytes(body)
@@ -281,66 +197,6 @@ class _Answer:
 
     def result(self, permanent_url: str | None, elapsed: float) -> FetchResult:
         return FetchResult(self.status, self.url, permanent_url, self.headers, self.body, elapsed)
-
-
-@dataclass(slots=True)
-class _Budget:
-    """The time limit of one fetch; it starts when the first request may go out.
-
-    Waiting for a free slot does not count: with a thousand due feeds, the last in the
-    queue would otherwise time out before it sent a byte.
-    """
-
-    seconds: float
-    started: float | None = None
-    deadline: float = 0.0
-
-    def start(self) -> float:
-        if self.started is None:
-            self.started = asyncio.get_running_loop().time()
-            self.deadline = self.started + self.seconds
-        return self.deadline
-
-    def elapsed(self) -> float:
-        if self.started is None:
-            return 0.0
-        return asyncio.get_running_loop().time() - self.started
-
-
-class _Slots:
-    """The global and per-host concurrency limits.
-
-    A request takes its host's slot first, then a global one, and gives both back before a
-    redirect's next hop: one order and no slot held while waiting for another host, so two
-    feeds redirecting to each other's hosts cannot deadlock. A feed queued behind its busy
-    host does not hold a global slot that another host's feed could use.
-    """
-
-    def __init__(self, concurrency: int, per_host: int) -> None:
-        self._global = asyncio.Semaphore(concurrency)
-        self._per_host = per_host
-        self._hosts: dict[str, _HostSlot] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        slot = self._hosts.get(host)
-        if slot is None:
-            slot = self._hosts[host] = _HostSlot(asyncio.Semaphore(self._per_host))
-        slot.users += 1
-        try:
-            async with slot.semaphore, self._global:
-                yield
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                # Forget idle hosts, so a long-running worker's table stays small.
-                del self._hosts[host]
-
-
-@dataclass(slots=True)
-class _HostSlot:
-    semaphore: asyncio.Semaphore
-    users: int = 0
 
 
 def _parse_url(url: str) -> httpx.URL:
@@ -359,163 +215,3 @@ def _check_scheme(url: httpx.URL, what: str) -> None:
 
 def _is_header_safe(value: str) -> bool:
     return value.isascii() and value.isprintable()
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}s"
-
-
-def _size(count: int) -> str:
-    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= factor:
-            return f"{count / factor:.3g} {unit}"
-    return f"{count} bytes"
-
-
-# Everything a request can raise that means "no usable answer", as opposed to a bug of ours.
-# TimeoutError and ssl errors are OSErrors; aiohttp's parser errors are not ClientErrors.
-TRANSPORT_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    httpx.HTTPError,
-    httpx.InvalidURL,
-    httpx.CookieConflict,
-    httpx.StreamError,
-    aiohttp.ClientError,
-    HttpProcessingError,
-    OSError,
-    EOFError,
-    UnicodeError,
-)
-
-
-def transport_error(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    """The FetchError for a transport failure, named after its most specific cause.
-
-    The cause chain is read from the root outwards: the root (a socket or TLS error) says the
-    most, and the aiohttp transport sometimes wraps it in a misleading httpx type.
-    """
-    chain = _cause_chain(exc)
-    for cause in reversed(chain):
-        error = _describe(cause, url, limits)
-        if error is not None:
-            return error
-    return FetchError(f"fetching {url} failed: {_detail(exc)}")
-
-
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _describe(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError | None:
-    for types, build in _DESCRIPTIONS:
-        if isinstance(exc, types):
-            return build(exc, url, limits)
-    return None
-
-
-def _detail(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__
-
-
-def _timeout(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    phase = {
-        httpx.ConnectTimeout: " while connecting",
-        httpx.ReadTimeout: " waiting for data",
-        httpx.WriteTimeout: " sending the request",
-        httpx.PoolTimeout: " waiting for a free connection",
-    }.get(type(exc), "")
-    return FetchTimeout(f"timed out after {_seconds(limits.timeout)}{phase} fetching {url}")
-
-
-def _dns(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(
-        f"could not resolve host {url.host}: check the host name in the feed URL ({_detail(exc)})"
-    )
-
-
-def _certificate(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(f"the TLS certificate of {url.host} is not valid: {_detail(exc)}")
-
-
-def _tls(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(f"TLS handshake with {url.host} failed: {_detail(exc)}")
-
-
-def _refused(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(
-        f"{url.host} refused the connection on port {url.port or _default_port(url)}: "
-        "is the server down, or the port in the feed URL wrong?"
-    )
-
-
-def _connect(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(f"could not connect to {url.host}: {_detail(exc)}")
-
-
-def _dropped(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(f"the connection to {url.host} broke off: {_detail(exc)}")
-
-
-def _disconnected(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return ConnectError(f"{url.host} closed the connection before answering")
-
-
-def _protocol(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return FetchError(f"{url.host} sent a malformed HTTP response: {_detail(exc)}")
-
-
-def _decoding(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return FetchError(
-        f"could not decompress the response from {url.host} "
-        f"(its Content-Encoding does not match the body): {_detail(exc)}"
-    )
-
-
-def _bad_url(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return FetchError(f"invalid or unsupported URL {url}: {_detail(exc)}")
-
-
-def _redirects(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return TooManyRedirects(f"more than {limits.max_redirects} redirects from {url}")
-
-
-def _status(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
-    return HTTPStatusError(f"{url} answered HTTP {status}", status=status)
-
-
-def _internal(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    return FetchError(f"fetching {url} failed inside the HTTP client: {_detail(exc)}")
-
-
-def _default_port(url: httpx.URL) -> int:
-    return 443 if url.scheme == "https" else 80
-
-
-_Build = Callable[[BaseException, httpx.URL, FetchLimits], FetchError]
-
-# Most specific first: several of these types inherit from each other (a DNS error is an
-# OSError; aiohttp's DNS error is also its connector error).
-_DESCRIPTIONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], _Build], ...] = (
-    ((httpx.TimeoutException, aiohttp.ServerTimeoutError, TimeoutError, socket.timeout), _timeout),
-    ((socket.gaierror, aiohttp.ClientConnectorDNSError), _dns),
-    ((ssl.SSLCertVerificationError, aiohttp.ClientConnectorCertificateError), _certificate),
-    ((ssl.SSLError, aiohttp.ClientSSLError), _tls),
-    (ConnectionRefusedError, _refused),
-    ((httpx.ProxyError, httpx.ConnectError, aiohttp.ClientConnectorError), _connect),
-    (aiohttp.ServerDisconnectedError, _disconnected),
-    ((httpx.NetworkError, aiohttp.ClientConnectionError, OSError, EOFError), _dropped),
-    (httpx.DecodingError, _decoding),
-    ((httpx.ProtocolError, HttpProcessingError, aiohttp.ClientResponseError), _protocol),
-    ((aiohttp.ClientPayloadError,), _protocol),
-    ((httpx.UnsupportedProtocol, httpx.InvalidURL, aiohttp.InvalidURL, UnicodeError), _bad_url),
-    ((aiohttp.NonHttpUrlClientError,), _bad_url),
-    (httpx.TooManyRedirects, _redirects),
-    (httpx.HTTPStatusError, _status),
-    ((httpx.HTTPError, httpx.CookieConflict, httpx.StreamError, aiohttp.ClientError), _internal),
-)
