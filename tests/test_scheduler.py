@@ -21,11 +21,12 @@ from sqlalchemy import Engine, select
 
 from monitor.adapters.db.schema import Digest
 from monitor.config import parse_settings
+from monitor.core.reload_merge import merge_reload
 from monitor.core.states import DigestKind
 from monitor.core.watchlist import Term, Watchlist, check_cron, crontab_for_apscheduler
 from monitor.errors import DatabaseError
 from monitor.service.daemon import Daemon, InstanceLock, sqlite_file
-from monitor.service.reload import WatchlistReloader, merge_reload
+from monitor.service.reload import WatchlistReloader
 from monitor.service.scheduler import (
     OUTBOX_JOB,
     POLL_JOB,

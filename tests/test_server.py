@@ -18,17 +18,11 @@ from monitor.adapters.db.engine import make_engine
 from monitor.adapters.db.feed_store import FeedSpec
 from monitor.adapters.db.schema import Delivery, Digest
 from monitor.config import parse_settings
+from monitor.core.health import HealthSnapshot, HealthStatus, health_document, judge_health
 from monitor.core.states import FeedState
 from monitor.flows.poll import FeedReport
 from monitor.service.daemon import Daemon
-from monitor.service.http import (
-    HealthSnapshot,
-    HealthStatus,
-    HttpEndpoint,
-    health_document,
-    judge_health,
-    make_app,
-)
+from monitor.service.http import HttpEndpoint, make_app
 from monitor.service.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[1]

@@ -49,13 +49,14 @@ from monitor.adapters.db.status import (
 )
 from monitor.app import open_database, poller, processing_for, utc_now
 from monitor.config import Settings, database_url
+from monitor.core.health import HealthSnapshot
 from monitor.core.scoring import Score
 from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
 from monitor.errors import ConfigError, DatabaseError
 from monitor.flows import delivery
 from monitor.flows.poll import Poller
-from monitor.service.http import HealthSnapshot, HttpEndpoint, make_app
+from monitor.service.http import HttpEndpoint, make_app
 from monitor.service.metrics import Metrics
 from monitor.service.reload import WatchlistReloader
 from monitor.service.scheduler import (

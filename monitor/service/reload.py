@@ -1,58 +1,25 @@
 """Watchlist hot reload: notices edits in the watchlist folder and decides which version of
 each watchlist is in force.
 
-An invalid edit keeps the last good version of that watchlist in force, and is reported (in
-the log here, in /healthz by the daemon) until the file is fixed; a deleted file takes its
-watchlist out of force. `merge_reload` is the pure decision; `WatchlistReloader` reads the
-folder around it. Parsing and validating a file is core/watchlist.py's job, not this one's.
+`merge_reload` (core/reload_merge.py) is the pure decision; `WatchlistReloader` reads the
+folder around it and logs what changed; /healthz reports invalid files through the daemon.
+Parsing and validating a file is core/watchlist's job, not this one's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from monitor.adapters.files.watchlists import LoadedWatchlists, load_watchlists
-from monitor.core.watchlist import Watchlist
+from monitor.core.reload_merge import WatchlistState, merge_reload
 
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[str, str], ...]
 Loader = Callable[[Path], LoadedWatchlists]
-
-
-@dataclass(frozen=True, slots=True)
-class WatchlistState:
-    """The watchlists in force (by id) and the files whose current version is invalid."""
-
-    in_force: Mapping[str, Watchlist] = field(default_factory=dict)
-    invalid: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id -> problems
-
-
-def problem_id(shown_path: str) -> str:
-    """The watchlist id a problem is about: its file stem (a missing folder keeps its path)."""
-    path = Path(shown_path)
-    return path.stem if path.suffix == ".toml" else shown_path
-
-
-def merge_reload(
-    previous: Mapping[str, Watchlist],
-    loaded: Sequence[Watchlist],
-    problems: Mapping[str, Sequence[str]],
-) -> WatchlistState:
-    """What is in force after a reload: every valid file's watchlist, and the previous version
-    of each watchlist whose file is now invalid. A file that is gone leaves no watchlist."""
-    in_force = {watchlist.id: watchlist for watchlist in loaded}
-    invalid: dict[str, tuple[str, ...]] = {}
-    for shown, messages in problems.items():
-        watchlist_id = problem_id(shown)
-        invalid[watchlist_id] = tuple(messages)
-        if watchlist_id not in in_force and watchlist_id in previous:
-            in_force[watchlist_id] = previous[watchlist_id]
-    return WatchlistState(dict(sorted(in_force.items())), dict(sorted(invalid.items())))
 
 
 def folder_fingerprint(directory: Path) -> Fingerprint:
