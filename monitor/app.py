@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import Engine
 
-from monitor.adapters.db.engine import make_engine, upgrade_database
-from monitor.adapters.db.feed_store import FeedSpec
+from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.adapters.http import Fetcher, FetchLimits, build_client
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
+from monitor.flows.feeds import configured_feeds
 from monitor.flows.matching import ArticleProcessor, WatchlistSource
 from monitor.flows.poll import Poller, ProcessesArticles
 
@@ -67,11 +67,14 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
     return engine
 
 
-def feed_specs(settings: Settings) -> list[FeedSpec]:
-    return [
-        FeedSpec(name=f.name, url=f.url, tags=tuple(f.tags), interval=f.interval)
-        for f in settings.feeds
-    ]
+def upgrade(settings: Settings) -> tuple[str | None, str | None, str]:
+    """`monitor db upgrade`: (revision before, revision after, the database without password)."""
+    engine = make_engine(database_url(settings))
+    try:
+        before = upgrade_database(engine)
+        return before, current_revision(engine), safe_url(engine)
+    finally:
+        engine.dispose()
 
 
 def new_parse_executor(settings: Settings) -> Executor:
@@ -129,7 +132,7 @@ async def poller(
         instance = Poller(
             engine=engine,
             fetcher=make_fetcher(settings, client),
-            feeds=feed_specs(settings),
+            feeds=configured_feeds(settings),
             default_interval=settings.polling.interval,
             lease=settings.polling.lease,
             clock=clock,
