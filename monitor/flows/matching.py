@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from monitor.adapters.db.article_store import StoredEntry
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.feed_store import FeedRow
-from monitor.adapters.db.schema import Match
+from monitor.adapters.db.schema import matches
 from monitor.adapters.db.story_store import NewArticle, assign_stories
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, score_watchlists
@@ -25,7 +25,6 @@ from monitor.core.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
-matches = Match.__table__
 
 WatchlistSource = Callable[[], Collection[Watchlist]]
 

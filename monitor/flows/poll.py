@@ -22,7 +22,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
@@ -39,6 +39,8 @@ from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -176,7 +178,7 @@ class Poller:
         if self.parse_executor is not None:
             self.parse_executor.shutdown(wait=True, cancel_futures=True)
 
-    async def _db(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def _db(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
 
     def _claim(self, ignore_schedule: bool) -> list[FeedRow]:

@@ -28,7 +28,7 @@ def list_articles(
         )
 
 
-def list_stories(engine: Engine, *, since: datetime) -> list[dict[str, Any]]:
+def list_stories(engine: Engine, *, since: datetime | None = None) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         return story_store.list_stories(connection, since)
 

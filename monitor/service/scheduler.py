@@ -103,7 +103,8 @@ def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
             while True:
                 following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
                 if following is None or following > now:
-                    return fire.astimezone(UTC)
+                    found: datetime = fire.astimezone(UTC)
+                    return found
                 fire = following
         span *= 2
     return None

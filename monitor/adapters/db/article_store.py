@@ -15,11 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
-from monitor.adapters.db.schema import Article, Feed
+from monitor.adapters.db.schema import articles, feeds, matches
 from monitor.core.model import NormalizedEntry
-
-articles = Article.__table__
-feeds = Feed.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +148,7 @@ def list_articles(
     watchlist: str | None = None,
 ) -> list[dict[str, Any]]:
     """Stored articles, newest first, for `articles list`."""
-    from monitor.adapters.db.schema import Match
 
-    matches = Match.__table__
     query = (
         select(articles, feeds.c.name.label("feed"))
         .join(feeds, feeds.c.id == articles.c.feed_id)

@@ -27,25 +27,19 @@ from sqlalchemy import (
 )
 
 from monitor.adapters.db.schema import (
-    Article,
-    Delivery,
     DeliveryStatus,
-    Digest,
     DigestKind,
-    Feed,
-    Match,
+    articles,
+    deliveries,
+    digests,
+    feeds,
+    matches,
 )
 from monitor.adapters.db.transactions import chunks
 from monitor.core.digest import (
     Candidate,
     DigestContent,
 )
-
-matches = Match.__table__
-articles = Article.__table__
-feeds = Feed.__table__
-digests = Digest.__table__
-deliveries = Delivery.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +59,7 @@ class CreatedDigest:
 _story = func.coalesce(articles.c.story_id, matches.c.story_id)
 
 
-def _candidate(row: Row[Any]) -> Candidate:
+def _candidate(row: Row[*tuple[Any, ...]]) -> Candidate:
     return Candidate(
         match_id=row.id,
         story_id=row.story_id,

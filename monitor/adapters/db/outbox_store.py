@@ -15,12 +15,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, or_, select, update
 
 from monitor.adapters.db.dialect import for_update_skip_locked
-from monitor.adapters.db.schema import Delivery, DeliveryStatus, Digest
+from monitor.adapters.db.schema import DeliveryStatus, deliveries, digests
 from monitor.adapters.db.transactions import chunks
 from monitor.core.digest import DigestContent
-
-digests = Digest.__table__
-deliveries = Delivery.__table__
 
 STALE_ATTEMPT_ERROR = (
     "the worker stopped during the last attempt, so whether the channel accepted it is "

@@ -18,11 +18,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select, update
 
 from monitor.adapters.db import story_store
-from monitor.adapters.db.schema import Article
+from monitor.adapters.db.schema import articles
 
 log = logging.getLogger(__name__)
-
-articles = Article.__table__
 
 
 @dataclass(frozen=True, slots=True)
