@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from monitor.adapters.db import feed_store, retention
+from monitor.adapters.db import feed_store
 from monitor.adapters.db.status import (
     DatabaseStatus,
     database_status,
@@ -54,7 +54,7 @@ from monitor.core.scoring import Score
 from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
 from monitor.errors import ConfigError, DatabaseError
-from monitor.flows import delivery
+from monitor.flows import delivery, retention
 from monitor.flows.poll import Poller
 from monitor.service.http import HttpEndpoint, make_app
 from monitor.service.metrics import Metrics
