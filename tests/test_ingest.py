@@ -245,7 +245,7 @@ def test_each_class_keeps_feed_order_and_its_rule(
     position = {id(entry): index for index, entry in enumerate(entries)}
     for group in classes(plan).values():
         assert [position[id(e)] for e in group] == sorted(position[id(e)] for e in group)
-    firsts = {}
+    firsts: dict[str, NormalizedEntry] = {}
     for entry in entries:
         firsts.setdefault(entry.identity_key, entry)
     kept = [
