@@ -1,5 +1,6 @@
-"""Retention on SQLite and (when configured) PostgreSQL: old article text is pruned in batches,
-and the tombstones it leaves keep pruned entries from being ingested or alerted again."""
+"""Retention on SQLite and (when configured) PostgreSQL: old article text is pruned in batches
+(the flow commits each batch; the adapter's batch never commits), and the tombstones it leaves
+keep pruned entries from being ingested or alerted again."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from entries import add_feed, entry
 from sqlalchemy import Engine, func, select
 
 from monitor.adapters.db import article_store
-from monitor.adapters.db.retention import prune, prune_article_text
+from monitor.adapters.db.retention import PrunedBatch, prune_article_text_batch
 from monitor.adapters.db.schema import Article, Story, StoryBand
 from monitor.core.model import NormalizedEntry
+from monitor.flows.retention import prune, prune_article_text
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 articles = Article.__table__
@@ -84,6 +86,35 @@ def test_should_stop_ends_pruning_between_batches(engine: Engine) -> None:
         engine, cutoff=NOW, now=NOW, batch=2, should_stop=stop_after_one_batch
     )
     assert result.articles_pruned == 2
+    # The batch that ran before the stop is committed on its own.
+    assert sum(text is None for text in texts(engine).values()) == 2
+
+
+def test_a_batch_is_the_callers_transaction_and_never_commits(engine: Engine) -> None:
+    feed_id = stored_feed(engine)
+    store(engine, feed_id, [entry(n) for n in range(3)], NOW - timedelta(days=100))
+    cutoff = NOW - timedelta(days=90)
+    with engine.connect() as connection:
+        assert prune_article_text_batch(connection, cutoff=cutoff, now=NOW, batch=2) == PrunedBatch(
+            selected=2, pruned=2
+        )
+        connection.rollback()
+    assert all(text == "body" for text in texts(engine).values())
+    with engine.begin() as connection:
+        assert prune_article_text_batch(connection, cutoff=cutoff, now=NOW, batch=5) == PrunedBatch(
+            selected=3, pruned=3
+        )
+        assert prune_article_text_batch(connection, cutoff=cutoff, now=NOW, batch=5) == PrunedBatch(
+            0, 0
+        )
+
+
+@pytest.mark.parametrize("batch", [0, -1])
+def test_a_batch_below_one_row_is_refused(engine: Engine, batch: int) -> None:
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        prune_article_text(engine, cutoff=NOW, now=NOW, batch=batch)
+    with engine.connect() as connection, pytest.raises(ValueError):
+        prune_article_text_batch(connection, cutoff=NOW, now=NOW, batch=batch)
 
 
 @pytest.mark.parametrize("edited", [False, True], ids=["same entry", "edited entry"])

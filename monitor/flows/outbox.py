@@ -114,7 +114,13 @@ class Outbox:
             return []
         async with sender_deps(self.settings, self.deps) as ready:
             attempts = [self._deliver_one(row, ready, now) for row in claimed]
-            return list(await asyncio.gather(*attempts))
+            # Every send finishes before the client closes: one row failing to be recorded
+            # must not cut the other channels' sends off mid-request.
+            results = await asyncio.gather(*attempts, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, DeliveryOutcome)]
 
     async def send_alerts(
         self, watchlists: Sequence[AlertPolicy], *, now: datetime, found_since: datetime

@@ -19,7 +19,6 @@ from typing import TypeVar
 
 from sqlalchemy import Engine
 
-from monitor.adapters.db.retention import prune
 from monitor.adapters.db.status import last_digest_windows, oldest_pending_matches
 from monitor.config import Settings
 from monitor.core.states import DeliveryStatus
@@ -27,6 +26,7 @@ from monitor.core.watchlist import Watchlist
 from monitor.flows.digests import create_digest
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.poll import Poller, run_poll_cycle
+from monitor.flows.retention import prune
 from monitor.service.metrics import Metrics
 from monitor.service.reload import WatchlistReloader
 from monitor.service.scheduler import (
