@@ -24,8 +24,8 @@ from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
 from monitor.flows.feeds import configured_feeds
-from monitor.flows.matching import ArticleProcessor, WatchlistSource
-from monitor.flows.poll import Poller, ProcessesArticles
+from monitor.flows.matching import MatchNewArticles, WatchlistSource
+from monitor.flows.poll import MatchesArticles, Poller
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,12 @@ def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
     return loaded.watchlists
 
 
-def processing_for(
+def matching_for(
     settings: Settings,
     engine: Engine,
     watchlists: WatchlistSource | None = None,
     on_match: Callable[[str, Score], None] | None = None,
-) -> ArticleProcessor:
+) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
     if watchlists is None:
@@ -53,7 +53,7 @@ def processing_for(
         def watchlists() -> Collection[Watchlist]:
             return fixed
 
-    return ArticleProcessor(watchlists, story_window=settings.stories.window, on_match=on_match)
+    return MatchNewArticles(watchlists, story_window=settings.stories.window, on_match=on_match)
 
 
 def utc_now() -> datetime:
@@ -123,7 +123,7 @@ async def poller(
     *,
     clock: Callable[[], datetime] = utc_now,
     client: httpx.AsyncClient | None = None,
-    process_articles: ProcessesArticles | None = None,
+    match_articles: MatchesArticles | None = None,
 ) -> AsyncIterator[Poller]:
     """A Poller wired from settings; `client` replaces the production HTTP client in tests."""
     async with AsyncExitStack() as stack:
@@ -138,7 +138,7 @@ async def poller(
             clock=clock,
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
-            process_articles=process_articles,
+            match_articles=match_articles,
         )
         stack.callback(instance.close)
         yield instance

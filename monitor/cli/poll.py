@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.app import load_watchlists_once, open_database, poller, processing_for
+from monitor.app import load_watchlists_once, matching_for, open_database, poller
 from monitor.cli.common import settings_from
 from monitor.cli.output import print_json
 from monitor.config import Settings
@@ -53,8 +53,8 @@ async def _poll(
     settings: Settings, engine: Engine, ignore_schedule: bool, show_progress: bool
 ) -> PollSummary:
     watchlists = load_watchlists_once(settings)
-    process = processing_for(settings, engine, lambda: watchlists)
-    async with poller(settings, engine, process_articles=process) as p:
+    process = matching_for(settings, engine, lambda: watchlists)
+    async with poller(settings, engine, match_articles=process) as p:
         outbox = Outbox(engine, settings, owner=p.owner)
         if show_progress:
             return await _with_progress(p, outbox, watchlists, ignore_schedule)

@@ -53,7 +53,7 @@ class FetchesFeeds(Protocol):
     ) -> FetchResult: ...
 
 
-class ProcessesArticles(Protocol):
+class MatchesArticles(Protocol):
     """What happens to the new articles of one feed inside its transaction: stories, scores."""
 
     def __call__(
@@ -153,7 +153,7 @@ class Poller:
         clock: Clock,
         parse_executor: Executor | None = None,
         renew_parse_executor: Callable[[], Executor] | None = None,
-        process_articles: ProcessesArticles | None = None,
+        match_articles: MatchesArticles | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -166,7 +166,7 @@ class Poller:
         self.parse_executor = parse_executor
         self.renew_parse_executor = renew_parse_executor
         self._pending_states: list[dict[str, Any]] = []
-        self.process_articles = process_articles
+        self.match_articles = match_articles
         self.owner = owner or worker_id()
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
@@ -341,8 +341,8 @@ class Poller:
         try:
             with self.engine.begin() as connection:
                 stored = article_store.store_entries(connection, feed.id, parsed.entries, now)
-                if self.process_articles is not None and stored.new:
-                    report.matches = self.process_articles(connection, feed, stored.new, now)
+                if self.match_articles is not None and stored.new:
+                    report.matches = self.match_articles(connection, feed, stored.new, now)
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
                 values["ttl_seconds"] = parsed.ttl_seconds

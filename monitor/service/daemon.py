@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from monitor.adapters.db import feed_store
-from monitor.app import open_database, poller, processing_for, utc_now
+from monitor.app import matching_for, open_database, poller, utc_now
 from monitor.config import Settings, database_url
 from monitor.core.health import HealthSnapshot
 from monitor.core.scoring import Score
@@ -118,11 +118,11 @@ class Daemon:
             self.jobs.update_watchlist_metrics()
             await self._start_endpoint()
             # Scoring asks for the watchlists in force at every feed: reloads reach it too.
-            process = processing_for(
+            process = matching_for(
                 self.settings, self.engine, self.watchlists, on_match=self._count_match
             )
             # Leaving this block closes the poller: its DB writer thread and parse processes.
-            async with poller(self.settings, self.engine, process_articles=process) as p:
+            async with poller(self.settings, self.engine, match_articles=process) as p:
                 self.jobs.attach(p)
                 self._start_jobs()
                 await self.jobs.catch_up()
