@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core.units import parse_duration, parse_size
+from monitor.core.units import MAX_SIZE, parse_duration, parse_size
 from monitor.errors import ConfigError
 
 DEFAULT_CONFIG = "config.toml"
@@ -33,15 +33,30 @@ DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
 
 
 def _duration(value: Any) -> Any:
-    return parse_duration(value) if isinstance(value, str) else value
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        # `interval = 15` would be 15 seconds to pydantic, and surely meant 15 minutes.
+        raise ValueError(f'must be a duration string such as "15m", got {value!r}')
+    return parse_duration(value)
 
 
 def _size(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f'must be a size string such as "10MB", got {value!r}')
     return parse_size(value) if isinstance(value, str) else value
 
 
+def _header_value(value: Any) -> Any:
+    """A value sent in an HTTP header: a newline in it would end the header early."""
+    if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"must be one line of printable text, got {value!r}")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+Size = Annotated[int, BeforeValidator(_size), Field(gt=0, le=MAX_SIZE)]
+HeaderValue = Annotated[str, BeforeValidator(_header_value), Field(min_length=1)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
 
 
@@ -55,16 +70,16 @@ class DatabaseSettings(_Strict):
 
 class PollingSettings(_Strict):
     interval: Duration = timedelta(minutes=15)
-    concurrency: int = Field(200, ge=1, le=2000)
-    per_host: int = Field(2, ge=1, le=100)
+    concurrency: int = Field(200, ge=1, le=2000, strict=True)
+    per_host: int = Field(2, ge=1, le=100, strict=True)
     timeout: Duration = timedelta(seconds=30)
     max_bytes: Size = 10_000_000
-    max_redirects: int = Field(5, ge=0, le=30)
+    max_redirects: int = Field(5, ge=0, le=30, strict=True)
     max_backoff: Duration = timedelta(hours=6)
-    user_agent: str = DEFAULT_USER_AGENT
+    user_agent: HeaderValue = DEFAULT_USER_AGENT
     lease: Duration = timedelta(minutes=5)
     # Parsing is the CPU-bound stage; it runs in this many worker processes (0: a thread).
-    parse_processes: int = Field(2, ge=0, le=64)
+    parse_processes: int = Field(2, ge=0, le=64, strict=True)
 
 
 class WatchlistSettings(_Strict):
@@ -95,8 +110,8 @@ class ServerSettings(_Strict):
 
 
 class RetentionSettings(_Strict):
-    days: int = Field(90, ge=1)
-    batch: int = Field(1000, ge=1)
+    days: int = Field(90, ge=1, strict=True)
+    batch: int = Field(1000, ge=1, strict=True)
 
 
 class StorySettings(_Strict):
@@ -104,7 +119,7 @@ class StorySettings(_Strict):
 
 
 class DeliverySettings(_Strict):
-    max_attempts: int = Field(8, ge=1, le=100)
+    max_attempts: int = Field(8, ge=1, le=100, strict=True)
     base_delay: Duration = timedelta(seconds=30)
     max_delay: Duration = timedelta(hours=1)
     timeout: Duration = timedelta(seconds=30)
@@ -125,7 +140,7 @@ class FileChannel(_Strict):
 class EmailChannel(_Strict):
     type: Literal["email"]
     host: str
-    port: int = Field(587, ge=1, le=65535)
+    port: int = Field(587, ge=1, le=65535, strict=True)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -148,7 +163,7 @@ class WebhookChannel(_Strict):
     url: str = Field(pattern=r"^https?://\S+$")
     format: Literal["json", "slack", "discord", "teams"] = "json"
     secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[HeaderValue, HeaderValue] = Field(default_factory=dict)
     timeout: Duration = timedelta(seconds=15)
 
 
@@ -303,6 +318,12 @@ def load_settings(
     path = config_path(explicit, env).resolve()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8): is this config.toml?"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; --config takes the config file") from None
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file (use --config PATH or $MONITOR_CONFIG)"
@@ -312,11 +333,46 @@ def load_settings(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     settings = parse_settings(data, path)
+    where = f"{path}: database.url"
     if env.get("MONITOR_DATABASE_URL"):
+        where = "$MONITOR_DATABASE_URL"
         settings = settings.model_copy(
             update={"database": DatabaseSettings(url=env["MONITOR_DATABASE_URL"])}
         )
+    check_database_url(settings.database.url, where)
     return settings
+
+
+_DATABASE_HINT = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+
+
+def check_database_url(url: str, where: str) -> None:
+    """A database URL monitor can open, with its driver installed; ConfigError otherwise."""
+    from sqlalchemy.engine import make_url  # only commands that open a database get here
+
+    shown = url.split("@")[-1] if "@" in url else url  # no password in the message
+    try:
+        parsed = make_url(url)
+        _ = parsed.port  # a non-numeric port only fails when it is read
+    except Exception:
+        raise ConfigError(f"{where}: cannot parse {shown!r}: {_DATABASE_HINT}") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite" and driver == "pysqlite":
+        return
+    if backend == "postgresql" and driver == "psycopg":
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigError(
+                f"{where}: PostgreSQL needs the psycopg driver: pip install 'monitor[postgres]'"
+            )
+        return
+    if backend == "postgresql":
+        raise ConfigError(
+            f"{where}: driver {parsed.drivername!r} is not supported: "
+            "write postgresql+psycopg://USER@HOST/DB (and pip install 'monitor[postgres]')"
+        )
+    raise ConfigError(f"{where}: {backend!r} databases are not supported: {_DATABASE_HINT}")
 
 
 def database_url(settings: Settings) -> str:

@@ -3,6 +3,7 @@
     MonitorError                  anything monitor reports to a user
     ├── ConfigError               config.toml is invalid (file: key: what)
     ├── WatchlistError            a watchlist file is invalid; carries every problem found
+    ├── InputError                a command's argument or input file is wrong (exit 2)
     ├── DatabaseError             the database cannot be reached or migrated
     ├── FetchError                one feed could not be fetched (stage "fetch")
     │   ├── FetchTimeout          no complete answer within the time limit
@@ -15,6 +16,8 @@
         └── PermanentDeliveryError  retrying cannot help (bad address, 4xx other than 408/429)
 
 Every error's `str()` is a sentence a user can act on; the stage prefix says where it happened.
+The command line exits 2 for ConfigError, WatchlistError and InputError (the input must be
+fixed), 1 for the others (something failed while doing what was asked).
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ class WatchlistError(MonitorError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class InputError(MonitorError):
+    """An argument names something that does not exist, or an input file cannot be used:
+    `--feed nope`, `deliveries retry 99999`, a missing or malformed file."""
+
+    stage = "input"
 
 
 class DatabaseError(MonitorError):

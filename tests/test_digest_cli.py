@@ -196,8 +196,8 @@ def test_usage_errors_and_unknown_ids(setup: Setup, capsys: pytest.CaptureFixtur
         run(setup, capsys, "deliveries", "retry")
     assert caught.value.code == 2
     assert "IDs or --all" in capsys.readouterr().err
-    code, out = run(setup, capsys, "deliveries", "retry", "999")
-    assert code == 1 and "delivery 999: no such delivery" in out
+    assert main(["--config", str(setup.config), "deliveries", "retry", "999"]) == 2
+    assert "no such delivery: 999" in capsys.readouterr().err
     assert main(["--config", str(setup.config), "digest", "send", "nope"]) == 2
     assert "no such watchlist" in capsys.readouterr().err
     code, out = run(setup, capsys, "deliveries", "list")

@@ -372,7 +372,7 @@ async def test_oversized_body_with_content_length_fails_before_reading(
     httpx_mock: HTTPXMock, fetcher: Fetcher
 ) -> None:
     httpx_mock.add_response(url=URL, content=bytes(LIMITS.max_bytes + 1))
-    with pytest.raises(TooLarge, match=r"larger than 1 MB \(Content-Length: 1048577\)"):
+    with pytest.raises(TooLarge, match=r"larger than 1MiB \(Content-Length: 1048577\)"):
         await fetcher.fetch(URL)
 
 
@@ -381,7 +381,7 @@ async def test_oversized_body_without_content_length(
 ) -> None:
     chunks = [bytes(64 * 1024)] * 17  # one chunk past 1 MB
     httpx_mock.add_response(url=URL, stream=IteratorStream(chunks))
-    with pytest.raises(TooLarge, match="response larger than 1 MB after decompression"):
+    with pytest.raises(TooLarge, match="response larger than 1MiB after decompression"):
         await fetcher.fetch(URL)
 
 
@@ -851,7 +851,7 @@ async def test_real_gzip_bomb_fails_fast_with_bounded_memory(
         tracemalloc.start()
         started = time.monotonic()
         try:
-            with pytest.raises(TooLarge, match="larger than 1 MB after decompression"):
+            with pytest.raises(TooLarge, match="larger than 1MiB after decompression"):
                 await Fetcher(client, limits).fetch(f"{base_url}/bomb")
             elapsed = time.monotonic() - started
             _, peak = tracemalloc.get_traced_memory()

@@ -89,5 +89,5 @@ def test_import_of_a_missing_file_says_so(
 ) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n')
-    assert main(["--config", str(config), "feeds", "import", str(tmp_path / "none.opml")]) == 1
+    assert main(["--config", str(config), "feeds", "import", str(tmp_path / "none.opml")]) == 2
     assert "none.opml: cannot read" in capsys.readouterr().err

@@ -160,9 +160,11 @@ def test_opml_feeds_survive_config_sync_and_duplicates_are_skipped(engine: Engin
 
 def test_list_articles_filters_and_counts(engine: Engine) -> None:
     feed_id = add_feed(engine)
-    old = replace(entry(1), published_at=T0 - timedelta(days=10))
+    # --since is on fetch time: entry 2 was published long ago but first fetched now.
+    old = replace(entry(2), published_at=T0 - timedelta(days=30))
     with engine.begin() as c:
-        article_store.store_entries(c, feed_id, [old, entry(2), entry(3)], T0)
+        article_store.store_entries(c, feed_id, [entry(1)], T0 - timedelta(days=10))
+        article_store.store_entries(c, feed_id, [old, entry(3)], T0)
         recent = article_store.list_articles(c, since=T0 - timedelta(days=1))
         limited = article_store.list_articles(c, limit=1)
         (feed,) = feed_store.list_feeds(c)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.errors import ConfigError, MonitorError, WatchlistError
+from monitor.cli.output import error_line
+from monitor.errors import ConfigError, InputError, MonitorError, WatchlistError
 
 # One module per command group, in the order `monitor --help` lists them.
 COMMAND_MODULES = [
@@ -55,20 +57,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 something failed while doing it, 2 the config, a watchlist, an
+    argument or an input file must be fixed first (argparse's own errors exit 2 as well)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     from monitor.logs import configure_logging
 
     configure_logging(args.log_format, args.log_level)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+        return status
     except (ConfigError, WatchlistError) as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
+    except InputError as exc:
+        print(error_line(exc), file=sys.stderr)
+        return 2
     except MonitorError as exc:
-        print(f"monitor: {exc.stage}: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         logging.getLogger("monitor").info("interrupted")
         return 130
+    except BrokenPipeError:
+        # `monitor ... | head`: the reader has what it wanted. Python would print a traceback
+        # when it flushes stdout at exit; point stdout at /dev/null so it has nothing to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqlalchemy import Engine
+
 from monitor.cli.common import add_format, database_from, duration_arg, positive_int, since_time
-from monitor.cli.output import print_json, print_table
-from monitor.flows.reports import list_articles
+from monitor.cli.output import plural, print_json, print_table
+from monitor.config import Settings
+from monitor.errors import InputError
+from monitor.flows.reports import known_names, list_articles
+
+# The table's columns; JSON has every field (README, "Command line").
+TABLE_COLUMNS = ["id", "fetched_at", "published_at", "feed", "title", "story_id"]
 
 
 def register(subparsers: Any) -> None:
@@ -18,7 +25,7 @@ def register(subparsers: Any) -> None:
         "--since",
         type=duration_arg,
         metavar="DURATION",
-        help='only articles published within this long, e.g. "7d"',
+        help='only articles fetched (first stored) within this long, e.g. "7d"',
     )
     listing.add_argument(
         "--limit",
@@ -32,10 +39,31 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(func=list_command)
 
 
+def check_names(
+    settings: Settings, engine: Engine, *, feed: str | None, watchlist: str | None
+) -> None:
+    """An unknown --feed or --watchlist is a typo, not an empty result: say so (exit 2)."""
+    if feed is None and watchlist is None:
+        return
+    feeds, matched = known_names(engine)
+    if feed is not None and feed not in feeds:
+        raise InputError(
+            f"--feed {feed!r}: no such feed; known: {', '.join(sorted(feeds)) or 'none yet'}"
+        )
+    if watchlist is not None:
+        ids = matched | {p.stem for p in settings.watchlist_dir.glob("*.toml")}
+        if watchlist not in ids:
+            raise InputError(
+                f"--watchlist {watchlist!r}: no such watchlist in {settings.watchlist_dir}; "
+                f"known: {', '.join(sorted(ids)) or 'none'}"
+            )
+
+
 def list_command(args: argparse.Namespace) -> int:
-    _settings, engine = database_from(args)
+    settings, engine = database_from(args)
     limit = args.limit if args.limit or args.format == "json" else 50
     try:
+        check_names(settings, engine, feed=args.feed, watchlist=args.watchlist)
         rows = list_articles(
             engine,
             since=since_time(args.since),
@@ -48,7 +76,5 @@ def list_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(rows)
     else:
-        print_table(
-            rows, ["id", "published_at", "feed", "title", "story_id"], title=f"{len(rows)} articles"
-        )
+        print_table(rows, TABLE_COLUMNS, title=plural(len(rows), "article"))
     return 0

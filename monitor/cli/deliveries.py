@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from dataclasses import asdict
 from typing import Any
 
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from, positive_int
 from monitor.cli.digest import print_outcomes
-from monitor.cli.output import print_json, print_table
+from monitor.cli.output import error_line, plural, print_json, print_table
+from monitor.errors import InputError
 from monitor.flows.outbox import Outbox
 from monitor.flows.reports import list_deliveries
 
@@ -63,7 +65,7 @@ def list_command(args: argparse.Namespace) -> int:
             "next_attempt_at",
             "last_error",
         ],
-        title=f"{len(rows)} deliveries",
+        title=plural(len(rows), "delivery"),
     )
     return 0
 
@@ -76,8 +78,11 @@ def retry_command(args: argparse.Namespace) -> int:
         now = utc_now()
         outbox = Outbox(engine, settings)
         result = outbox.schedule_retry(ids=args.ids or None, now=now)
+        if result.missing:  # a mistyped ID: exit 2 once the others named are retried
+            shown = ", ".join(map(str, result.missing))
+            missing = InputError(f"no such delivery: {shown} (see `monitor deliveries list`)")
+            print(error_line(missing), file=sys.stderr)
         for ids, what in (
-            (result.missing, "no such delivery"),
             (result.delivered, "already delivered"),
             (result.in_flight, "being sent by another worker right now"),
         ):
@@ -85,8 +90,8 @@ def retry_command(args: argparse.Namespace) -> int:
                 print(f"  delivery {delivery_id}: {what}")
         if not result.scheduled:
             print("nothing to retry")
-            return 1 if result.missing else 0
-        print(f"retrying {len(result.scheduled)} deliveries")
+            return 2 if result.missing else 0
+        print(f"retrying {plural(len(result.scheduled), 'delivery')}")
         outcomes = asyncio.run(
             outbox.deliver_pending(
                 now=now, delivery_ids=result.scheduled, limit=len(result.scheduled)
@@ -95,4 +100,6 @@ def retry_command(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     delivered = print_outcomes(outcomes, settings)
-    return 0 if delivered and not result.missing else 1
+    if result.missing:
+        return 2
+    return 0 if delivered else 1

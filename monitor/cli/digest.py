@@ -18,6 +18,7 @@ from monitor.adapters.files.watchlists import load_watchlist_file
 from monitor.adapters.render import json_payload, render_html, render_text
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
+from monitor.cli.output import plural
 from monitor.config import Settings
 from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
@@ -87,8 +88,8 @@ def send_command(args: argparse.Namespace) -> int:
         stories = created.content.total
         print(
             f"digest {created.digest_id} for {watchlist.id}: "
-            f"{stories} {'story' if stories == 1 else 'stories'}, "
-            f"{len(created.delivery_ids)} deliveries"
+            f"{plural(stories, 'story')}, "
+            f"{plural(len(created.delivery_ids), 'delivery')}"
         )
         if not created.delivery_ids:
             reason = "no channels" if not watchlist.channels else "nothing new (send_empty = false)"

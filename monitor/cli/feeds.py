@@ -9,7 +9,7 @@ from typing import Any
 
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
-from monitor.cli.output import print_json, print_table
+from monitor.cli.output import plural, print_json, print_table
 from monitor.core.opml import OPMLError, OPMLFeed, read_opml, write_opml
 from monitor.flows.feeds import import_feeds, list_feeds
 
@@ -52,7 +52,7 @@ def list_command(args: argparse.Namespace) -> int:
             "next_poll_at",
             "last_error",
         ],
-        title=f"{len(rows)} feeds",
+        title=plural(len(rows), "feed"),
     )
     return 0
 

@@ -8,7 +8,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from monitor.errors import MonitorError
 
 
 def _default(value: Any) -> Any:
@@ -35,6 +38,22 @@ def print_json_line(value: Any, stream: TextIO | None = None) -> None:
     print(to_json(value, indent=None), file=stream or sys.stdout)
 
 
+def error_line(exc: MonitorError) -> str:
+    """`monitor: STAGE: what happened`; the stage only when it says more than "monitor"."""
+    text = str(exc).removeprefix("monitor: ")
+    if exc.stage == "monitor" or text.startswith(f"{exc.stage}: "):
+        return f"monitor: {text}"
+    return f"monitor: {exc.stage}: {text}"
+
+
+_PLURALS = {"story": "stories", "delivery": "deliveries", "entry": "entries", "match": "matches"}
+
+
+def plural(count: int, word: str) -> str:
+    """'1 feed', '2 feeds', '0 stories': the count with its noun agreeing."""
+    return f"{count} {word if count == 1 else _PLURALS.get(word, word + 's')}"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -57,9 +76,13 @@ def print_table(
     from rich.console import Console
     from rich.table import Table
 
+    rows = list(rows)
     table = Table(title=title, header_style="bold", show_lines=False)
     for column in columns:
-        table.add_column(_LABELS.get(column, column.replace("_", " ")), overflow="fold")
+        label = _LABELS.get(column, column.replace("_", " "))
+        if column.endswith("_at") or any(isinstance(row.get(column), datetime) for row in rows):
+            label += " (UTC)"  # every time in a table is UTC: the header says so once
+        table.add_column(label, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in columns))
     out = stream or sys.stdout
@@ -73,5 +96,7 @@ _LABELS = {
     "last_success_at": "last success",
     "next_poll_at": "next poll",
     "published_at": "published",
+    "fetched_at": "fetched",
+    "last_seen_at": "last seen",
     "next_attempt_at": "next attempt",
 }

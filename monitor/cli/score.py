@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.adapters.files.articles import ArticleInput, article_files, read_articles
-from monitor.adapters.files.watchlists import load_watchlists
+from monitor.adapters.files.watchlists import display_path, load_watchlists
 from monitor.cli.output import print_json_line
 from monitor.cli.watchlists import watchlist_context
 from monitor.core.matcher import compile_matcher
 from monitor.core.scoring import Score, score_watchlists
-from monitor.errors import ConfigError, ParseError
+from monitor.errors import ConfigError, InputError, ParseError
 
 
 def register(subparsers: Any) -> None:
@@ -87,13 +87,14 @@ def score_command(args: argparse.Namespace, stream: TextIO | None = None) -> int
             f"unknown or invalid watchlist {', '.join(map(repr, unknown))}; "
             f"valid: {', '.join(sorted(available)) or 'none'} (in {directory})"
         )
+    files = input_files(args.paths)
     matcher = compile_matcher(w for w in loaded.watchlists if w.id in wanted)
-    for path in article_files(args.paths):
+    for path in files:
         try:
             articles = read_articles(path)
         except ParseError as exc:
-            print(f"monitor: {exc}", file=sys.stderr)
-            status = 1
+            print(f"monitor: input: {exc}", file=sys.stderr)
+            status = 2  # the input must be fixed; the other files are still scored
             continue
         for article in articles:
             results = score_watchlists(matcher, article.title, article.text)
@@ -103,6 +104,19 @@ def score_command(args: argparse.Namespace, stream: TextIO | None = None) -> int
             else:
                 print_text(article, [score for _, score in results], out)
     return status
+
+
+def input_files(paths: list[Path]) -> list[Path]:
+    """The article files the arguments name; InputError (exit 2) for a path that does not
+    exist or a folder with no article file in it, before anything is scored."""
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{display_path(path)}: no such file or folder")
+        if path.is_dir() and not list(article_files([path])):
+            raise InputError(
+                f"{display_path(path)}: no .txt, .html, .htm or .jsonl files in this folder"
+            )
+    return list(article_files(paths))
 
 
 def print_text(article: ArticleInput, scores: list[Score], out: TextIO) -> None:

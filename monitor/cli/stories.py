@@ -6,8 +6,8 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from monitor.cli.common import add_format, database_from, duration_arg, since_time
-from monitor.cli.output import print_json, print_table
+from monitor.cli.common import add_format, database_from, duration_arg, positive_int, since_time
+from monitor.cli.output import plural, print_json, print_table
 from monitor.flows.reports import list_stories
 
 
@@ -24,10 +24,13 @@ def register(subparsers: Any) -> None:
     )
     listing.add_argument(
         "--min-outlets",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="only stories carried by at least N outlets",
+    )
+    listing.add_argument(
+        "--limit", type=positive_int, metavar="N", help="at most N stories, newest first"
     )
     add_format(listing)
     listing.set_defaults(func=list_command)
@@ -39,7 +42,7 @@ def list_command(args: argparse.Namespace) -> int:
         stories = list_stories(engine, since=since_time(args.since))
     finally:
         engine.dispose()
-    stories = [s for s in stories if len(s["outlets"]) >= args.min_outlets]
+    stories = [s for s in stories if len(s["outlets"]) >= args.min_outlets][: args.limit]
     if args.format == "json":
         print_json(stories)
         return 0
@@ -47,6 +50,6 @@ def list_command(args: argparse.Namespace) -> int:
     print_table(
         rows,
         ["id", "last_seen_at", "article_count", "title", "outlets"],
-        title=f"{len(stories)} stories",
+        title=plural(len(stories), "story"),
     )
     return 0

@@ -10,9 +10,10 @@ from typing import Any
 
 from monitor.adapters.files.articles import read_document
 from monitor.adapters.files.watchlists import display_path, load_watchlist_paths
+from monitor.cli.output import plural
 from monitor.config import load_settings
 from monitor.core.suggest import Document, suggest_watchlist
-from monitor.errors import ConfigError, MonitorError, ParseError
+from monitor.errors import ConfigError, InputError, MonitorError, ParseError
 
 DEFAULT_DIR = Path("watchlists")
 
@@ -68,6 +69,9 @@ def watchlist_context(config: str | None) -> tuple[Path, frozenset[str] | None, 
 def _watchlist_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     problems: list[str] = []
+    missing = [path for path in paths if not path.exists()]
+    if missing:  # a mistyped argument, not an invalid watchlist: exit 2
+        raise InputError(f"{display_path(missing[0])}: no such file or folder")
     for path in paths:
         if path.is_dir():
             found = sorted(path.glob("*.toml"))
@@ -97,7 +101,7 @@ def check_command(args: argparse.Namespace) -> int:
     loaded = load_watchlist_paths(dict.fromkeys(files), known_channels=channels)
     for watchlist in loaded.watchlists:
         print(
-            f"{watchlist.source}: ok ({len(watchlist.terms)} terms, threshold "
+            f"{watchlist.source}: ok ({plural(len(watchlist.terms), 'term')}, threshold "
             f"{watchlist.threshold:g}, schedule {watchlist.schedule!r} {watchlist.timezone})"
         )
     for file_problems in loaded.problems.values():
@@ -107,7 +111,7 @@ def check_command(args: argparse.Namespace) -> int:
     bad = len(loaded.problems)
     print(
         f"{len(loaded.watchlists)} valid, {bad} invalid"
-        + (f", {len(problems)} problems" if problems else "")
+        + (f", {plural(len(problems), 'problem')}" if problems else "")
     )
     return 1 if problems else 0
 
@@ -118,8 +122,7 @@ def suggest_command(args: argparse.Namespace) -> int:
         try:
             documents.append(read_document(path))
         except ParseError as exc:
-            print(f"monitor: {exc}", file=sys.stderr)
-            return 1
+            raise InputError(str(exc)) from None
     print(
         suggest_watchlist(
             documents,

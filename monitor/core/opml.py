@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from monitor.errors import MonitorError
+from monitor.errors import InputError
 
 
-class OPMLError(MonitorError):
+class OPMLError(InputError):
     stage = "opml"
 
 

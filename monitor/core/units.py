@@ -18,6 +18,11 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 
+# Longer than any interval, window or backoff makes sense for, and far inside what
+# timedelta can hold ("999999999999w" would overflow it).
+MAX_DURATION = timedelta(days=3650)
+MAX_SIZE = 1000**4  # 1 TB
+
 DURATION_HINT = 'a number followed by s, m, h, d or w, e.g. "90s", "15m", "6h", "7d"'
 SIZE_HINT = 'a number followed by B, KB, MB or GB, e.g. "512KB", "10MB"'
 
@@ -30,6 +35,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r}: must be more than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"invalid duration {text!r}: must be at most 3650d (ten years)")
     return timedelta(seconds=seconds)
 
 
@@ -38,10 +45,26 @@ def parse_size(text: str) -> int:
     match = _SIZE.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"invalid size {text!r}: use {SIZE_HINT}")
-    size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
-    if size <= 0:
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if size < 1:
         raise ValueError(f"invalid size {text!r}: must be more than zero")
-    return size
+    if size > MAX_SIZE:
+        raise ValueError(f"invalid size {text!r}: must be at most 1000GB")
+    return int(size)
+
+
+def format_size(count: int) -> str:
+    """Bytes in the units config is written in: 1_000_000 -> '1MB', 1_048_576 -> '1MiB',
+    1_500_000 -> '1.5MB'. Decimal units unless the binary ones are exact."""
+    for unit in ("GiB", "MiB", "KiB"):
+        factor = _SIZE_UNITS[unit.lower()]
+        if count >= factor and count % factor == 0 and count % (factor // 1024 * 1000) != 0:
+            return f"{count // factor}{unit}"
+    for unit in ("GB", "MB", "KB"):
+        factor = _SIZE_UNITS[unit.lower()]
+        if count >= factor:
+            return f"{count / factor:.4g}{unit}"
+    return f"{count}B"
 
 
 def format_duration(delta: timedelta) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.adapters.db import article_store, outbox_store, story_store
+from monitor.adapters.db import article_store, feed_store, match_store, outbox_store, story_store
 from monitor.adapters.db.outbox_store import DeliveryRow
 
 
@@ -26,6 +26,13 @@ def list_articles(
         return article_store.list_articles(
             connection, since=since, limit=limit, feed=feed, watchlist=watchlist
         )
+
+
+def known_names(engine: Engine) -> tuple[set[str], set[str]]:
+    """(stored feed names, watchlist ids with stored matches): what `--feed` and
+    `--watchlist` may name beyond the watchlist folder."""
+    with engine.connect() as connection:
+        return feed_store.feed_names(connection), match_store.watchlist_ids(connection)
 
 
 def list_stories(engine: Engine, *, since: datetime | None = None) -> list[dict[str, Any]]:

@@ -162,7 +162,9 @@ def list_articles(
         .order_by(articles.c.published_at.desc(), articles.c.id.desc())
     )
     if since is not None:
-        query = query.where(articles.c.published_at >= since)
+        # Fetch time, as `stories list --since`: an article published last week but first
+        # seen in this poll counts as new (README, "Command line").
+        query = query.where(articles.c.fetched_at >= since)
     if feed is not None:
         query = query.where(feeds.c.name == feed)
     if watchlist is not None:

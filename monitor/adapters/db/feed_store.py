@@ -228,3 +228,8 @@ def list_feeds(connection: Connection) -> list[dict[str, Any]]:
         }
         for row in connection.execute(query)
     ]
+
+
+def feed_names(connection: Connection) -> set[str]:
+    """The name of every stored feed, stopped ones included."""
+    return set(connection.execute(select(feeds.c.name)).scalars())

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.schema import matches
@@ -42,3 +42,8 @@ def record_matches(connection: Connection, found: Sequence[NewMatch]) -> None:
             for m in found
         ],
     )
+
+
+def watchlist_ids(connection: Connection) -> set[str]:
+    """Every watchlist id that has stored matches (its file may be gone since)."""
+    return set(connection.execute(select(matches.c.watchlist_id).distinct()).scalars())

@@ -8,6 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from monitor.core.units import format_size
+
 
 @dataclass(frozen=True, slots=True)
 class FetchLimits:
@@ -98,7 +100,5 @@ def seconds_text(value: float) -> str:
 
 
 def size_text(count: int) -> str:
-    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= factor:
-            return f"{count / factor:.3g} {unit}"
-    return f"{count} bytes"
+    """In the units config.toml is written in: max_bytes = "1MB" reads back as "1MB"."""
+    return format_size(count)

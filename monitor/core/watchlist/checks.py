@@ -64,6 +64,11 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+# The largest weight, bonus or threshold: far above any useful one, and small enough that no
+# sum of them overflows a float.
+MAX_NUMBER = 1000.0
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -118,6 +123,10 @@ class Checker:
         value = data[key]
         if not _is_number(value) or value <= 0:
             self.problem((*path, key), f"must be a positive number, got {_show(value)}")
+            return default
+        if value > MAX_NUMBER:
+            # A score is a sum of these: 1e308 would make it Infinity, which is not JSON.
+            self.problem((*path, key), f"must be at most {MAX_NUMBER:g}, got {_show(value)}")
             return default
         return float(value)
 
