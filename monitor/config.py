@@ -57,7 +57,7 @@ def _header_value(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Size = Annotated[int, BeforeValidator(_size), Field(gt=0, le=MAX_SIZE)]
 HeaderValue = Annotated[str, BeforeValidator(_header_value), Field(min_length=1)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\W_][\w.\-]*$")]
 
 
 class _Strict(BaseModel):

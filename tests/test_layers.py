@@ -19,7 +19,7 @@ STDLIB = frozenset(sys.stdlib_module_names)
 
 # What the pure core may use besides the standard library: numeric and parsing libraries
 # that do no I/O of their own.
-CORE_LIBRARIES = frozenset({"numpy", "lxml", "ahocorasick"})
+CORE_LIBRARIES = frozenset({"numpy", "lxml", "ahocorasick", "defusedxml"})
 # Standard modules that reach the clock, the network, the disk, the environment or the log:
 # the shell's business, never the core's (time is a parameter there).
 CORE_FORBIDDEN = frozenset(

@@ -62,18 +62,27 @@ def import_command(args: argparse.Namespace) -> int:
         data = args.file.read_bytes()
     except OSError as exc:
         raise OPMLError(f"{args.file}: cannot read: {exc.strerror}") from None
-    found = read_opml(data)
+    document = read_opml(data)
     settings, engine = database_from(args)
     try:
-        added = import_feeds(engine, settings, found, now=utc_now())
+        plan = import_feeds(engine, settings, document.feeds, now=utc_now())
     finally:
         engine.dispose()
-    print(
-        f"{args.file}: {len(found)} feeds found, {len(added)} added, "
-        f"{len(found) - len(added)} already present"
+    found = len(document.feeds) + len(document.rejected)
+    line = (
+        f"{args.file}: {plural(found, 'feed')} found, {len(plan.add)} added, "
+        f"{len(plan.present)} already present"
     )
-    for name in added:
-        print(f"  + {name}")
+    if document.rejected:
+        line += f", {len(document.rejected)} refused"
+    print(line)
+    for feed in plan.add:
+        renamed = [old for old, new in plan.renamed.items() if new == feed.name]
+        note = f" (renamed from {renamed[0]!r}: that name is taken)" if renamed else ""
+        tags = f" [{', '.join(feed.tags)}]" if feed.tags else ""
+        print(f"  + {feed.name}{tags}{note}")
+    for problem in document.rejected:
+        print(f"  ! {problem}")
     return 0
 
 

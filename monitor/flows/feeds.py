@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from monitor.adapters.db import feed_store
 from monitor.adapters.db.feed_store import FeedSpec
 from monitor.config import Settings
-from monitor.core.opml import OPMLFeed
+from monitor.core.opml import ImportPlan, OPMLFeed, plan_import
 
 
 def configured_feeds(settings: Settings) -> list[FeedSpec]:
@@ -32,9 +32,13 @@ def list_feeds(engine: Engine, settings: Settings, *, now: datetime) -> list[dic
 
 def import_feeds(
     engine: Engine, settings: Settings, found: Sequence[OPMLFeed], *, now: datetime
-) -> list[str]:
-    """Add the feeds read from an OPML file that are not there yet; the names added."""
-    specs = [FeedSpec(f.name, f.url, f.tags, source="opml") for f in found]
+) -> ImportPlan:
+    """Add the feeds read from an OPML file whose URL is not there yet, renaming those whose
+    name another feed has; the plan says what was added, renamed and already present."""
     with engine.begin() as connection:
         feed_store.sync_feeds(connection, configured_feeds(settings), now)
-        return feed_store.add_feeds(connection, specs, now)
+        names, urls = feed_store.feed_names_and_urls(connection)
+        plan = plan_import(found, names=names, urls=urls)
+        specs = [FeedSpec(f.name, f.url, f.tags, source="opml") for f in plan.add]
+        feed_store.add_feeds(connection, specs, now)
+        return plan

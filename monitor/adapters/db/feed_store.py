@@ -233,3 +233,9 @@ def list_feeds(connection: Connection) -> list[dict[str, Any]]:
 def feed_names(connection: Connection) -> set[str]:
     """The name of every stored feed, stopped ones included."""
     return set(connection.execute(select(feeds.c.name)).scalars())
+
+
+def feed_names_and_urls(connection: Connection) -> tuple[set[str], set[str]]:
+    """Every stored name, and every URL a stored feed has (now or as configured)."""
+    rows = connection.execute(select(feeds.c.name, feeds.c.url, feeds.c.configured_url)).all()
+    return {r.name for r in rows}, {r.url for r in rows} | {r.configured_url for r in rows}
