@@ -57,7 +57,10 @@ def _header_value(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Size = Annotated[int, BeforeValidator(_size), Field(gt=0, le=MAX_SIZE)]
 HeaderValue = Annotated[str, BeforeValidator(_header_value), Field(min_length=1)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\W_][\w.\-]*$")]
+# A feed or channel name: letters (of any script), digits, "-", "_" and ".", starting with
+# a letter or digit.
+NAME_PATTERN = r"^[^\W_][\w.\-]*$"
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 
 
 class _Strict(BaseModel):

@@ -105,6 +105,14 @@ CASES: dict[str, Case] = {
         "monitor: opml: not a valid OPML file",
         files={"list.opml": "feeds, comma, separated"},
     ),
+    "feeds add: not an http URL": Case(
+        ["feeds", "add", "javascript:alert(1)"], 2, "not an http:// or https:// URL with a host"
+    ),
+    "feeds remove: unknown feed": Case(["feeds", "remove", "nope"], 2, "no feed named 'nope'"),
+    "feeds disable: unknown feed": Case(["feeds", "disable", "nope"], 2, "no feed named 'nope'"),
+    "feeds enable: unknown feed": Case(["feeds", "enable", "nope"], 2, "no feed named 'nope'"),
+    "feeds reset: unknown feed": Case(["feeds", "reset", "nope"], 2, "no feed named 'nope'"),
+    "feeds test: not a URL": Case(["feeds", "test", "feed.xml"], 2, "'feed.xml': not an http://"),
     "articles list: unknown --feed": Case(
         ["articles", "list", "--feed", "nope"], 2, "monitor: input: --feed 'nope': no such feed"
     ),

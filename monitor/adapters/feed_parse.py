@@ -221,6 +221,7 @@ def _normalize_feed(
         ttl_seconds=_ttl_seconds(feed.get("ttl")),
         entries=entries,
         bozo_reason=bozo_reason,
+        format=str(result.get("version") or "") or None,
     )
 
 

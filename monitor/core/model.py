@@ -34,3 +34,4 @@ class ParsedFeed:
     ttl_seconds: int | None  # RSS <ttl>, converted from minutes
     entries: list[NormalizedEntry] = field(default_factory=list)
     bozo_reason: str | None = None  # feedparser read it, but it was not well-formed
+    format: str | None = None  # feedparser's name for it: "rss20", "atom10", "rss10"...

@@ -12,6 +12,11 @@ class FeedState(enum.StrEnum):
     ACTIVE = "active"  # polled on its interval
     BACKOFF = "backoff"  # failed recently; retried on a capped exponential schedule
     STOPPED = "stopped"  # gone for good (410) or removed by hand; never polled again
+    DISABLED = "disabled"  # paused with `monitor feeds disable`; `feeds enable` resumes it
+
+
+# The states a poll never claims.
+NOT_POLLED = (FeedState.STOPPED, FeedState.DISABLED)
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from monitor.adapters.db.status import DatabaseStatus, database_status, ping
 from monitor.core.health import HealthSnapshot
 from monitor.core.reload_merge import WatchlistState
-from monitor.core.states import DeliveryStatus, FeedState
+from monitor.core.states import NOT_POLLED, DeliveryStatus
 
 HEALTH_TIMEOUT = 3.0  # seconds the database probe may take before it counts as unreachable
 
@@ -70,7 +70,7 @@ async def gather_health(
         outbox_pending=status.deliveries(DeliveryStatus.PENDING) if status else None,
         feeds_failing=status.feeds_failing if status else None,
         feeds_polled=(
-            sum(n for state, n in status.feeds_by_state.items() if state != FeedState.STOPPED)
+            sum(n for state, n in status.feeds_by_state.items() if state not in NOT_POLLED)
             if status
             else None
         ),

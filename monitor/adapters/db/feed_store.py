@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from monitor.adapters.db.dialect import for_update_skip_locked, insert_ignoring_conflicts
 from monitor.adapters.db.schema import FeedState, articles, feeds
+from monitor.core.states import NOT_POLLED
 
 REMOVED_FROM_CONFIG = "removed from config.toml"
 
@@ -128,11 +129,12 @@ def claim_due_feeds(
 ) -> list[FeedRow]:
     """Lease the feeds that are due to `owner`, so no other worker fetches them meanwhile.
 
-    A lease that expired (its worker died) is free again. Stopped feeds are never claimed.
+    A lease that expired (its worker died) is free again. Stopped and disabled feeds are
+    never claimed.
     """
     lease_free = or_(feeds.c.lease_expires_at.is_(None), feeds.c.lease_expires_at < now)
     due = or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now)
-    condition = and_(feeds.c.state != FeedState.STOPPED.value, lease_free)
+    condition = and_(feeds.c.state.notin_([s.value for s in NOT_POLLED]), lease_free)
     if not ignore_schedule:
         condition = and_(condition, due)
     query = select(feeds).where(condition).order_by(feeds.c.next_poll_at, feeds.c.id)
@@ -239,3 +241,31 @@ def feed_names_and_urls(connection: Connection) -> tuple[set[str], set[str]]:
     """Every stored name, and every URL a stored feed has (now or as configured)."""
     rows = connection.execute(select(feeds.c.name, feeds.c.url, feeds.c.configured_url)).all()
     return {r.name for r in rows}, {r.url for r in rows} | {r.configured_url for r in rows}
+
+
+def find_feed(connection: Connection, name: str) -> dict[str, Any] | None:
+    """One feed by name: what `feeds remove|disable|enable|reset` need to know."""
+    row = connection.execute(select(feeds).where(feeds.c.name == name)).first()
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "name": row.name,
+        "url": row.url,
+        "source": row.source,
+        "state": row.state,
+    }
+
+
+def set_feed_state(connection: Connection, feed_id: int, **values: Any) -> None:
+    connection.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+
+
+def delete_feed(connection: Connection, feed_id: int) -> int:
+    """Delete a feed and (by cascade) its articles and their matches; the articles deleted."""
+    count = connection.execute(
+        select(func.count()).select_from(articles).where(articles.c.feed_id == feed_id)
+    ).scalar_one()
+    connection.execute(delete(articles).where(articles.c.feed_id == feed_id))
+    connection.execute(delete(feeds).where(feeds.c.id == feed_id))
+    return int(count)

@@ -45,7 +45,7 @@ def database_status(connection: Connection) -> DatabaseStatus:
     failing = connection.execute(
         select(func.count())
         .select_from(feeds)
-        .where(feeds.c.state != FeedState.STOPPED.value)
+        .where(feeds.c.state.notin_([FeedState.STOPPED.value, FeedState.DISABLED.value]))
         .where(feeds.c.consecutive_failures > 0)
     ).scalar_one()
     last_success = connection.execute(select(func.max(feeds.c.last_success_at))).scalar_one()
