@@ -57,11 +57,13 @@ def make_engine(url: str) -> Engine:
 
 
 def migrations_dir() -> Path:
-    """alembic/ of the source tree, or the copy named by $MONITOR_MIGRATIONS (Docker)."""
+    """The Alembic migrations shipped in the package (next to this file), so any install,
+    editable or from a wheel, can create and upgrade its database. $MONITOR_MIGRATIONS
+    points elsewhere, for a developer trying out migrations of their own."""
     override = os.environ.get("MONITOR_MIGRATIONS")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "alembic"
+    return Path(__file__).resolve().parent / "migrations"
 
 
 def upgrade_database(engine: Engine) -> str | None:
@@ -74,7 +76,8 @@ def upgrade_database(engine: Engine) -> str | None:
     location = migrations_dir()
     if not (location / "env.py").is_file():
         raise DatabaseError(
-            f"migrations not found at {location}: set $MONITOR_MIGRATIONS to the alembic/ folder"
+            f"migrations not found at {location}: the monitor package is incomplete "
+            "(reinstall it), or $MONITOR_MIGRATIONS names the wrong folder"
         )
     config = Config()
     config.set_main_option("script_location", str(location))

@@ -1,9 +1,9 @@
 """Alembic environment: the schema comes from the package, the URL from the caller or config.
 
 `monitor db upgrade` (and `run`/`poll`) pass their connection in `config.attributes`; the
-plain `alembic` command line falls back to monitor's own config loading, so
-`alembic upgrade head` honours --config-less defaults, $MONITOR_CONFIG and
-$MONITOR_DATABASE_URL exactly like `monitor`.
+plain `alembic` command line (developers: `alembic revision --autogenerate`) takes the URL
+from `sqlalchemy.url` or $MONITOR_DATABASE_URL. This folder ships inside the package, so a
+wheel install migrates with nothing else on disk; as part of adapters.db it reads no config.
 """
 
 from __future__ import annotations
@@ -33,13 +33,10 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     from monitor.adapters.db.engine import make_engine
-    from monitor.config import database_url, load_settings
 
-    url = (
-        context.config.get_main_option("sqlalchemy.url")
-        or os.environ.get("MONITOR_DATABASE_URL")
-        or database_url(load_settings())
-    )
+    url = context.config.get_main_option("sqlalchemy.url") or os.environ.get("MONITOR_DATABASE_URL")
+    if not url:
+        raise SystemExit("set $MONITOR_DATABASE_URL (or use `monitor db upgrade`)")
     engine = make_engine(url)
     with engine.connect() as connection:
         _run(connection)
