@@ -30,7 +30,37 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Options of `monitor` itself that take a value: skipped when looking for the command name.
+_GLOBAL_WITH_VALUE = ("--config", "--log-format", "--log-level")
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command named in `argv` (the first word that is not a global option), if any."""
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _modules_for(argv: Sequence[str] | None) -> list[str]:
+    """Only the module of the command being run: importing every command's dependencies
+    (SQLAlchemy, aiohttp, pydantic...) costs most of a second, which `monitor --version` and
+    `monitor watchlists check` need not pay. `--help` and usage errors see every command."""
+    if argv is None:
+        return COMMAND_MODULES
+    command = command_in(argv)
+    if command is None:
+        quick = {"--version"} & set(argv) and not {"-h", "--help"} & set(argv)
+        return [] if quick else COMMAND_MODULES
+    matching = [m for m in COMMAND_MODULES if m.rpartition(".")[2] == command]
+    return matching or COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`'s command (every command when `argv` is None)."""
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Self-hosted news monitoring: poll feeds, score watchlists, deliver digests.",
@@ -51,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in _modules_for(argv):
         importlib.import_module(name).register(subparsers)
     return parser
 
@@ -59,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: 0 done, 1 something failed while doing it, 2 the config, a watchlist, an
     argument or an input file must be fixed first (argparse's own errors exit 2 as well)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     from monitor.logs import configure_logging
 
     configure_logging(args.log_format, args.log_level)
