@@ -5,9 +5,13 @@ with that config, and the unit and compose file say what the docs say they do.""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from monitor.config import load_settings
 
@@ -92,3 +96,37 @@ def test_the_image_installs_pinned_dependencies_from_the_lock_file() -> None:
     assert "datasketch" not in pins and "pytest" not in pins
     assert "pip install --no-deps -r requirements.lock" in DOCKERFILE
     assert "pip install --no-deps ." in DOCKERFILE
+
+
+def test_systemd_unit_is_hardened_and_does_not_restart_on_a_bad_config() -> None:
+    unit = (REPO / "deploy" / "monitor.service").read_text(encoding="utf-8")
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert settings["RestartPreventExitStatus"] == "2"  # exit 2: invalid config, see README
+    for option, value in {
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "ReadWritePaths": "/var/lib/monitor",
+        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+        "CapabilityBoundingSet": "",
+    }.items():
+        assert settings.get(option) == value, option
+    assert "SystemCallFilter=@system-service" in unit
+
+
+@pytest.mark.slow
+def test_systemd_analyze_rates_the_unit_below_two() -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(REPO / "deploy" / "monitor.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    found = re.search(r"Overall exposure level for monitor\.service: ([\d.]+)", result.stdout)
+    assert found is not None, result.stdout + result.stderr
+    assert float(found[1]) < 2.0
