@@ -47,7 +47,7 @@ CASES: dict[str, Case] = {
     "poll: an interval too long for timedelta": Case(
         ["poll", "--once"],
         2,
-        "polling.interval: invalid duration '999999999999w': must be at most 3650d",
+        "polling.interval: invalid duration '999999999999w': must be at most 36500d",
         config='[polling]\ninterval = "999999999999w"\n',
     ),
     "poll: concurrency = true": Case(

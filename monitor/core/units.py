@@ -18,9 +18,10 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 
-# Longer than any interval, window or backoff makes sense for, and far inside what
-# timedelta can hold ("999999999999w" would overflow it).
-MAX_DURATION = timedelta(days=3650)
+# A hundred years: longer than any interval or backoff makes sense for (the story evaluation
+# runs use a window this long, to group articles from any date), and far inside what timedelta
+# can hold ("999999999999w" would overflow it).
+MAX_DURATION = timedelta(days=36500)
 MAX_SIZE = 1000**4  # 1 TB
 
 DURATION_HINT = 'a number followed by s, m, h, d or w, e.g. "90s", "15m", "6h", "7d"'
@@ -36,7 +37,7 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r}: must be more than zero")
     if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"invalid duration {text!r}: must be at most 3650d (ten years)")
+        raise ValueError(f"invalid duration {text!r}: must be at most 36500d (a hundred years)")
     return timedelta(seconds=seconds)
 
 
