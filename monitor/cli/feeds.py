@@ -251,7 +251,8 @@ def test_command(args: argparse.Namespace) -> int:
         print(f"warning: {probe.warning}")
     for entry in probe.entries:
         print(f"  {entry.published_at:%Y-%m-%d %H:%M} UTC  {entry.title or '(no title)'}")
-        print(f"      {entry.url or '(no link)'}  id {entry.identity_key}")
+        identity = f"guid {entry.guid}" if entry.guid else f"key {entry.identity_key[:16]}"
+        print(f"      {entry.url or '(no link)'}  {identity}")
     return 0
 
 
