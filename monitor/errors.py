@@ -9,6 +9,7 @@
     │   ├── TooLarge              the body exceeded max_bytes after decompression
     │   ├── TooManyRedirects      a redirect loop or chain longer than the limit
     │   ├── HTTPStatusError       the server answered with an error status
+    │   ├── BlockedAddress        the SSRF guard refused a hop into a private network
     │   └── ConnectError          DNS, TCP or TLS failed
     ├── ParseError                the bytes are not a feed we can read (stage "parse")
     └── DeliveryError             a channel did not accept a message (stage "deliver")
@@ -68,6 +69,12 @@ class TooManyRedirects(FetchError):
 
 class HTTPStatusError(FetchError):
     pass
+
+
+class BlockedAddress(FetchError):
+    """The SSRF guard refused a hop: a redirect from a public address into this machine's
+    networks (loopback, private, link-local, CGNAT, cloud metadata), or an imported feed URL
+    pointing there. Set `[polling] allow_private_networks = true` if the feed is meant to."""
 
 
 class ConnectError(FetchError):

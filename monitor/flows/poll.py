@@ -49,7 +49,12 @@ _STATE_BATCH = 100  # feed-state rows written per transaction for 304s
 
 class FetchesFeeds(Protocol):
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        trusted: bool = True,
     ) -> FetchResult: ...
 
 
@@ -240,7 +245,10 @@ class Poller:
     async def _fetch_and_apply(self, feed: FeedRow) -> FeedReport:
         try:
             result = await self.fetcher.fetch(
-                feed.url, etag=feed.etag, last_modified=feed.last_modified
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                trusted=feed.source == "config",
             )
         except FetchError as exc:
             log.warning("fetch failed: %s", exc, extra={"feed": feed.name})

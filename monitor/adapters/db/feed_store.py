@@ -42,6 +42,7 @@ class FeedRow:
     body_hash: str | None
     consecutive_failures: int
     ttl_seconds: int | None
+    source: str = "config"  # config | opml: only the operator's own URLs may be private
 
 
 def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime) -> None:
@@ -158,6 +159,7 @@ def claim_due_feeds(
             body_hash=row.body_hash,
             consecutive_failures=row.consecutive_failures,
             ttl_seconds=row.ttl_seconds,
+            source=row.source,
         )
         for row in rows
     ]
