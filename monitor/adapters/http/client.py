@@ -7,8 +7,8 @@ import ssl
 from collections.abc import Callable
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
 import httpx
+from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
 from monitor.adapters.http.guard import GuardedResolver
@@ -54,6 +54,7 @@ def _aiohttp_session_factory(
 ) -> Callable[[], aiohttp.ClientSession]:
     """`resolver`: what the guarded resolver asks for addresses (tests map names to
     loopback); the system's resolver by default."""
+
     def session() -> aiohttp.ClientSession:
         # The guarded resolver repeats the SSRF check where the connection is made.
         connector = aiohttp.TCPConnector(
