@@ -288,7 +288,7 @@ class Poller:
                 trusted=feed.source == "config",
             )
         except FetchError as exc:
-            log.warning("fetch failed: %s", exc, extra={"feed": feed.name})
+            log.debug("fetch failed: %s", exc, extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, str(exc))
 
         report = await self._apply_result(feed, result)
@@ -308,7 +308,7 @@ class Poller:
         try:
             parsed = await self._parse(body, result)
         except ParseError as exc:
-            log.warning("unreadable feed: %s", exc, extra={"feed": feed.name})
+            log.debug("unreadable feed: %s", exc, extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, str(exc), result)
         return await self._db(self._apply_fetched, feed, result, parsed, body_hash)
 
@@ -422,6 +422,13 @@ class Poller:
         self, feed: FeedRow, result: FetchResult, decision: PollDecision, now: datetime
     ) -> dict[str, Any]:
         """The feed row after a successful poll; always the same keys, so rows batch."""
+        if feed.consecutive_failures:
+            log.info(
+                "feed recovered after %d failed polls (HTTP %d)",
+                feed.consecutive_failures,
+                result.status,
+                extra={"feed": feed.name},
+            )
         values: dict[str, Any] = {
             "state": decision.state.value,
             "consecutive_failures": decision.consecutive_failures,
@@ -483,6 +490,16 @@ class Poller:
         outcome = FeedOutcome.STOPPED if decision.next_poll_at is None else FeedOutcome.FAILED
         if outcome is FeedOutcome.STOPPED:
             log.warning("feed stopped: %s", decision.reason, extra={"feed": feed.name})
+        elif decision.reason != feed.last_error:
+            # Once per change of state, not once per poll: a feed down for a week would
+            # otherwise fill the log with the same line every few hours.
+            log.warning(
+                "poll failed (%d in a row, next try %s): %s",
+                decision.consecutive_failures,
+                decision.next_poll_at.isoformat() if decision.next_poll_at else "never",
+                decision.reason,
+                extra={"feed": feed.name, "status": result.status if result else None},
+            )
         return FeedReport(
             feed.name, outcome, status=result.status if result else None, error=decision.reason
         )

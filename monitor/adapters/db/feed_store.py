@@ -43,6 +43,7 @@ class FeedRow:
     consecutive_failures: int
     ttl_seconds: int | None
     source: str = "config"  # config | opml: only the operator's own URLs may be private
+    last_error: str | None = None  # as recorded by the previous poll
 
 
 def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime) -> None:
@@ -160,6 +161,7 @@ def claim_due_feeds(
             consecutive_failures=row.consecutive_failures,
             ttl_seconds=row.ttl_seconds,
             source=row.source,
+            last_error=row.last_error,
         )
         for row in rows
     ]
