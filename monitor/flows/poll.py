@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.errors import database_errors
@@ -41,7 +41,7 @@ from monitor.core.states import FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
 from monitor.flows.digests import AlertPolicy
 from monitor.flows.outbox import DeliveryOutcome, Outbox
-from monitor.flows.workers import worker_id
+from monitor.flows.workers import dead_local_owners, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ class Poller:
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
         self.owner = owner or worker_id()
+        self._released_dead_owners = False
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
         # short, so PostgreSQL loses nothing measurable either.
@@ -198,6 +199,8 @@ class Poller:
             self.engine.begin() as connection,
         ):
             feed_store.sync_feeds(connection, self.feed_specs, now)
+            if connection.dialect.name == "sqlite" and not self._released_dead_owners:
+                self._release_dead_owners(connection, now)
         with (
             database_errors(what="claiming due feeds", engine=self.engine),
             self.engine.begin() as connection,
@@ -209,6 +212,15 @@ class Poller:
                 lease=self.lease,
                 ignore_schedule=ignore_schedule,
             )
+
+    def _release_dead_owners(self, connection: Connection, now: datetime) -> None:
+        """SQLite holds one worker at a time, on one host: a lease whose owner process is
+        gone (a killed `poll --once`) is free now, not when it expires minutes later.
+        PostgreSQL workers may be on other hosts, so their leases expire as they are."""
+        self._released_dead_owners = True
+        for owner in dead_local_owners(feed_store.lease_owners(connection, now)):
+            released = feed_store.release_feeds(connection, owner)
+            log.info("released %d feed leases of %s, which is no longer running", released, owner)
 
     async def poll_once(
         self,
