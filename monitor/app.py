@@ -182,6 +182,7 @@ async def poller(
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
             match_articles=match_articles,
+            max_entries=settings.polling.max_entries,
         )
         stack.callback(instance.close)
         yield instance

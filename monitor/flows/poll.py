@@ -164,6 +164,7 @@ class Poller:
         parse_executor: Executor | None = None,
         renew_parse_executor: Callable[[], Executor] | None = None,
         match_articles: MatchesArticles | None = None,
+        max_entries: int | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -178,6 +179,7 @@ class Poller:
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
         self.owner = owner or worker_id()
+        self.max_entries = max_entries
         self._released_dead_owners = False
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
@@ -327,8 +329,14 @@ class Poller:
     async def _parse(self, body: bytes, result: FetchResult) -> ParsedFeed:
         fetched_at = self.clock()
         if self.parse_executor is None:
-            return parse_feed(body, url=result.url, headers=result.headers, fetched_at=fetched_at)
-        call = _ParseCall(body, result.url, dict(result.headers), fetched_at)
+            return parse_feed(
+                body,
+                url=result.url,
+                headers=result.headers,
+                fetched_at=fetched_at,
+                max_entries=self.max_entries,
+            )
+        call = _ParseCall(body, result.url, dict(result.headers), fetched_at, self.max_entries)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.parse_executor, call)
@@ -362,6 +370,10 @@ class Poller:
             jitter=self.rng.random(),
         )
         values = self._poll_values(feed, result, decision, now)
+        if outcome is FeedOutcome.UNCHANGED and not feed.consecutive_failures:
+            # The same bytes as last time say the same things: "read despite errors" and
+            # the skipped entries still hold, though nothing was parsed now.
+            values["last_error"] = feed.last_error
         self._pending_states.append({"feed_id": feed.id, **values})
         if len(self._pending_states) >= _STATE_BATCH:
             await self._flush_states()
@@ -416,8 +428,8 @@ class Poller:
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
                 values["ttl_seconds"] = parsed.ttl_seconds
-                if parsed.bozo_reason:
-                    values["last_error"] = f"read despite errors: {parsed.bozo_reason}"
+                if notes := parsed.notes():
+                    values["last_error"] = "; ".join(notes)
                 feed_store.record_poll(connection, feed.id, self.owner, **values)
         except DatabaseUnavailable:
             raise  # not this feed's failure: poll_once stops the cycle
@@ -525,9 +537,16 @@ class _ParseCall:
     url: str
     headers: dict[str, str]
     fetched_at: datetime
+    max_entries: int | None = None
 
     def __call__(self) -> ParsedFeed:
-        return parse_feed(self.body, url=self.url, headers=self.headers, fetched_at=self.fetched_at)
+        return parse_feed(
+            self.body,
+            url=self.url,
+            headers=self.headers,
+            fetched_at=self.fetched_at,
+            max_entries=self.max_entries,
+        )
 
 
 async def run_poll_cycle(
