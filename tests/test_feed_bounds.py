@@ -175,3 +175,40 @@ def test_a_huge_in_limit_feed_is_bounded_and_others_are_stored(
     assert "kept the newest 500 of 187000 entries" in rows["huge"]["last_error"]
     assert rows["small"]["articles"] > 0
     assert elapsed < 120 and measured.largest_mb < 400
+
+
+async def test_a_feed_still_being_worked_on_keeps_its_lease(sqlite_engine: Engine) -> None:
+    """A slow feed outlives its lease unless the lease is renewed; then a second worker
+    would fetch it too."""
+    import asyncio
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    with FeedServer() as server:
+        url = server.add("/slow.xml", Route(rss(3), delay=2.0))
+        with sqlite_engine.begin() as connection:
+            feed_store.add_feeds(connection, [FeedSpec("slow", url, source="opml")], now())
+        async with httpx.AsyncClient() as client:
+
+            def worker(owner: str) -> Poller:
+                return Poller(
+                    engine=sqlite_engine,
+                    fetcher=Fetcher(client, FetchLimits(timeout=10)),
+                    feeds=[],
+                    default_interval=timedelta(minutes=15),
+                    lease=timedelta(seconds=0.9),  # renewed every 0.3 s
+                    clock=now,
+                    owner=owner,
+                )
+
+            first, second = worker("first:1:a"), worker("second:2:b")
+            polling = asyncio.create_task(first.poll_once())
+            await asyncio.sleep(1.5)  # past the lease as first granted
+            stolen = await second.poll_once(ignore_schedule=True)
+            done = await polling
+            first.close()
+            second.close()
+    assert [r.name for r in done.feeds] == ["slow"] and done.new_articles == 3
+    assert stolen.polled == 0
+    assert server.hits["/slow.xml"] == 1

@@ -285,6 +285,7 @@ class Poller:
             feed_store.release_feeds(connection, self.owner)
 
     async def _poll_feed(self, feed: FeedRow) -> FeedReport:
+        renewing = asyncio.create_task(self._keep_lease(feed), name=f"lease:{feed.name}")
         try:
             return await self._fetch_and_apply(feed)
         except (asyncio.CancelledError, DatabaseUnavailable):
@@ -292,6 +293,26 @@ class Poller:
         except Exception as exc:  # a bug must cost one feed, not the cycle
             log.exception("unexpected error", extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, f"internal error: {exc!r}")
+        finally:
+            renewing.cancel()
+
+    async def _keep_lease(self, feed: FeedRow) -> None:
+        """Extend the feed's lease while it is still being worked on (a slow body, a long
+        parse, a queue for the writer), so no other worker takes the feed meanwhile."""
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._db(self._renew_lease, feed)
+            except DatabaseError as exc:  # the poll itself will meet and report it
+                log.debug("could not renew the lease: %s", exc, extra={"feed": feed.name})
+
+    def _renew_lease(self, feed: FeedRow) -> None:
+        with (
+            database_errors(what="renewing a feed lease", feed=feed.name, engine=self.engine),
+            self.engine.begin() as connection,
+        ):
+            feed_store.renew_lease(connection, feed.id, self.owner, self.clock() + self.lease)
 
     async def _fetch_and_apply(self, feed: FeedRow) -> FeedReport:
         try:

@@ -178,6 +178,16 @@ def release_feeds(connection: Connection, owner: str, feed_ids: Sequence[int] | 
     return result.rowcount
 
 
+def renew_lease(connection: Connection, feed_id: int, owner: str, until: datetime) -> bool:
+    """Extend `owner`'s lease on the feed; False if it no longer holds it."""
+    result = connection.execute(
+        update(feeds)
+        .where(feeds.c.id == feed_id, feeds.c.lease_owner == owner)
+        .values(lease_expires_at=until)
+    )
+    return result.rowcount == 1
+
+
 def lease_owners(connection: Connection, now: datetime) -> list[str]:
     """The workers holding a live feed lease."""
     query = (
