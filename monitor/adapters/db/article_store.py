@@ -52,7 +52,9 @@ def store_entries(
     keys = distinct_identity_keys(entries)
     if not keys:
         return StoreResult([], 0, 0)
-    plan = classify_entries(entries, known_articles(connection, feed_id, keys))
+    known = known_articles(connection, feed_id, keys)
+    unknown = [e.content_hash for e in entries if e.identity_key not in known]
+    plan = classify_entries(entries, known, same_content(connection, feed_id, unknown))
     new = _insert(connection, feed_id, plan.new, fetched_at)
     _update_edited(connection, plan.edited, fetched_at)
     return StoreResult(new, len(plan.edited), len(plan.unchanged) + len(plan.tombstoned))
@@ -80,6 +82,26 @@ def known_articles(
                 article_id=row.id, content_hash=row.content_hash, pruned=row.pruned_at is not None
             )
     return known
+
+
+def same_content(
+    connection: Connection, feed_id: int, content_hashes: Sequence[str]
+) -> dict[str, KnownArticle]:
+    """The feed's stored rows with these content hashes (for entries under new keys)."""
+    found: dict[str, KnownArticle] = {}
+    hashes = list(dict.fromkeys(content_hashes))
+    for start in range(0, len(hashes), KEYS_PER_QUERY):
+        rows = connection.execute(
+            select(articles.c.id, articles.c.content_hash, articles.c.pruned_at)
+            .where(articles.c.feed_id == feed_id)
+            .where(articles.c.content_hash.in_(hashes[start : start + KEYS_PER_QUERY]))
+        )
+        for row in rows:
+            found.setdefault(
+                row.content_hash,
+                KnownArticle(row.id, row.content_hash, pruned=row.pruned_at is not None),
+            )
+    return found
 
 
 def _update_edited(
