@@ -67,8 +67,18 @@ class PollingSettings(_Strict):
     parse_processes: int = Field(2, ge=0, le=64)
 
 
+def _backfill(value: Any) -> Any:
+    # "0" (or 0) turns backfill off; any other value is a duration such as "3d".
+    if value in ("0", 0):
+        return timedelta(0)
+    return _duration(value)
+
+
 class WatchlistSettings(_Strict):
     dir: Path = Path("watchlists")
+    # Stored articles scored against a watchlist that appears, changes or becomes valid
+    # again, for its next digest; "0" turns it off.
+    backfill: Annotated[timedelta, BeforeValidator(_backfill)] = timedelta(days=3)
 
 
 class ServerSettings(_Strict):

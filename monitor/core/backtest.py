@@ -1,0 +1,256 @@
+"""Replaying stored articles through two versions of a watchlist, and what the edit changes.
+
+Pure: stored articles and two `Watchlist` values in, a `BacktestDiff` out; never reads the
+database, the clock or files (flows/backtest.py gathers and times). The same scoring as a
+poll (core.scoring), so a backtest says exactly what the edited watchlist would have scored.
+
+Fast path: both versions are compiled into one matcher (the version in force under the id
+`<id>~before`), and an article whose stored match form (`articles.match_text`) holds no
+pattern of either version that can add to a score is not scanned at all: its score is the
+no-hit score of each version. Only the few articles with candidate hits are folded and
+scored in full. Articles stored without a match form are scored in full.
+
+What counts: a story (its stored story, else the article alone) is matched by a version when
+any of its articles is. `added` are the stories matched after the edit and not before,
+`removed` the reverse, each shown by its best-scoring article on the side that matches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.core.matcher import Matcher, compile_matcher
+from monitor.core.scoring import Score, score_scan, score_watchlists
+from monitor.core.watchlist import Watchlist
+
+BEFORE_SUFFIX = "~before"  # the id the version in force carries inside the shared matcher
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """One stored article as a replay needs it."""
+
+    article_id: int
+    story_id: int | None
+    url: str | None
+    title: str
+    text: str
+    match_text: str | None  # None: stored before the match form was kept; scored in full
+    feed_name: str
+    feed_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TermChange:
+    """A term whose contribution differs between the two versions."""
+
+    term: str
+    before: float
+    after: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedStory:
+    """A story the edit adds to or removes from the watchlist's matches."""
+
+    article_id: int
+    story_id: int | None
+    url: str | None
+    title: str
+    score_before: float
+    score_after: float
+    changes: tuple[TermChange, ...]  # the terms that made the difference
+    reason: str  # in words: why it matches on one side and not on the other
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "article_id": self.article_id,
+            "story_id": self.story_id,
+            "url": self.url,
+            "title": self.title,
+            "score_before": self.score_before,
+            "score_after": self.score_after,
+            "reason": self.reason,
+            "terms": [{"term": c.term, "before": c.before, "after": c.after} for c in self.changes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SideCounts:
+    """What one version matched among the scanned articles."""
+
+    matched: int = 0  # articles
+    stories: int = 0
+    alerts: int = 0  # articles at or above alert_threshold (that match)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"matched": self.matched, "stories": self.stories, "alerts": self.alerts}
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestDiff:
+    scanned: int
+    before: SideCounts
+    after: SideCounts
+    added: tuple[ChangedStory, ...]  # highest score after first
+    removed: tuple[ChangedStory, ...]  # highest score before first
+    fully_scored: int = 0  # articles that had candidate hits and were scanned in full
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One article's scores under both versions (None: the version does not cover its feed)."""
+
+    article: StoredArticle
+    before: Score | None
+    after: Score | None
+
+
+def term_changes(before: Score | None, after: Score | None) -> tuple[TermChange, ...]:
+    """Terms whose contribution differs, largest change first."""
+    old = {t.term: t.contribution for t in before.terms} if before else {}
+    new = {t.term: t.contribution for t in after.terms} if after else {}
+    changes = [
+        TermChange(term, old.get(term, 0.0), new.get(term, 0.0))
+        for term in dict.fromkeys([*new, *old])
+        if old.get(term, 0.0) != new.get(term, 0.0)
+    ]
+    changes.sort(key=lambda c: (-abs(c.after - c.before), c.term))
+    return tuple(changes)
+
+
+def verdict_words(score: Score | None) -> str:
+    """Why one version matches or not, in a few words."""
+    if score is None:
+        return "its feed is not covered (`feeds`)"
+    if score.vetoed_by is not None:
+        return f"vetoed by exclude {score.vetoed_by!r}"
+    if score.missing:
+        return "require needs " + "; ".join(" or ".join(group) for group in score.missing)
+    if not score.matched:
+        return f"score {score.score:g} below threshold {score.threshold:g}"
+    return f"score {score.score:g} reaches threshold {score.threshold:g}"
+
+
+def _changed(item: Scored) -> ChangedStory:
+    before, after = item.before, item.after
+    reason = f"now {verdict_words(after)}; was {verdict_words(before)}"
+    return ChangedStory(
+        article_id=item.article.article_id,
+        story_id=item.article.story_id,
+        url=item.article.url,
+        title=item.article.title,
+        score_before=before.score if before else 0.0,
+        score_after=after.score if after else 0.0,
+        changes=term_changes(before, after),
+        reason=reason,
+    )
+
+
+class Replay:
+    """Scores stored articles under the version in force (`before`) and the edit (`after`).
+
+    `before` may be None (a new watchlist: nothing matched before). Feed one article at a
+    time (`score`), or everything at once (`diff`).
+    """
+
+    def __init__(self, before: Watchlist | None, after: Watchlist) -> None:
+        self.after_id = after.id
+        self.before_id = after.id + BEFORE_SUFFIX
+        versions = [after]
+        if before is not None:
+            versions.append(dataclasses.replace(before, id=self.before_id))
+        self.before = versions[1] if before is not None else None
+        self.after = after
+        self.matcher: Matcher = compile_matcher(versions)
+        self._scoring_entries = {w.id: _scoring_entries(self.matcher, w.id) for w in versions}
+        empty = self.matcher.scan("", "")
+        self._no_hits = {w.id: score_scan(self.matcher, w.id, empty) for w in versions}
+        self.fully_scored = 0
+
+    def score(self, article: StoredArticle) -> Scored:
+        wanted = [
+            w.id
+            for w in (self.after, self.before)
+            if w is not None and w.covers_feed(article.feed_name, article.feed_tags)
+        ]
+        scores: dict[str, Score] = {}
+        if wanted:
+            if article.match_text is None or self._may_score(article.match_text, wanted):
+                # Both versions from the one scan, so the two sides always explain alike.
+                self.fully_scored += 1
+                scores.update(
+                    score_watchlists(
+                        self.matcher, article.title, article.text, watchlist_ids=wanted
+                    )
+                )
+            else:
+                scores.update((w, self._no_hits[w]) for w in wanted)
+        return Scored(article, scores.get(self.before_id), scores.get(self.after_id))
+
+    def _may_score(self, match_text: str, wanted: Sequence[str]) -> bool:
+        """Could this article score above the no-hit score of one of the versions?"""
+        found = self.matcher.candidate_entries(match_text)
+        return any(
+            self._no_hits[w].matched or not found.isdisjoint(self._scoring_entries[w])
+            for w in wanted
+        )
+
+    def diff(self, articles: Iterable[StoredArticle]) -> BacktestDiff:
+        return summarize([self.score(a) for a in articles], fully_scored=self.fully_scored)
+
+
+def summarize(scored: Sequence[Scored], *, fully_scored: int = 0) -> BacktestDiff:
+    """Stories added and removed by the edit, and the counts of each side."""
+    best_before: dict[tuple[str, int], Scored] = {}
+    best_after: dict[tuple[str, int], Scored] = {}
+    for item in scored:
+        key = _story_key(item.article)
+        if item.before is not None and item.before.matched:
+            known = best_before.get(key)
+            if known is None or _score(known.before) < item.before.score:
+                best_before[key] = item
+        if item.after is not None and item.after.matched:
+            known = best_after.get(key)
+            if known is None or _score(known.after) < item.after.score:
+                best_after[key] = item
+    added = [_changed(item) for key, item in best_after.items() if key not in best_before]
+    removed = [_changed(item) for key, item in best_before.items() if key not in best_after]
+    added.sort(key=lambda c: (-c.score_after, c.article_id))
+    removed.sort(key=lambda c: (-c.score_before, c.article_id))
+    return BacktestDiff(
+        scanned=len(scored),
+        before=_counts([s.before for s in scored], len(best_before)),
+        after=_counts([s.after for s in scored], len(best_after)),
+        added=tuple(added),
+        removed=tuple(removed),
+        fully_scored=fully_scored,
+    )
+
+
+def _score(score: Score | None) -> float:
+    return score.score if score is not None else float("-inf")
+
+
+def _counts(scores: Collection[Score | None], stories: int) -> SideCounts:
+    matched = [s for s in scores if s is not None and s.matched]
+    return SideCounts(matched=len(matched), stories=stories, alerts=sum(s.alert for s in matched))
+
+
+def _story_key(article: StoredArticle) -> tuple[str, int]:
+    if article.story_id is not None:
+        return ("story", article.story_id)
+    return ("article", article.article_id)
+
+
+def _scoring_entries(matcher: Matcher, watchlist_id: str) -> frozenset[int]:
+    """The entries whose hits can raise the watchlist's score: its terms, and the phrases of
+    its [[near]] rules. Phrases of require and exclude only gate a score above zero."""
+    entries = set(matcher.term_entries[watchlist_id])
+    phrases = matcher.phrase_entries[watchlist_id]
+    for near in matcher.watchlists[watchlist_id].near:
+        entries.update(phrases[p] for p in near.terms)
+    return frozenset(entries)
