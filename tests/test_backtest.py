@@ -13,14 +13,18 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from entries import real_news_feeds
+from entries import T0, real_news_feeds
 from loopback import FeedServer, Route
 
+from monitor.adapters.feed_parse import parse_feed
+from monitor.adapters.files.watchlists import load_watchlists
 from monitor.cli import main
+from monitor.core.backtest import Replay, StoredArticle
 
 REPO = Path(__file__).resolve().parents[1]
 SYRIA_TERM = '\n[[terms]]\nmatch = "Syria"\naliases = ["Syrian"]\nweight = 4.0\n'
@@ -212,3 +216,28 @@ def test_backtest_reports_an_invalid_edit(
     broken.write_text('name = "x"\nthreshold = "high"\n')
     _, err = run(config, "backtest", "idlib", "--file", str(broken), expect=2)
     assert "broken.toml: threshold" in err
+
+
+@pytest.mark.parametrize("threshold", [None, 0.5, 2.0, 6.0])
+def test_the_fast_path_decides_exactly_what_full_scoring_does(
+    corpus: Path, threshold: float | None
+) -> None:
+    """Skipping articles on the stored match form never changes a verdict: every shipped
+    watchlist, at its own and at other thresholds, over the real articles."""
+    entries = [
+        e
+        for path in real_news_feeds(corpus)
+        for e in parse_feed(path.read_bytes(), url="http://x/", headers={}, fetched_at=T0).entries
+    ]
+    for watchlist in load_watchlists(REPO / "watchlists").watchlists:
+        edited = watchlist if threshold is None else replace(watchlist, threshold=threshold)
+        fast, full = Replay(watchlist, edited), Replay(watchlist, edited)
+        for n, e in enumerate(entries):
+            stored = StoredArticle(n, None, e.url, e.title, e.text, e.match_text, "feed")
+            a, b = fast.score(stored), full.score(replace(stored, match_text=None))
+            for x, y in ((a.before, b.before), (a.after, b.after)):
+                assert x is not None and y is not None
+                assert (x.matched, x.alert) == (y.matched, y.alert), (watchlist.id, e.title)
+                if y.matched:
+                    assert x == y
+        assert fast.fully_scored < full.fully_scored or threshold == 0.5

@@ -5,10 +5,12 @@ database, the clock or files (flows/backtest.py gathers and times). The same sco
 poll (core.scoring), so a backtest says exactly what the edited watchlist would have scored.
 
 Fast path: both versions are compiled into one matcher (the version in force under the id
-`<id>~before`), and an article whose stored match form (`articles.match_text`) holds no
-pattern of either version that can add to a score is not scanned at all: its score is the
-no-hit score of each version. Only the few articles with candidate hits are folded and
-scored in full. Articles stored without a match form are scored in full.
+`<id>~before`), and an article whose stored match form (`articles.match_text`) shows it
+cannot match either version is not scanned at all (its score is then the no-hit score of
+each version): one whose candidate hits (upper bounds of its real hits) cannot satisfy the
+`require` groups or reach the threshold of either version. Only the few articles that may
+match are folded and scored in full, both versions from one scan. Articles stored without a
+match form are scored in full.
 
 What counts: a story (its stored story, else the article alone) is matched by a version when
 any of its articles is. `added` are the stories matched after the edit and not before,
@@ -18,12 +20,12 @@ any of its articles is. `added` are the stories matched after the edit and not b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.matcher import Matcher, compile_matcher
-from monitor.core.scoring import Score, score_scan, score_watchlists
+from monitor.core.scoring import Score, contribution, score_scan, score_watchlists
 from monitor.core.watchlist import Watchlist
 
 BEFORE_SUFFIX = "~before"  # the id the version in force carries inside the shared matcher
@@ -166,9 +168,9 @@ class Replay:
         self.before = versions[1] if before is not None else None
         self.after = after
         self.matcher: Matcher = compile_matcher(versions)
-        self._scoring_entries = {w.id: _scoring_entries(self.matcher, w.id) for w in versions}
         empty = self.matcher.scan("", "")
         self._no_hits = {w.id: score_scan(self.matcher, w.id, empty) for w in versions}
+        self._bounds = {w.id: _Bounds.of(self.matcher, w, self._no_hits[w.id]) for w in versions}
         self.fully_scored = 0
 
     def score(self, article: StoredArticle) -> Scored:
@@ -192,12 +194,10 @@ class Replay:
         return Scored(article, scores.get(self.before_id), scores.get(self.after_id))
 
     def _may_score(self, match_text: str, wanted: Sequence[str]) -> bool:
-        """Could this article score above the no-hit score of one of the versions?"""
-        found = self.matcher.candidate_entries(match_text)
-        return any(
-            self._no_hits[w].matched or not found.isdisjoint(self._scoring_entries[w])
-            for w in wanted
-        )
+        """Could this article match one of the versions? Decided on upper bounds of its hits
+        (`Matcher.candidate_counts`), so a no is exact and only a yes costs a full scan."""
+        counts = self.matcher.candidate_counts(match_text)
+        return any(self._bounds[w].may_match(counts) for w in wanted)
 
     def diff(self, articles: Iterable[StoredArticle]) -> BacktestDiff:
         return summarize([self.score(a) for a in articles], fully_scored=self.fully_scored)
@@ -246,11 +246,39 @@ def _story_key(article: StoredArticle) -> tuple[str, int]:
     return ("article", article.article_id)
 
 
-def _scoring_entries(matcher: Matcher, watchlist_id: str) -> frozenset[int]:
-    """The entries whose hits can raise the watchlist's score: its terms, and the phrases of
-    its [[near]] rules. Phrases of require and exclude only gate a score above zero."""
-    entries = set(matcher.term_entries[watchlist_id])
-    phrases = matcher.phrase_entries[watchlist_id]
-    for near in matcher.watchlists[watchlist_id].near:
-        entries.update(phrases[p] for p in near.terms)
-    return frozenset(entries)
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """What one version needs of an article's candidate hits before it can match."""
+
+    always: bool  # the no-hit score matches already (threshold <= 0): always scan
+    threshold: float
+    terms: tuple[tuple[int, float], ...]  # (entry, weight)
+    near: tuple[tuple[tuple[int, ...], float], ...]  # (entries, bonus)
+    require: tuple[frozenset[int], ...]  # each group's entries
+
+    @classmethod
+    def of(cls, matcher: Matcher, watchlist: Watchlist, no_hits: Score) -> _Bounds:
+        entries = matcher.term_entries[watchlist.id]
+        phrases = matcher.phrase_entries[watchlist.id]
+        return cls(
+            always=no_hits.matched,
+            threshold=watchlist.threshold,
+            terms=tuple((entries[i], t.weight) for i, t in enumerate(watchlist.terms)),
+            near=tuple((tuple(phrases[p] for p in n.terms), n.bonus) for n in watchlist.near),
+            require=tuple(frozenset(phrases[p] for p in group) for group in watchlist.require),
+        )
+
+    def may_match(self, counts: Mapping[int, Sequence[int]]) -> bool:
+        if self.always:
+            return True
+        if not all(any(e in counts for e in group) for group in self.require):
+            return False
+        # Contributions grow with mentions, so the candidate counts bound the score.
+        bound = sum(
+            contribution(weight, *counts[entry]) for entry, weight in self.terms if entry in counts
+        )
+        bound += sum(bonus for near, bonus in self.near if all(e in counts for e in near))
+        return bound + _ROUNDING >= self.threshold
+
+
+_ROUNDING = 1e-3  # scores are rounded to three decimals

@@ -238,21 +238,28 @@ class Matcher:
                 hits[entry_id] = tuple(chosen)
         return FieldScan(text, hits, folded)
 
-    def candidate_entries(self, match_text: str) -> set[int]:
-        """The entries whose patterns occur in a stored match form (`article_match_form`).
+    def candidate_counts(self, match_text: str) -> dict[int, list[int]]:
+        """Entry -> [title, body] counts of its patterns in a stored match form
+        (`article_match_form`).
 
-        A superset of what `scan` finds: case is not checked and overlapping hits are not
-        resolved. Most articles have no candidates at all, so a replay over stored articles
-        scans in full only the few that do; this is a single pass of the automaton.
+        Upper bounds of what `scan` finds: case is not checked and overlapping candidates
+        are not resolved, both of which only remove hits. Most articles have few or no
+        candidates, so a replay over stored articles scans in full only those whose bounds
+        could reach a threshold; this is a single pass of the automaton.
         """
+        counts: dict[int, list[int]] = {}
         if self._automaton is None or not match_text:
-            return set()
+            return counts
         offsets = self._offsets
-        return {
-            offsets[key] + entry
-            for _, targets in self._automaton.iter(match_text)
-            for key, entry, _, _, _ in targets
-        }
+        title_end = match_text.find("\n")
+        for end_index, targets in self._automaton.iter(match_text):
+            part = int(end_index > title_end)
+            for key, entry, _, _, _ in targets:
+                found = counts.get(offsets[key] + entry)
+                if found is None:
+                    found = counts[offsets[key] + entry] = [0, 0]
+                found[part] += 1
+        return counts
 
     def scan(self, title: str, text: str) -> Scan:
         """Title and body are scanned apart: scores count them differently."""
