@@ -31,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -39,11 +41,14 @@ from entries import real_news_feeds  # noqa: E402
 from monitor.adapters.db import article_store, feed_store  # noqa: E402
 from monitor.adapters.db.engine import make_engine, upgrade_database  # noqa: E402
 from monitor.adapters.db.feed_store import FeedSpec  # noqa: E402
+from monitor.adapters.db.schema import articles  # noqa: E402
+from monitor.adapters.db.schema import feeds as feeds_table  # noqa: E402
 from monitor.adapters.feed_parse import parse_feed  # noqa: E402
 from monitor.adapters.files.watchlists import load_watchlists  # noqa: E402
 from monitor.cli import main  # noqa: E402
 from monitor.core.matcher import compile_matcher  # noqa: E402
 from monitor.core.scoring import score_watchlists  # noqa: E402
+from monitor.core.watchlist import Watchlist  # noqa: E402
 
 EXTRA_TERM = '\n[[terms]]\nmatch = "Syria"\naliases = ["Syrian"]\nweight = 4.0\n'
 
@@ -63,11 +68,6 @@ def fill(database: Path, corpus: Path, copies: int) -> int:
         feed_store.sync_feeds(
             connection, [FeedSpec(name, f"http://{name}/") for name, _ in feeds], now
         )
-        ids = {row["name"]: row for row in feed_store.list_feeds(connection)}
-    from sqlalchemy import select
-
-    from monitor.adapters.db.schema import feeds as feeds_table
-
     with engine.begin() as connection:
         feed_ids = dict(connection.execute(select(feeds_table.c.name, feeds_table.c.id)).all())
         for copy in range(copies):
@@ -79,16 +79,11 @@ def fill(database: Path, corpus: Path, copies: int) -> int:
                 total += len(
                     article_store.store_entries(connection, feed_ids[name], distinct, now).new
                 )
-    del ids
     engine.dispose()
     return total
 
 
-def naive_rate(database: Path, watchlists: list, limit: int = 2000) -> float:  # type: ignore[type-arg]
-    from sqlalchemy import select
-
-    from monitor.adapters.db.schema import articles
-
+def naive_rate(database: Path, watchlists: list[Watchlist], limit: int = 2000) -> float:
     engine = make_engine(f"sqlite:///{database}")
     with engine.connect() as connection:
         rows = connection.execute(select(articles.c.title, articles.c.text).limit(limit)).all()
@@ -151,8 +146,9 @@ def main_bench() -> None:
                 runs.append(document["articles_per_second"])
             best = max(runs)
             rates.append(best)
+            median = statistics.median(runs)
             print(
-                f"  backtest {path.stem:9s} {best:9,.0f} articles/s (median {statistics.median(runs):,.0f}); "
+                f"  backtest {path.stem:9s} {best:9,.0f} articles/s (median {median:,.0f}); "
                 f"after the edit {document['after']['stories']} stories, "
                 f"+{len(document['added'])} -{len(document['removed'])}"
             )
@@ -160,8 +156,8 @@ def main_bench() -> None:
         naive = naive_rate(folder / "bench.db", list(loaded))
         print(f"slowest watchlist: {min(rates):,.0f} articles/s (target >= 2,000 on one core)")
         print(
-            f"naive replay (fold and score every article twice): {naive:,.0f} articles/s per watchlist, "
-            f"so {min(rates) / naive:.1f}x"
+            f"naive replay (fold and score every article twice): {naive:,.0f} articles/s "
+            f"per watchlist, so {min(rates) / naive:.1f}x"
         )
 
 

@@ -181,7 +181,7 @@ def syria_digests(config: Path) -> list[dict[str, Any]]:
     return [
         d
         for d in digest_files(config.parent / "data" / "digests")
-        if d["watchlist_id"] == "syria" and d["items"]
+        if d["watchlist"]["id"] == "syria" and d["stories"]
     ]
 
 
@@ -209,7 +209,7 @@ def test_a_watchlist_dropped_into_a_running_daemon_gets_the_stored_matches(
     (config.parent / "watchlists" / "syria.toml").write_text(SYRIA, encoding="utf-8")
     (first,) = wait_for(lambda: syria_digests(config), 150, "the first digest of syria")
     assert wait_for(lambda: logged(log_path, "backfill:"), 5, "the backfill log line")
-    stories = {item["story_id"] for item in first["items"]}
+    stories = {item["story_id"] for item in first["stories"]}
     assert stories == {item["story_id"] for item in expected["added"]}
     assert first["total"] == expected["after"]["stories"]
 
@@ -222,8 +222,8 @@ def test_a_watchlist_dropped_into_a_running_daemon_gets_the_stored_matches(
         "the second digest of syria",
     )
     second = digests[1]
-    again = {item["story_id"] for item in second["items"]}
+    again = {item["story_id"] for item in second["stories"]}
     assert again and not again & stories
-    assert all("Iran" in item["matched_terms"] for item in second["items"]), second["items"]
+    assert all("Iran" in item["matched_terms"] for item in second["stories"]), second["stories"]
     # Neither backfill alerted.
     assert not [d for d in digest_files(config.parent / "data" / "digests") if d["kind"] == "alert"]

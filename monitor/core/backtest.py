@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.core.explain import group_words
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, contribution, score_scan, score_watchlists
 from monitor.core.watchlist import Watchlist
@@ -131,7 +132,7 @@ def verdict_words(score: Score | None) -> str:
     if score.vetoed_by is not None:
         return f"vetoed by exclude {score.vetoed_by!r}"
     if score.missing:
-        return "require needs " + "; ".join(" or ".join(group) for group in score.missing)
+        return "require needs " + "; ".join(group_words(group) for group in score.missing)
     if not score.matched:
         return f"score {score.score:g} below threshold {score.threshold:g}"
     return f"score {score.score:g} reaches threshold {score.threshold:g}"

@@ -164,7 +164,7 @@ def watchlist_verdict(facts: WatchlistFacts) -> WatchlistVerdict:
     if now.vetoed_by is not None:
         return verdict(Outcome.VETOED, f"vetoed by exclude {now.vetoed_by!r}")
     if now.missing:
-        groups = "; ".join(" or ".join(group) for group in now.missing)
+        groups = "; ".join(group_words(group) for group in now.missing)
         return verdict(Outcome.MISSING_GROUP, f"missing a required group: needs {groups}")
     if not now.matched:
         return verdict(
@@ -175,6 +175,12 @@ def watchlist_verdict(facts: WatchlistFacts) -> WatchlistVerdict:
         "matches the watchlist as it is now, but was stored before this version: "
         f"`monitor watchlists apply {facts.watchlist_id}` records it",
     )
+
+
+def group_words(group: Sequence[str], shown: int = 6) -> str:
+    """A require group in words: its first few alternatives, and how many more."""
+    words = " or ".join(group[:shown])
+    return words + (f" or {len(group) - shown} more" if len(group) > shown else "")
 
 
 # ---- identity and story ----------------------------------------------------------------
