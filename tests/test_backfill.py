@@ -25,6 +25,7 @@ from monitor.config import parse_settings
 from monitor.core.watchlist import parse_watchlist
 from monitor.flows.backfill import apply_watchlists, backfill_watchlist
 from monitor.flows.digests import record_alerts, record_digest
+from monitor.service.reload import WatchlistReloader
 
 SYRIA = """name = "Syria desk"
 threshold = 4.0
@@ -227,3 +228,32 @@ def test_a_watchlist_dropped_into_a_running_daemon_gets_the_stored_matches(
     assert all("Iran" in item["matched_terms"] for item in second["stories"]), second["stories"]
     # Neither backfill alerted.
     assert not [d for d in digest_files(config.parent / "data" / "digests") if d["kind"] == "alert"]
+
+
+def test_an_edit_that_becomes_valid_again_is_backfilled(engine: Engine, tmp_path: Path) -> None:
+    """While a file is invalid its last good version stays in force (and scores what
+    arrives); once fixed, the fixed version is backfilled over what arrived meanwhile."""
+    folder = tmp_path / "watchlists"
+    folder.mkdir()
+    path = folder / "idlib.toml"
+    narrow = WATCHLIST.replace('exclude = ["football"]', 'exclude = ["football", "Ankara"]')
+    path.write_text(narrow, encoding="utf-8")
+    reloader = WatchlistReloader(folder)
+    reloader.check()
+    apply_watchlists(engine, reloader.state.in_force.values(), window=timedelta(days=3), now=T0)
+    path.write_text(narrow.replace("threshold = 4.0", 'threshold = "high"'), encoding="utf-8")
+    assert reloader.check() and reloader.state.invalid
+    # Articles arrive while the file is broken: scored by the last good (narrow) version.
+    ids = poll(engine, reloader.state.in_force["idlib"], FIRST_POLL, T0 + timedelta(minutes=5))
+    in_force = reloader.state.in_force.values()
+    assert apply_watchlists(engine, in_force, window=timedelta(days=3), now=T0) == []
+    assert ids["delivered"] not in {m.article_id for m in stored_matches(engine)}  # "Ankara"
+    path.write_text(WATCHLIST, encoding="utf-8")  # fixed, and without the Ankara veto
+    assert reloader.check() and not reloader.state.invalid
+    now = T0 + timedelta(minutes=10)
+    (result,) = apply_watchlists(
+        engine, reloader.state.in_force.values(), window=timedelta(days=3), now=now
+    )
+    assert result.recorded == 1
+    (backfilled,) = [m for m in stored_matches(engine) if m.origin == "backfill"]
+    assert backfilled.article_id == ids["delivered"]

@@ -20,7 +20,7 @@ any of its articles is. `added` are the stories matched after the edit and not b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,44 +201,59 @@ class Replay:
         return any(self._bounds[w].may_match(counts) for w in wanted)
 
     def diff(self, articles: Iterable[StoredArticle]) -> BacktestDiff:
-        return summarize([self.score(a) for a in articles], fully_scored=self.fully_scored)
+        summary = Summary()
+        for article in articles:
+            summary.add(self.score(article))
+        return summary.result(fully_scored=self.fully_scored)
 
 
-def summarize(scored: Sequence[Scored], *, fully_scored: int = 0) -> BacktestDiff:
-    """Stories added and removed by the edit, and the counts of each side."""
-    best_before: dict[tuple[str, int], Scored] = {}
-    best_after: dict[tuple[str, int], Scored] = {}
-    for item in scored:
+class Summary:
+    """Stories added and removed by the edit, and the counts of each side, accumulated one
+    scored article at a time: only matching articles are kept, so a long window of stored
+    text is never held in memory at once."""
+
+    def __init__(self) -> None:
+        self.scanned = 0
+        self._matched = [0, 0]  # before, after
+        self._alerts = [0, 0]
+        self._best: tuple[dict[tuple[str, int], Scored], dict[tuple[str, int], Scored]] = ({}, {})
+
+    def add(self, item: Scored) -> None:
+        self.scanned += 1
         key = _story_key(item.article)
-        if item.before is not None and item.before.matched:
-            known = best_before.get(key)
-            if known is None or _score(known.before) < item.before.score:
-                best_before[key] = item
-        if item.after is not None and item.after.matched:
-            known = best_after.get(key)
-            if known is None or _score(known.after) < item.after.score:
-                best_after[key] = item
-    added = [_changed(item) for key, item in best_after.items() if key not in best_before]
-    removed = [_changed(item) for key, item in best_before.items() if key not in best_after]
-    added.sort(key=lambda c: (-c.score_after, c.article_id))
-    removed.sort(key=lambda c: (-c.score_before, c.article_id))
-    return BacktestDiff(
-        scanned=len(scored),
-        before=_counts([s.before for s in scored], len(best_before)),
-        after=_counts([s.after for s in scored], len(best_after)),
-        added=tuple(added),
-        removed=tuple(removed),
-        fully_scored=fully_scored,
-    )
+        for side, score in enumerate((item.before, item.after)):
+            if score is None or not score.matched:
+                continue
+            self._matched[side] += 1
+            self._alerts[side] += score.alert
+            best = self._best[side]
+            known = best.get(key)
+            known_score = (known.before, known.after)[side] if known else None
+            if known_score is None or known_score.score < score.score:
+                best[key] = item
+
+    def result(self, *, fully_scored: int = 0) -> BacktestDiff:
+        before, after = self._best
+        added = [_changed(item) for key, item in after.items() if key not in before]
+        removed = [_changed(item) for key, item in before.items() if key not in after]
+        added.sort(key=lambda c: (-c.score_after, c.article_id))
+        removed.sort(key=lambda c: (-c.score_before, c.article_id))
+        return BacktestDiff(
+            scanned=self.scanned,
+            before=SideCounts(self._matched[0], len(before), self._alerts[0]),
+            after=SideCounts(self._matched[1], len(after), self._alerts[1]),
+            added=tuple(added),
+            removed=tuple(removed),
+            fully_scored=fully_scored,
+        )
 
 
-def _score(score: Score | None) -> float:
-    return score.score if score is not None else float("-inf")
-
-
-def _counts(scores: Collection[Score | None], stories: int) -> SideCounts:
-    matched = [s for s in scores if s is not None and s.matched]
-    return SideCounts(matched=len(matched), stories=stories, alerts=sum(s.alert for s in matched))
+def summarize(scored: Iterable[Scored], *, fully_scored: int = 0) -> BacktestDiff:
+    """Stories added and removed by the edit, and the counts of each side."""
+    summary = Summary()
+    for item in scored:
+        summary.add(item)
+    return summary.result(fully_scored=fully_scored)
 
 
 def _story_key(article: StoredArticle) -> tuple[str, int]:
