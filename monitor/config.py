@@ -72,8 +72,18 @@ class PollingSettings(_Strict):
     max_entries: int = Field(500, ge=1, le=100_000)
 
 
+def _backfill(value: Any) -> Any:
+    # "0" (or 0) turns backfill off; any other value is a duration such as "3d".
+    if value in ("0", 0):
+        return timedelta(0)
+    return _duration(value)
+
+
 class WatchlistSettings(_Strict):
     dir: Path = Path("watchlists")
+    # Stored articles scored against a watchlist that appears, changes or becomes valid
+    # again, for its next digest; "0" turns it off.
+    backfill: Annotated[timedelta, BeforeValidator(_backfill)] = timedelta(days=3)
 
 
 class ServerSettings(_Strict):

@@ -23,6 +23,9 @@ class NormalizedEntry:
     author: str | None
     published_at: datetime
     content_hash: str  # sha256 hex of the folded title and text, for exact copies
+    # Title and text in the matcher's match form (core.matcher.article_match_form), made
+    # where the entry is parsed, off the database writer; None: the store makes it.
+    match_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,7 @@ class Daemon:
         try:
             self.reloader.check()
             self.jobs.update_watchlist_metrics()
+            await self.jobs.apply_watchlists()
             await self._start_endpoint()
             # Scoring asks for the watchlists in force at every feed: reloads reach it too.
             process = matching_for(
