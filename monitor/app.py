@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import select
 import signal
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,12 +24,14 @@ from sqlalchemy import Engine
 from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.adapters.http import Fetcher, FetchLimits, build_client
+from monitor.adapters.http.guard import AddressGuard
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
 from monitor.flows.feeds import configured_feeds
 from monitor.flows.matching import MatchNewArticles, WatchlistSource
 from monitor.flows.poll import MatchesArticles, Poller
+from monitor.flows.workers import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +92,39 @@ def new_parse_executor(settings: Settings) -> Executor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_ignore_interrupts
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_parse_worker,
+        initargs=(os.getpid(),),
     )
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers."""
+def _start_parse_worker(parent: int) -> None:
+    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers.
+    And a worker must not outlive `monitor` itself: a killed parent cannot shut its pool
+    down, the workers would wait on their queue for good, and the forkserver with them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with(parent)
+
+
+def exit_with(pid: int) -> None:
+    """End this process as soon as process `pid` is gone, from a watching thread."""
+    try:
+        handle: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3+: look every second instead
+        handle = None
+
+    def watch() -> None:
+        if handle is not None:
+            select.select([handle], [], [])  # readable once the process has exited
+        else:
+            while process_alive(pid):
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -106,8 +138,17 @@ def fetch_limits(settings: Settings) -> FetchLimits:
     )
 
 
-def make_fetcher(settings: Settings, client: httpx.AsyncClient) -> Fetcher:
-    return Fetcher(client, fetch_limits(settings), user_agent=settings.polling.user_agent)
+def make_fetcher(
+    settings: Settings, client: httpx.AsyncClient, *, guard: AddressGuard | None = None
+) -> Fetcher:
+    """`guard` replaces the SSRF guard's resolver in tests; allow_private_networks drops it."""
+    if settings.polling.allow_private_networks:
+        guard = None
+    elif guard is None:
+        guard = AddressGuard()
+    return Fetcher(
+        client, fetch_limits(settings), user_agent=settings.polling.user_agent, guard=guard
+    )
 
 
 @asynccontextmanager
@@ -124,14 +165,16 @@ async def poller(
     clock: Callable[[], datetime] = utc_now,
     client: httpx.AsyncClient | None = None,
     match_articles: MatchesArticles | None = None,
+    guard: AddressGuard | None = None,
 ) -> AsyncIterator[Poller]:
-    """A Poller wired from settings; `client` replaces the production HTTP client in tests."""
+    """A Poller wired from settings; `client` replaces the production HTTP client and `guard`
+    the SSRF guard's resolver in tests."""
     async with AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(http_client(settings))
         instance = Poller(
             engine=engine,
-            fetcher=make_fetcher(settings, client),
+            fetcher=make_fetcher(settings, client, guard=guard),
             feeds=configured_feeds(settings),
             default_interval=settings.polling.interval,
             lease=settings.polling.lease,
@@ -139,6 +182,7 @@ async def poller(
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
             match_articles=match_articles,
+            max_entries=settings.polling.max_entries,
         )
         stack.callback(instance.close)
         yield instance

@@ -83,10 +83,25 @@ class PollingSettings(_Strict):
     lease: Duration = timedelta(minutes=5)
     # Parsing is the CPU-bound stage; it runs in this many worker processes (0: a thread).
     parse_processes: int = Field(2, ge=0, le=64, strict=True)
+    # Redirects from public addresses into private networks, and OPML-imported feeds at
+    # private addresses, are refused unless this is true (config.toml feeds may point anywhere).
+    allow_private_networks: bool = False
+    # The newest this many entries of a feed are read; the older ones are counted and noted.
+    max_entries: int = Field(500, ge=1, le=100_000, strict=True)
+
+
+def _backfill(value: Any) -> Any:
+    # "0" (or 0) turns backfill off; any other value is a duration such as "3d".
+    if value in ("0", 0):
+        return timedelta(0)
+    return _duration(value)
 
 
 class WatchlistSettings(_Strict):
     dir: Path = Path("watchlists")
+    # Stored articles scored against a watchlist that appears, changes or becomes valid
+    # again, for its next digest; "0" turns it off.
+    backfill: Annotated[timedelta, BeforeValidator(_backfill)] = timedelta(days=3)
 
 
 class ServerSettings(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from entries import T0, add_feed, entry
 from sqlalchemy import Engine, func, select, update
@@ -181,3 +182,27 @@ def test_list_articles_filters_and_counts(engine: Engine) -> None:
         "fetched_at",
         "story_id",
     }
+
+
+def test_a_feed_that_mints_new_guids_every_poll_stores_each_item_once(engine: Engine) -> None:
+    """The same title and text under a new guid is the stored article again (issue 13);
+    new text under a new guid, even with the same link, is a new article."""
+    feed_id = add_feed(engine)
+
+    def minted(n: int, poll: int, **changes: str) -> Any:
+        e = replace(entry(n, **changes), guid=f"urn:poll-{poll}:{n}")
+        return replace(e, identity_key=identity_key(e.guid, e.canonical_url, e.title, e.text))
+
+    with engine.begin() as c:
+        assert (
+            len(article_store.store_entries(c, feed_id, [minted(1, 1), minted(2, 1)], T0).new) == 2
+        )
+    for poll in (2, 3, 4):
+        with engine.begin() as c:
+            again = article_store.store_entries(c, feed_id, [minted(1, poll), minted(2, poll)], T0)
+        assert (again.new, again.unchanged) == ([], 2)
+    with engine.begin() as c:
+        fresh = article_store.store_entries(c, feed_id, [minted(1, 5, text="a new text")], T0)
+    assert len(fresh.new) == 1
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(Article.__table__)).scalar_one() == 3

@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "monitor.cli.stories",
     "monitor.cli.watchlists",
     "monitor.cli.score",
+    "monitor.cli.backtest",
+    "monitor.cli.explain",
     "monitor.cli.digest",
     "monitor.cli.deliveries",
     "monitor.cli.db",

@@ -34,7 +34,18 @@ def register(subparsers: Any) -> None:
         help="at most N articles (JSON lists every match without it; the table shows 50)",
     )
     listing.add_argument("--feed", metavar="NAME", help="only this feed's articles")
-    listing.add_argument("--watchlist", metavar="ID", help="only articles that matched it")
+    listing.add_argument(
+        "--watchlist",
+        metavar="ID",
+        help="only articles that matched it; JSON gains their stored `score` and `matched`",
+    )
+    listing.add_argument(
+        "--text-chars",
+        type=positive_int,
+        default=500,
+        metavar="N",
+        help="JSON `summary`: the stored plain text cut to N characters (default: 500)",
+    )
     add_format(listing)
     listing.set_defaults(func=list_command)
 
@@ -70,11 +81,15 @@ def list_command(args: argparse.Namespace) -> int:
             limit=limit,
             feed=args.feed,
             watchlist=args.watchlist,
+            text_chars=args.text_chars,
         )
     finally:
         engine.dispose()
     if args.format == "json":
         print_json(rows)
     else:
-        print_table(rows, TABLE_COLUMNS, title=plural(len(rows), "article"))
+        columns = list(TABLE_COLUMNS)
+        if args.watchlist:
+            columns.append("score")
+        print_table(rows, columns, title=plural(len(rows), "article"))
     return 0

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from, duration_arg, settings_from
 from monitor.cli.output import plural, print_json, print_table
-from monitor.core.opml import OPMLError, OPMLFeed, is_feed_url, read_opml, slug, write_opml
-from monitor.errors import InputError
+from monitor.core.opml import OPMLFeed, is_feed_url, read_opml, slug, write_opml
+from monitor.errors import InputError, OPMLError
 from monitor.flows.feeds import (
     FeedProbe,
     add_feed,

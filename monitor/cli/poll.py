@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.app import load_watchlists_once, matching_for, open_database, poller
+from monitor.app import load_watchlists_once, matching_for, open_database, poller, utc_now
 from monitor.cli.common import settings_from
 from monitor.cli.output import print_json
 from monitor.config import Settings
 from monitor.core.states import DeliveryStatus, FeedOutcome
 from monitor.core.watchlist import Watchlist
+from monitor.flows.backfill import apply_watchlists
 from monitor.flows.outbox import Outbox
 from monitor.flows.poll import FeedReport, Poller, PollSummary, run_poll_cycle
 
@@ -53,6 +54,14 @@ async def _poll(
     settings: Settings, engine: Engine, ignore_schedule: bool, show_progress: bool
 ) -> PollSummary:
     watchlists = load_watchlists_once(settings)
+    # Watchlists new or changed since the last run get the stored articles' matches first.
+    await asyncio.to_thread(
+        apply_watchlists,
+        engine,
+        watchlists,
+        window=settings.watchlists.backfill,
+        now=utc_now(),
+    )
     process = matching_for(settings, engine, lambda: watchlists)
     async with poller(settings, engine, match_articles=process) as p:
         outbox = Outbox(engine, settings, owner=p.owner)

@@ -1,19 +1,29 @@
-"""`monitor watchlists check|suggest`: validate watchlist files; draft one from documents."""
+"""`monitor watchlists check|suggest|apply`: validate watchlist files; draft one from documents;
+backfill one by hand (flows/backfill.py)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from monitor.adapters.files.articles import read_document
-from monitor.adapters.files.watchlists import display_path, load_watchlist_paths
-from monitor.cli.output import plural
+from monitor.adapters.files.watchlists import (
+    display_path,
+    load_watchlist_file,
+    load_watchlist_paths,
+)
+from monitor.app import utc_now
+from monitor.cli.common import database_from, duration_arg
+from monitor.cli.output import plural, print_json
 from monitor.config import load_settings
 from monitor.core.suggest import Document, suggest_watchlist
 from monitor.errors import ConfigError, InputError, MonitorError, ParseError
+from monitor.flows.backfill import backfill_watchlist
 
 DEFAULT_DIR = Path("watchlists")
 
@@ -51,6 +61,20 @@ def register(subparsers: Any) -> None:
         "--max-terms", type=int, default=25, metavar="N", help="at most N terms (default: 25)"
     )
     suggest.set_defaults(func=suggest_command)
+    apply = commands.add_parser(
+        "apply",
+        help="score recently stored articles against a watchlist and keep the matches for "
+        "its next digest (what a reload does for a new or changed watchlist)",
+    )
+    apply.add_argument("watchlist_id", metavar="ID", help="the watchlist (its file stem)")
+    apply.add_argument(
+        "--since",
+        type=duration_arg,
+        metavar="DURATION",
+        help="articles stored within this long (default: [watchlists] backfill, else 3d)",
+    )
+    apply.add_argument("--format", choices=("text", "json"), default="text")
+    apply.set_defaults(func=apply_command)
 
 
 def watchlist_context(config: str | None) -> tuple[Path, frozenset[str] | None, str | None]:
@@ -114,6 +138,27 @@ def check_command(args: argparse.Namespace) -> int:
         + (f", {plural(len(problems), 'problem')}" if problems else "")
     )
     return 1 if problems else 0
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    settings, engine = database_from(args)
+    path = settings.watchlist_dir / f"{args.watchlist_id}.toml"
+    try:
+        watchlist = load_watchlist_file(path, known_channels=settings.channels.keys())
+        since = args.since or settings.watchlists.backfill or timedelta(days=3)
+        now = utc_now()
+        result = backfill_watchlist(engine, watchlist, since=now - since, now=now)
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        print_json(dataclasses.asdict(result))
+    else:
+        print(
+            f"{args.watchlist_id}: {result.scanned} stored articles scanned, {result.matched} "
+            f"match; {result.recorded} recorded for the next digest ({result.already_matched} "
+            f"had a match already, {result.delivered} belong to stories delivered before)"
+        )
+    return 0
 
 
 def suggest_command(args: argparse.Namespace) -> int:

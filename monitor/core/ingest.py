@@ -58,12 +58,18 @@ def distinct_identity_keys(entries: Iterable[NormalizedEntry]) -> list[str]:
 
 
 def classify_entries(
-    entries: Sequence[NormalizedEntry], known: Mapping[str, KnownArticle]
+    entries: Sequence[NormalizedEntry],
+    known: Mapping[str, KnownArticle],
+    same_content: Mapping[str, KnownArticle] | None = None,
 ) -> IngestPlan:
     """Classify a feed's entries against what the feed stored, by identity key.
 
     `known` maps identity keys to the feed's stored rows; keys not among the entries' are
     ignored. Only the content hash tells an edit: a changed title or text changes it.
+    `same_content` maps content hashes to the feed's stored rows: an entry under a new
+    identity key but with the title and text of a stored one is that article again (a feed
+    that mints a new guid on every poll), not a new one. Matching by link alone would not
+    do: some feeds link every item to the same front page.
     """
     new: list[NormalizedEntry] = []
     edited: list[EditedEntry] = []
@@ -78,6 +84,15 @@ def classify_entries(
             continue
         seen.add(key)
         stored = known.get(key)
+        if stored is None and same_content:
+            stored = same_content.get(entry.content_hash)
+            if stored is not None and stored.content_hash in seen:
+                duplicates.append(entry)  # two new guids for one text in the same poll
+                continue
+            if stored is not None:
+                seen.add(stored.content_hash)
+                unchanged.append(entry)
+                continue
         if stored is None:
             new.append(entry)
         elif stored.pruned:

@@ -204,7 +204,7 @@ class Matcher:
             return FieldScan(text, {})
         folded = fold(text)
         spaced = spaced_form(folded.text)
-        padded = f" {' '.join(spaced.split())} "
+        padded = _padded(spaced)
         offsets = self._offsets
         candidates: dict[int, list[tuple[int, int]]] = {}
         for end_index, targets in self._automaton.iter(padded):
@@ -238,9 +238,48 @@ class Matcher:
                 hits[entry_id] = tuple(chosen)
         return FieldScan(text, hits, folded)
 
+    def candidate_counts(self, match_text: str) -> dict[int, list[int]]:
+        """Entry -> [title, body] counts of its patterns in a stored match form
+        (`article_match_form`).
+
+        Upper bounds of what `scan` finds: case is not checked and overlapping candidates
+        are not resolved, both of which only remove hits. Most articles have few or no
+        candidates, so a replay over stored articles scans in full only those whose bounds
+        could reach a threshold; this is a single pass of the automaton.
+        """
+        counts: dict[int, list[int]] = {}
+        if self._automaton is None or not match_text:
+            return counts
+        offsets = self._offsets
+        title_end = match_text.find("\n")
+        for end_index, targets in self._automaton.iter(match_text):
+            part = int(end_index > title_end)
+            for key, entry, _, _, _ in targets:
+                found = counts.get(offsets[key] + entry)
+                if found is None:
+                    found = counts[offsets[key] + entry] = [0, 0]
+                found[part] += 1
+        return counts
+
     def scan(self, title: str, text: str) -> Scan:
         """Title and body are scanned apart: scores count them differently."""
         return Scan(self.find(title), self.find(text))
+
+
+def _padded(spaced: str) -> str:
+    return f" {' '.join(spaced.split())} "
+
+
+def match_form(text: str) -> str:
+    """`text` folded and in match form, padded with a space on each side: what the automaton
+    reads. Only letters, digits and single spaces."""
+    return _padded(spaced_form(fold(text).text)) if text else " "
+
+
+def article_match_form(title: str, text: str) -> str:
+    """An article's title and text in match form, joined by a newline (which no pattern
+    holds, so no hit spans the two): what articles.match_text stores."""
+    return f"{match_form(title)}\n{match_form(text)}"
 
 
 def _compile(watchlist: Watchlist) -> _CompiledWatchlist:
@@ -378,4 +417,14 @@ def compile_matcher(watchlists: Iterable[Watchlist]) -> Matcher:
     return Matcher(watchlists)
 
 
-__all__ = ["Entry", "EntryKind", "FieldScan", "Hit", "Matcher", "Scan", "compile_matcher"]
+__all__ = [
+    "Entry",
+    "EntryKind",
+    "FieldScan",
+    "Hit",
+    "Matcher",
+    "Scan",
+    "article_match_form",
+    "compile_matcher",
+    "match_form",
+]

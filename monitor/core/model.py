@@ -6,7 +6,7 @@ entry leaves it as a `NormalizedEntry`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -23,6 +23,9 @@ class NormalizedEntry:
     author: str | None
     published_at: datetime
     content_hash: str  # sha256 hex of the folded title and text, for exact copies
+    # Title and text in the matcher's match form (core.matcher.article_match_form), made
+    # where the entry is parsed, off the database writer; None: the store makes it.
+    match_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +38,33 @@ class ParsedFeed:
     entries: list[NormalizedEntry] = field(default_factory=list)
     bozo_reason: str | None = None  # feedparser read it, but it was not well-formed
     format: str | None = None  # feedparser's name for it: "rss20", "atom10", "rss10"...
+    dropped: int = 0  # entries with no title, no text and no http(s) link: nothing to store
+    skipped: int = 0  # older entries beyond [polling] max_entries, not read
+
+    def newest(self, limit: int) -> ParsedFeed:
+        """The feed with only its `limit` newest entries, the rest counted as skipped."""
+        if len(self.entries) <= limit:
+            return self
+        ranked = sorted(range(len(self.entries)), key=lambda i: (self.entries[i].published_at, -i))
+        keep = sorted(ranked[-limit:])
+        return replace(
+            self,
+            entries=[self.entries[i] for i in keep],
+            skipped=self.skipped + len(self.entries) - limit,
+        )
+
+    def notes(self) -> list[str]:
+        """What a reader of `feeds list` should know about a feed that was read."""
+        notes = []
+        if self.bozo_reason:
+            notes.append(f"read despite errors: {self.bozo_reason}")
+        if self.skipped:
+            total = len(self.entries) + self.dropped + self.skipped
+            notes.append(
+                f"kept the newest {len(self.entries) + self.dropped} of {total} entries "
+                "([polling] max_entries)"
+            )
+        if self.dropped:
+            noun = "entry" if self.dropped == 1 else "entries"
+            notes.append(f"{self.dropped} {noun} with no title, text or link skipped")
+        return notes

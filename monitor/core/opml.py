@@ -29,15 +29,13 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from monitor.core.folding import fold_text
-from monitor.errors import InputError
+
+# Defined with the rest of the tree in monitor.errors; importable from here as before.
+from monitor.errors import OPMLError
 
 MAX_DEPTH = 100  # readers nest folders one or two deep
 MAX_NAME = 80
 FEED_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
-
-
-class OPMLError(InputError):
-    stage = "opml"
 
 
 @dataclass(frozen=True, slots=True)

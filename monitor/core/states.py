@@ -40,3 +40,16 @@ class FeedOutcome(enum.StrEnum):
     UNCHANGED = "unchanged"  # 200 with the same bytes as last time: nothing parsed
     FAILED = "failed"  # no usable answer or an error status; retried with backoff
     STOPPED = "stopped"  # the feed is gone (410): never polled again
+
+
+class MatchOrigin(enum.StrEnum):
+    """How a stored match was found."""
+
+    POLL = "poll"  # scored when its article arrived
+    BACKFILL = "backfill"  # scored later, when its watchlist appeared or changed; never alerts
+
+
+class HeldReason(enum.StrEnum):
+    """Why a match strong enough for an immediate alert did not get one."""
+
+    RATE_LIMITED = "max_alerts_per_hour"  # the watchlist's hourly alert budget was spent

@@ -36,7 +36,7 @@ from monitor.core.digest import (
     plan_digest,
     should_send,
 )
-from monitor.core.states import DigestKind
+from monitor.core.states import DigestKind, HeldReason
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +266,7 @@ def record_alerts(
             delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
             story_outlets=digest_store.story_outlets(connection, stories),
         )
+        digest_store.mark_held(connection, plan.deferred, HeldReason.RATE_LIMITED)
         created = []
         for item in plan.alerts:
             key = alert_window_key(item)

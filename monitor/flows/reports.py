@@ -21,10 +21,16 @@ def list_articles(
     limit: int | None = None,
     feed: str | None = None,
     watchlist: str | None = None,
+    text_chars: int = 500,
 ) -> list[dict[str, Any]]:
     with engine.connect() as connection:
         return article_store.list_articles(
-            connection, since=since, limit=limit, feed=feed, watchlist=watchlist
+            connection,
+            since=since,
+            limit=limit,
+            feed=feed,
+            watchlist=watchlist,
+            text_chars=text_chars,
         )
 
 

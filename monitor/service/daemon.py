@@ -43,6 +43,7 @@ from monitor.service.scheduler import (
     RELOAD_JOB,
     RETENTION_JOB,
     Intervals,
+    JobOutcome,
     JobScheduler,
 )
 from monitor.service.shutdown import (
@@ -116,6 +117,7 @@ class Daemon:
         try:
             self.reloader.check()
             self.jobs.update_watchlist_metrics()
+            await self.jobs.apply_watchlists()
             await self._start_endpoint()
             # Scoring asks for the watchlists in force at every feed: reloads reach it too.
             process = matching_for(
@@ -248,7 +250,7 @@ class Daemon:
 
     # -- metrics and threads ---------------------------------------------------------------------
 
-    def _job_done(self, name: str, outcome: str, _seconds: float) -> None:
+    def _job_done(self, name: str, outcome: JobOutcome, _seconds: float) -> None:
         job = name.split(":", 1)[0]  # digest:<id> -> digest: one series per job kind
         self.metrics.job_runs.labels(job=job, outcome=outcome).inc()
         if job == POLL_JOB:

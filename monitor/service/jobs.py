@@ -3,8 +3,9 @@
 The poll tick runs flows.poll.run_poll_cycle (poll, then alert); a digest job runs
 flows.digests.create_digest for the window that just ended; the outbox job runs
 flows.outbox.Outbox.deliver_pending; retention runs flows.retention.prune; the reload job
-checks the watchlist folder. When they run is service/scheduler.py's business; blocking work
-(SQL) runs in a thread pool, never on the event loop.
+checks the watchlist folder and backfills what changed (flows.backfill.apply_watchlists).
+When they run is service/scheduler.py's business; blocking work (SQL) runs in a thread pool,
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from monitor.adapters.db.status import last_digest_windows, oldest_pending_match
 from monitor.config import Settings
 from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
+from monitor.errors import MonitorError
+from monitor.flows.backfill import apply_watchlists
 from monitor.flows.digests import create_digest
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.poll import Poller, run_poll_cycle
@@ -153,8 +156,25 @@ class DaemonJobs:
 
     async def reload_watchlists(self) -> None:
         if await self.in_thread(self.reloader.check):
+            await self.apply_watchlists()
             self.sync_digest_jobs()
             self.update_watchlist_metrics()
+
+    async def apply_watchlists(self) -> None:
+        """Backfill the watchlists that appeared, changed or became valid again, and record
+        the versions in force (flows/backfill.py); a failure is logged, never fatal."""
+        try:
+            await self.in_thread(
+                functools.partial(
+                    apply_watchlists,
+                    self.engine,
+                    self.watchlists(),
+                    window=self.settings.watchlists.backfill,
+                    now=self.clock(),
+                )
+            )
+        except MonitorError as exc:
+            log.error("backfill failed: %s", exc)
 
     # -- schedules -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ stored rows and applies that plan. The database enforces identity with the uniqu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,9 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.schema import articles, feeds, matches
+from monitor.core.backtest import StoredArticle
 from monitor.core.ingest import EditedEntry, KnownArticle, classify_entries, distinct_identity_keys
+from monitor.core.matcher import article_match_form
 from monitor.core.model import NormalizedEntry
 
 KEYS_PER_QUERY = 500  # identity keys per IN (...) list: under SQLite's bound-parameter limit
@@ -52,7 +54,9 @@ def store_entries(
     keys = distinct_identity_keys(entries)
     if not keys:
         return StoreResult([], 0, 0)
-    plan = classify_entries(entries, known_articles(connection, feed_id, keys))
+    known = known_articles(connection, feed_id, keys)
+    unknown = [e.content_hash for e in entries if e.identity_key not in known]
+    plan = classify_entries(entries, known, same_content(connection, feed_id, unknown))
     new = _insert(connection, feed_id, plan.new, fetched_at)
     _update_edited(connection, plan.edited, fetched_at)
     return StoreResult(new, len(plan.edited), len(plan.unchanged) + len(plan.tombstoned))
@@ -82,6 +86,26 @@ def known_articles(
     return known
 
 
+def same_content(
+    connection: Connection, feed_id: int, content_hashes: Sequence[str]
+) -> dict[str, KnownArticle]:
+    """The feed's stored rows with these content hashes (for entries under new keys)."""
+    found: dict[str, KnownArticle] = {}
+    hashes = list(dict.fromkeys(content_hashes))
+    for start in range(0, len(hashes), KEYS_PER_QUERY):
+        rows = connection.execute(
+            select(articles.c.id, articles.c.content_hash, articles.c.pruned_at)
+            .where(articles.c.feed_id == feed_id)
+            .where(articles.c.content_hash.in_(hashes[start : start + KEYS_PER_QUERY]))
+        )
+        for row in rows:
+            found.setdefault(
+                row.content_hash,
+                KnownArticle(row.id, row.content_hash, pruned=row.pruned_at is not None),
+            )
+    return found
+
+
 def _update_edited(
     connection: Connection, edited: Sequence[EditedEntry], fetched_at: datetime
 ) -> None:
@@ -98,6 +122,7 @@ def _update_edited(
             author=bindparam("author"),
             content_hash=bindparam("content_hash"),
             updated_at=bindparam("updated_at"),
+            match_text=bindparam("match_text"),
         ),
         [
             {
@@ -109,10 +134,15 @@ def _update_edited(
                 "author": edit.entry.author,
                 "content_hash": edit.entry.content_hash,
                 "updated_at": fetched_at,
+                "match_text": _match_text(edit.entry),
             }
             for edit in edited
         ],
     )
+
+
+def _match_text(entry: NormalizedEntry) -> str:
+    return entry.match_text or article_match_form(entry.title, entry.text)
 
 
 def _insert(
@@ -134,6 +164,7 @@ def _insert(
             "fetched_at": fetched_at,
             "updated_at": fetched_at,
             "content_hash": e.content_hash,
+            "match_text": _match_text(e),
         }
         for e in entries
     ]
@@ -154,8 +185,11 @@ def list_articles(
     limit: int | None = None,
     feed: str | None = None,
     watchlist: str | None = None,
+    text_chars: int = 500,
 ) -> list[dict[str, Any]]:
-    """Stored articles, newest first, for `articles list`."""
+    """Stored articles, newest first, for `articles list`: each with `summary`, its stored
+    plain text cut to `text_chars` characters (None once pruned), and with `watchlist`, the
+    watchlist's matches only, each with its stored `score` and `matched`."""
     query = (
         select(articles, feeds.c.name.label("feed"))
         .join(feeds, feeds.c.id == articles.c.feed_id)
@@ -168,10 +202,9 @@ def list_articles(
     if feed is not None:
         query = query.where(feeds.c.name == feed)
     if watchlist is not None:
-        query = query.where(
-            articles.c.id.in_(
-                select(matches.c.article_id).where(matches.c.watchlist_id == watchlist)
-            )
+        query = query.add_columns(matches.c.score).join(
+            matches,
+            (matches.c.article_id == articles.c.id) & (matches.c.watchlist_id == watchlist),
         )
     if limit is not None:
         query = query.limit(limit)
@@ -189,6 +222,45 @@ def list_articles(
             "updated_at": row.updated_at,
             "story_id": row.story_id,
             "pruned": row.pruned_at is not None,
+            "summary": row.text[:text_chars] if row.text is not None else None,
+            **({"score": row.score, "matched": True} if watchlist is not None else {}),
         }
         for row in connection.execute(query)
     ]
+
+
+def articles_for_replay(
+    connection: Connection, *, since: datetime, batch: int = 1000
+) -> Iterator[StoredArticle]:
+    """Stored articles fetched since `since` that still have their text, oldest first, with
+    their feed: what backtest and backfill replay. Streamed `batch` rows at a time."""
+    query = (
+        select(
+            articles.c.id,
+            articles.c.story_id,
+            articles.c.url,
+            articles.c.title,
+            articles.c.text,
+            articles.c.match_text,
+            feeds.c.name.label("feed"),
+            feeds.c.tags,
+        )
+        .join(feeds, feeds.c.id == articles.c.feed_id)
+        .where(articles.c.fetched_at >= since, articles.c.text.is_not(None))
+        .order_by(articles.c.id)
+    )
+    tags_of: dict[str, tuple[str, ...]] = {}
+    for row in connection.execution_options(yield_per=batch).execute(query):
+        tags = tags_of.get(row.feed)
+        if tags is None:
+            tags = tags_of[row.feed] = tuple(row.tags or ())
+        yield StoredArticle(
+            article_id=row.id,
+            story_id=row.story_id,
+            url=row.url,
+            title=row.title,
+            text=row.text,
+            match_text=row.match_text,
+            feed_name=row.feed,
+            feed_tags=tags,
+        )

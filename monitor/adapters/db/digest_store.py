@@ -40,6 +40,7 @@ from monitor.core.digest import (
     Candidate,
     DigestContent,
 )
+from monitor.core.states import HeldReason, MatchOrigin
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,8 @@ def pending_alert_candidates(
             matches.c.matched_at >= found_since,
             matches.c.alert_digest_id.is_(None),
             matches.c.duplicate_of_match_id.is_(None),
+            # A backfilled match is old news for the next digest, never an alert.
+            matches.c.origin == MatchOrigin.POLL.value,
         ),
     )
 
@@ -270,6 +273,16 @@ def mark_duplicates(connection: Connection, duplicates: Mapping[int, int]) -> No
             for match_id, original in sorted(duplicates.items())
         ],
     )
+
+
+def mark_held(connection: Connection, match_ids: Sequence[int], reason: HeldReason) -> None:
+    """Record why these strong matches got no immediate alert (they wait for the digest)."""
+    for chunk in chunks(match_ids):
+        connection.execute(
+            update(matches)
+            .where(matches.c.id.in_(chunk), matches.c.alert_digest_id.is_(None))
+            .values(held_reason=reason.value)
+        )
 
 
 def mark_alerted(connection: Connection, match_id: int, alert_digest_id: int) -> None:

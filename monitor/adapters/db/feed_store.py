@@ -43,6 +43,8 @@ class FeedRow:
     body_hash: str | None
     consecutive_failures: int
     ttl_seconds: int | None
+    source: str = "config"  # config | opml: only the operator's own URLs may be private
+    last_error: str | None = None  # as recorded by the previous poll
 
 
 def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime) -> None:
@@ -160,6 +162,8 @@ def claim_due_feeds(
             body_hash=row.body_hash,
             consecutive_failures=row.consecutive_failures,
             ttl_seconds=row.ttl_seconds,
+            source=row.source,
+            last_error=row.last_error,
         )
         for row in rows
     ]
@@ -174,6 +178,26 @@ def release_feeds(connection: Connection, owner: str, feed_ids: Sequence[int] | 
         update(feeds).where(condition).values(lease_owner=None, lease_expires_at=None)
     )
     return result.rowcount
+
+
+def renew_lease(connection: Connection, feed_id: int, owner: str, until: datetime) -> bool:
+    """Extend `owner`'s lease on the feed; False if it no longer holds it."""
+    result = connection.execute(
+        update(feeds)
+        .where(feeds.c.id == feed_id, feeds.c.lease_owner == owner)
+        .values(lease_expires_at=until)
+    )
+    return result.rowcount == 1
+
+
+def lease_owners(connection: Connection, now: datetime) -> list[str]:
+    """The workers holding a live feed lease."""
+    query = (
+        select(feeds.c.lease_owner)
+        .where(feeds.c.lease_owner.is_not(None), feeds.c.lease_expires_at >= now)
+        .distinct()
+    )
+    return [str(owner) for owner in connection.execute(query).scalars()]
 
 
 def record_poll(connection: Connection, feed_id: int, owner: str, **values: Any) -> None:

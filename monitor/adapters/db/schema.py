@@ -137,6 +137,10 @@ class Article(Base):
     )
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)  # MinHash, for candidates
     pruned_at: Mapped[datetime | None]
+    # Title and text in the matcher's folded match form (core.matcher.article_match_form), so
+    # backtest and backfill replay stored articles without folding them again. None for rows
+    # stored before migration 0003 and once pruned.
+    match_text: Mapped[str | None] = mapped_column(Text)
 
 
 class StoryBand(Base):
@@ -199,6 +203,27 @@ class Match(Base):
     # A later copy of a story already delivered for this watchlist: shown as "also reported
     # by", never delivered again.
     duplicate_of_match_id: Mapped[int | None] = mapped_column(Integer)
+    # How the match was found (core.states.MatchOrigin): by a poll, or by a backfill, which
+    # never alerts.
+    origin: Mapped[str] = mapped_column(String(20), default="poll", server_default="poll")
+    # Why a strong match got no immediate alert (core.states.HeldReason), for `explain`.
+    held_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class WatchlistVersion(Base):
+    """The version of each watchlist last put in force, and when its backfill ran.
+
+    `definition` is the watchlist itself (core.watchlist.versions.watchlist_to_dict), so
+    `backtest` can replay the version in force while the file on disk holds an edit.
+    """
+
+    __tablename__ = "watchlist_versions"
+
+    watchlist_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime]
+    backfilled_at: Mapped[datetime | None]
 
 
 class Delivery(Base):
@@ -242,3 +267,4 @@ story_bands = _table(StoryBand)
 digests = _table(Digest)
 matches = _table(Match)
 deliveries = _table(Delivery)
+watchlist_versions = _table(WatchlistVersion)
