@@ -30,7 +30,7 @@ import pytest
 
 from monitor.cli.score import score_command
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EVAL = REPO / "tests" / "data" / "watchlist_eval.jsonl"
 IDS = ("caatsa", "idlib", "incirlik", "s400", "sochi")
 

@@ -11,7 +11,7 @@ from monitor.config import database_url, load_settings, parse_settings
 from monitor.core.units import format_duration, parse_duration, parse_size
 from monitor.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def problems(data: dict, path: str = "config.toml") -> list[str]:

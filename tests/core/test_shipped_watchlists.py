@@ -10,7 +10,7 @@ from monitor.adapters.files.watchlists import load_watchlists
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import score_watchlists
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IDS = ["caatsa", "idlib", "incirlik", "s400", "sochi"]
 
 

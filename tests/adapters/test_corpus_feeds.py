@@ -28,7 +28,7 @@ from monitor.core.urls import is_web_url
 from monitor.errors import ParseError
 
 CORPUS = Path(
-    os.environ.get("MONITOR_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    os.environ.get("MONITOR_CORPUS") or Path(__file__).resolve().parents[3] / "shared" / "corpus"
 )
 if not (CORPUS / "manifest.tsv").is_file():
     pytest.skip(

@@ -18,7 +18,7 @@ import pytest
 
 from monitor.core import dedup
 
-PAIRS = Path(__file__).parent / "data" / "story_pairs.jsonl"
+PAIRS = Path(__file__).resolve().parents[1] / "data" / "story_pairs.jsonl"
 HELD_BACK_OUTLETS = {"ABC News", "Japan Today", "NPR", "Dawn"}
 
 

@@ -12,7 +12,7 @@ from monitor.adapters.files.watchlists import load_watchlists, read_articles
 from monitor.cli import score, watchlists
 from monitor.errors import ConfigError, ParseError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOOD = 'name = "S-400"\nthreshold = 4.0\nchannels = ["local"]\n[[terms]]\nmatch = "S-400"\nweight = 5\n'
 
 

@@ -25,7 +25,7 @@ from monitor.service.daemon import Daemon
 from monitor.service.http import HttpEndpoint, make_app
 from monitor.service.metrics import Metrics
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 

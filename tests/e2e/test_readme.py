@@ -10,7 +10,7 @@ from monitor.cli import build_parser
 from monitor.config import Settings
 from monitor.core.watchlist import parse_watchlist
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def section(title: str) -> str:

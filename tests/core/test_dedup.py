@@ -111,7 +111,7 @@ def test_signature_is_the_same_in_another_process() -> None:
         text=True,
         check=True,
         env={**os.environ, "PYTHONHASHSEED": "12345"},
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     ).stdout
     assert out == dedup.signature_to_bytes(dedup.minhash(*AP_ABC)).hex()
 

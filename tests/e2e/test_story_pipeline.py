@@ -17,7 +17,7 @@ from monitor.core.urls import canonical_url
 
 pytestmark = pytest.mark.slow
 
-PAIRS = Path(__file__).parent / "data" / "story_pairs.jsonl"
+PAIRS = Path(__file__).resolve().parents[1] / "data" / "story_pairs.jsonl"
 
 
 def rss(items: list[dict[str, str]]) -> bytes:

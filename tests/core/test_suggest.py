@@ -10,7 +10,7 @@ import pytest
 from monitor.core.suggest import Document, rank_terms, suggest_watchlist
 from monitor.core.watchlist import parse_watchlist
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # A tiny stand-in for an English frequency list (Zipf scale: 7 = "the", 0 = unseen), so the
 # tests do not depend on wordfreq's data; the CLI test runs the real one.
