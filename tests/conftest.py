@@ -82,6 +82,13 @@ def _empty_tables(engine: Engine) -> None:
             connection.execute(table.delete())
 
 
+@pytest.fixture
+def postgres_engine(_migrated_postgres: Engine) -> Engine:
+    """The session's PostgreSQL database, migrated and empty."""
+    _empty_tables(_migrated_postgres)
+    return _migrated_postgres
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database: every store test runs on SQLite and on PostgreSQL."""
@@ -91,9 +98,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield sqlite
         sqlite.dispose()
         return
-    pg: Engine = request.getfixturevalue("_migrated_postgres")
-    _empty_tables(pg)
-    yield pg
+    yield request.getfixturevalue("postgres_engine")
 
 
 @pytest.fixture

@@ -6,24 +6,21 @@ in /healthz), refuses a second daemon on its SQLite file, and exits 0 soon after
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from loopback import FeedServer, Route
+from delivery_fixtures import free_port
+from harness import monitor_command, run_monitor, running, serve_feed, wait_for, write_config
+from loopback import FeedServer
 from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.slow
 
-T = TypeVar("T")
 # Outlets from the corpus that carry the watchlist's terms (Russia, Ukraine) on the same day.
 OUTLETS = ("0c1cef22da7ddc10", "18138c717652f678", "4bf53cb602417030", "1796df62c4a287cc")
 
@@ -41,60 +38,27 @@ match = "Russia"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def monitor_command(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "monitor", "--config", str(config), *args]
-
-
-def environment() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MONITOR_DATABASE_URL", None)
-    return env
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.25) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
 @pytest.fixture
-def deployment(corpus: Path, tmp_path: Path) -> Iterator[tuple[FeedServer, Path, int]]:
+def deployment(
+    corpus: Path, tmp_path: Path, feed_server: FeedServer
+) -> Iterator[tuple[FeedServer, Path, int]]:
     base = corpus / "feeds" / "fastfeedparser" / "benchmark_data"
-    with FeedServer() as server:
-        feeds = []
-        for index, name in enumerate(OUTLETS):
-            url = server.add(
-                f"/outlet-{index}.xml", Route((base / name).read_bytes(), etag=f'"{name}"')
-            )
-            feeds.append(f'[[feeds]]\nname = "outlet-{index}"\nurl = "{url}"\n')
-        port = free_port()
-        (tmp_path / "watchlists").mkdir()
-        (tmp_path / "watchlists" / "desk.toml").write_text(WATCHLIST, encoding="utf-8")
-        config = tmp_path / "config.toml"
-        config.write_text(
-            "\n".join(
-                [
-                    '[database]\nurl = "sqlite:///data/monitor.db"\n',
-                    "[polling]\nparse_processes = 1\n",
-                    f'[server]\nlisten = "127.0.0.1:{port}"\n',
-                    '[watchlists]\ndir = "watchlists"\n',
-                    '[channels.local]\ntype = "file"\npath = "data/digests"\n',
-                    *feeds,
-                ]
-            ),
-            encoding="utf-8",
-        )
-        yield server, config, port
+    feeds = [
+        serve_feed(feed_server, f"outlet-{index}", (base / name).read_bytes())
+        for index, name in enumerate(OUTLETS)
+    ]
+    port = free_port()
+    config = write_config(
+        tmp_path / "config.toml",
+        '[database]\nurl = "sqlite:///data/monitor.db"\n',
+        "[polling]\nparse_processes = 1\n",
+        f'[server]\nlisten = "127.0.0.1:{port}"\n',
+        '[watchlists]\ndir = "watchlists"\n',
+        '[channels.local]\ntype = "file"\npath = "data/digests"\n',
+        feeds=feeds,
+    )
+    (tmp_path / "watchlists" / "desk.toml").write_text(WATCHLIST, encoding="utf-8")
+    yield feed_server, config, port
 
 
 def get(port: int, path: str) -> httpx.Response | None:
@@ -132,14 +96,7 @@ def test_monitor_run_end_to_end(deployment: tuple[FeedServer, Path, int], tmp_pa
     server, config, port = deployment
     log_path = tmp_path / "run.log"
     started = time.monotonic()
-    with log_path.open("w", encoding="utf-8") as log_file:
-        daemon = subprocess.Popen(
-            monitor_command(config, "--log-format", "json", "run"),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=environment(),
-        )
-    try:
+    with running(monitor_command(config, "--log-format", "json", "run"), log_path) as daemon:
         # Health and metrics answer.
         health = wait_for(
             lambda: (r := get(port, "/healthz")) is not None and r.status_code == 200 and r,
@@ -153,14 +110,7 @@ def test_monitor_run_end_to_end(deployment: tuple[FeedServer, Path, int], tmp_pa
         assert "monitor_database_up 1.0" in metrics.text
 
         # A second daemon on the same SQLite file refuses, clearly, and at once.
-        second = subprocess.run(
-            monitor_command(config, "run"),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=environment(),
-            check=False,
-        )
+        second = run_monitor(config, "run", timeout=30)
         assert second.returncode == 1
         assert "another `monitor run`" in second.stderr
         assert f"pid {daemon.pid}" in second.stderr
@@ -220,10 +170,6 @@ def test_monitor_run_end_to_end(deployment: tuple[FeedServer, Path, int], tmp_pa
         assert daemon.wait(timeout=15) == 0
         stop_seconds = time.monotonic() - stop_started
         assert stop_seconds < 10
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
 
     lines = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line]
     messages = [line["message"] for line in lines]

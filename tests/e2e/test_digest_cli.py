@@ -23,6 +23,7 @@ from delivery_fixtures import (
     smtp_server,
     verify_signature,
 )
+from harness import write_config
 
 from monitor.adapters.db.engine import make_engine, upgrade_database
 from monitor.cli import main
@@ -52,15 +53,13 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "mail-pw")
     monkeypatch.setenv("TEST_WEBHOOK_SECRET", SECRET)
     monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
-    (tmp_path / "watchlists").mkdir()
-    (tmp_path / "watchlists" / "s400.toml").write_text(WATCHLIST, encoding="utf-8")
     mailbox = Mailbox()
     with (
         WebhookReceiver([503, 502]) as receiver,
         smtp_server(mailbox, users={"monitor": "mail-pw"}) as port,
     ):
-        config = tmp_path / "config.toml"
-        config.write_text(
+        config = write_config(
+            tmp_path / "config.toml",
             f"""
 [database]
 url = "sqlite:///data/monitor.db"
@@ -85,8 +84,8 @@ url = "{receiver.url}"
 secret_env = "TEST_WEBHOOK_SECRET"
 timeout = "5s"
 """,
-            encoding="utf-8",
         )
+        (tmp_path / "watchlists" / "s400.toml").write_text(WATCHLIST, encoding="utf-8")
         engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'monitor.db'}")
         upgrade_database(engine)
         rows = Rows(engine, datetime.now(UTC))

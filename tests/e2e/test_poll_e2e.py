@@ -4,19 +4,22 @@ serving real outlet feeds from the corpus next to broken and hostile endpoints."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from entries import real_news_feeds
+from harness import (
+    monitor_command,
+    monitor_environment,
+    monitor_json,
+    run_monitor,
+    serve_feed,
+    stored_by_first_poll,
+    write_config,
+)
 from loopback import FeedServer, Route
 from memory import run_measuring_memory
-
-from monitor.adapters.feed_parse import parse_feed
 
 pytestmark = pytest.mark.slow
 
@@ -27,65 +30,45 @@ BROKEN_BUT_READABLE = (
 )
 
 
-def monitor_command(config: Path, *args: str) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MONITOR_DATABASE_URL", None)
-    return [sys.executable, "-m", "monitor", "--config", str(config), *args], env
-
-
-def run_monitor(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    command, env = monitor_command(config, *args)
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-
-
 @pytest.fixture
-def served(corpus: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    with FeedServer() as server:
-        expected: dict[str, int] = {}
-        feeds = []
-        for index, path in enumerate(real_news_feeds(corpus)):
-            name = f"outlet-{index:02d}"
-            url = server.add(f"/{name}.xml", Route(path.read_bytes(), etag=f'"{name}-v1"'))
-            parsed = parse_feed(
-                path.read_bytes(), url=url, headers={}, fetched_at=datetime.now(UTC)
-            )
-            expected[name] = len({e.identity_key for e in parsed.entries})
-            feeds.append((name, url))
-        hostile = {
-            "hangs": Route(behaviour="hang"),
-            "gzip-bomb": Route(behaviour="gzip-bomb"),
-            "endless": Route(behaviour="endless"),
-            "html-page": Route(
-                b"<html><body><h1>Welcome</h1></body></html>", content_type="text/html"
-            ),
-            "empty": Route(b""),
-            "gone": Route(b"", status=410),
-            "throttled": Route(b"", status=429, headers={"Retry-After": "120"}),
-            "broken-xml": Route(BROKEN_BUT_READABLE, etag='"b1"'),
-        }
-        for name, route in hostile.items():
-            feeds.append((name, server.add(f"/{name}", route)))
-        server.add("/moved", Route(b"", status=301, headers={"Location": feeds[0][1]}))
-        feeds.append(("moved", server.url("/moved")))
-        config = tmp_path / "config.toml"
-        lines = [
-            f'[database]\nurl = "sqlite:///{tmp_path}/monitor.db"\n',
-            '[polling]\ntimeout = "2s"\nmax_bytes = "5MB"\nparse_processes = 2\n',
-            f'[watchlists]\ndir = "{tmp_path}/watchlists"\n',
-        ]
-        lines += [f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in feeds]
-        config.write_text("\n".join(lines))
-        (tmp_path / "watchlists").mkdir()
-        yield server, config, expected
+def served(corpus: Path, tmp_path: Path, feed_server: FeedServer):  # type: ignore[no-untyped-def]
+    expected: dict[str, int] = {}
+    feeds = []
+    for index, path in enumerate(real_news_feeds(corpus)):
+        name, url = serve_feed(feed_server, f"outlet-{index:02d}", path.read_bytes())
+        expected[name] = stored_by_first_poll(path.read_bytes(), url)
+        feeds.append((name, url))
+    hostile = {
+        "hangs": Route(behaviour="hang"),
+        "gzip-bomb": Route(behaviour="gzip-bomb"),
+        "endless": Route(behaviour="endless"),
+        "html-page": Route(b"<html><body><h1>Welcome</h1></body></html>", content_type="text/html"),
+        "empty": Route(b""),
+        "gone": Route(b"", status=410),
+        "throttled": Route(b"", status=429, headers={"Retry-After": "120"}),
+        "broken-xml": Route(BROKEN_BUT_READABLE, etag='"b1"'),
+    }
+    for name, route in hostile.items():
+        feeds.append((name, feed_server.add(f"/{name}", route)))
+    feed_server.add("/moved", Route(b"", status=301, headers={"Location": feeds[0][1]}))
+    feeds.append(("moved", feed_server.url("/moved")))
+    config = write_config(
+        tmp_path / "config.toml",
+        f'[database]\nurl = "sqlite:///{tmp_path}/monitor.db"\n',
+        '[polling]\ntimeout = "2s"\nmax_bytes = "5MB"\nparse_processes = 2\n',
+        f'[watchlists]\ndir = "{tmp_path}/watchlists"\n',
+        feeds=feeds,
+    )
+    yield feed_server, config, expected
 
 
 def test_poll_once_stores_everything_once_and_isolates_every_fault(served) -> None:  # type: ignore[no-untyped-def]
     server, config, expected = served
     started = time.monotonic()
-    command, env = monitor_command(config, "poll", "--once", "--format", "json")
-    measured = run_measuring_memory(command, env=env, timeout=120, scratch=config.parent)
+    command = monitor_command(config, "poll", "--once", "--format", "json")
+    measured = run_measuring_memory(
+        command, env=monitor_environment(), timeout=120, scratch=config.parent
+    )
     first = measured.result
     took = time.monotonic() - started
     assert first.returncode == 0, first.stderr
@@ -97,7 +80,7 @@ def test_poll_once_stores_everything_once_and_isolates_every_fault(served) -> No
     assert measured.total_mb < 400, f"peak memory {measured.total_mb:.0f} MB over all processes"
     assert 0 < measured.largest_mb < 256, f"peak memory {measured.largest_mb:.0f} MB"
 
-    listed = json.loads(run_monitor(config, "feeds", "list", "--format", "json").stdout)
+    listed = monitor_json(config, "feeds", "list", "--format", "json")
     feeds = {f["name"]: f for f in listed}
     for name, count in expected.items():
         assert feeds[name]["articles"] == count, name
@@ -117,13 +100,11 @@ def test_poll_once_stores_everything_once_and_isolates_every_fault(served) -> No
     for name in ("hangs", "gzip-bomb", "endless", "html-page", "empty", "throttled"):
         assert feeds[name]["state"] == "backoff" and feeds[name]["consecutive_failures"] == 1
 
-    articles = json.loads(run_monitor(config, "articles", "list", "--format", "json").stdout)
+    articles = monitor_json(config, "articles", "list", "--format", "json")
     assert len(articles) == summary["new_articles"]
     assert len({(a["feed"], a["guid"], a["url"]) for a in articles}) == len(articles)
 
-    second = run_monitor(config, "poll", "--once", "--all", "--format", "json")
-    assert second.returncode == 0, second.stderr
-    again = json.loads(second.stdout)
+    again = monitor_json(config, "poll", "--once", "--all", "--format", "json")
     assert again["new_articles"] == 0
     outcomes = {f["name"]: f["outcome"] for f in again["feeds"]}
     for name in [*expected, "broken-xml", "moved"]:
@@ -185,19 +166,15 @@ def test_poll_scores_groups_stories_and_alerts_within_the_cycle(served, tmp_path
     assert 1 <= len(summary["alerts"]) <= 3, result.stderr[-3000:]
     assert len(list((tmp_path / "digests").glob("*.json"))) == len(summary["alerts"])
 
-    articles = json.loads(run_monitor(config, "articles", "list", "--format", "json").stdout)
+    articles = monitor_json(config, "articles", "list", "--format", "json")
     assert all(a["story_id"] is not None for a in articles)
-    matched = json.loads(
-        run_monitor(config, "articles", "list", "--watchlist", "world", "--format", "json").stdout
-    )
+    matched = monitor_json(config, "articles", "list", "--watchlist", "world", "--format", "json")
     assert len(matched) == summary["matches"]
     # "moved" carries outlet-00's items again: each is a copy in the same story.
     by_feed: dict[str, dict[str, int]] = {}
     for a in articles:
         by_feed.setdefault(a["feed"], {})[a["guid"] or a["url"]] = a["story_id"]
     assert by_feed["moved"] == by_feed["outlet-00"]
-    stories = json.loads(
-        run_monitor(config, "stories", "list", "--since", "3650d", "--format", "json").stdout
-    )
+    stories = monitor_json(config, "stories", "list", "--since", "3650d", "--format", "json")
     shared = [s for s in stories if {"moved", "outlet-00"} <= set(s["outlets"])]
     assert len(shared) == len(by_feed["outlet-00"])

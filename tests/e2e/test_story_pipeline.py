@@ -10,8 +10,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from harness import monitor_json, run_monitor, write_config
 from loopback import FeedServer, Route
-from test_poll_e2e import run_monitor
 
 from monitor.core.urls import canonical_url
 
@@ -59,17 +59,15 @@ def pairwise(split: str | None, tmp_path: Path) -> tuple[float, float, int]:
                 outlet,
                 server.add(f"/o{n}.xml", Route(rss(list(items.values())))),
             )
-        config = tmp_path / "config.toml"
-        config.write_text(
+        config = write_config(
+            tmp_path / "config.toml",
             f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n[watchlists]\ndir = "{tmp_path}"\n'
-            '[stories]\nwindow = "36500d"\n'
-            + "".join(
-                f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n' for name, (_, url) in feeds.items()
-            )
+            '[stories]\nwindow = "36500d"\n',
+            feeds=[(name, url) for name, (_, url) in feeds.items()],
         )
         result = run_monitor(config, "poll", "--once", "--format", "json")
         assert result.returncode == 0, result.stderr
-    articles = json.loads(run_monitor(config, "articles", "list", "--format", "json").stdout)
+    articles = monitor_json(config, "articles", "list", "--format", "json")
     outlet_of = {name: outlet for name, (outlet, _) in feeds.items()}
     # One outlet listing the same link twice (differing only in a tracking parameter) is one
     # item to monitor; look items up by canonical URL.

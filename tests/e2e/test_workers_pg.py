@@ -9,24 +9,32 @@ fixture); skipped without it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from delivery_fixtures import Rows
 from entries import real_news_feeds as corpus_feeds
+from harness import (
+    json_documents,
+    monitor_command,
+    monitor_json,
+    run_together,
+    running,
+    serve_feed,
+    stored_by_first_poll,
+    wait_for,
+    write_config,
+)
 from loopback import FeedServer, Route
 from sqlalchemy import Engine, func, select, text
 
-from monitor.adapters.db.engine import make_engine, upgrade_database
-from monitor.adapters.db.schema import Article, Digest, Feed, Match, metadata
-from monitor.adapters.feed_parse import parse_feed
+from monitor.adapters.db.engine import make_engine
+from monitor.adapters.db.schema import Article, Digest, Feed, Match
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -40,43 +48,24 @@ def real_news_feeds(corpus: Path) -> list[Path]:
     return corpus_feeds(corpus, max_bytes=300_000)
 
 
-def environment() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MONITOR_DATABASE_URL", None)
-    return env
-
-
-def monitor(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "monitor", "--config", str(config), *args]
-
-
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[Engine]:
+def database(postgres_engine: Engine) -> Engine:
     """The test session's PostgreSQL database, migrated and emptied (workers migrating an
     empty database together is its own test below)."""
-    engine = make_engine(postgres_url)
-    upgrade_database(engine)
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-    yield engine
-    engine.dispose()
+    return postgres_engine
 
 
-def write_config(
-    path: Path, url: str, routes: list[tuple[str, str]], polling: str = "", watchlists: str = ""
-) -> Path:
-    lines = [
+def worker_config(path: Path, url: str, routes: list[tuple[str, str]], polling: str = "") -> Path:
+    """What every worker reads: the shared database, no HTTP server, digests as files."""
+    return write_config(
+        path,
         f'[database]\nurl = "{url}"\n',
         f"[polling]\nparse_processes = 1\n{polling}\n",
         '[server]\nlisten = ""\n',
-        f'[watchlists]\ndir = "{watchlists or path.parent / "watchlists"}"\n',
+        f'[watchlists]\ndir = "{path.parent / "watchlists"}"\n',
         f'[channels.local]\ntype = "file"\npath = "{path.parent / "digests"}"\n',
-    ]
-    lines += [f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n' for name, url in routes]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    (path.parent / "watchlists").mkdir(exist_ok=True)
-    return path
+        feeds=routes,
+    )
 
 
 def test_three_pollers_fetch_each_feed_once_and_store_nothing_twice(
@@ -88,27 +77,12 @@ def test_three_pollers_fetch_each_feed_once_and_store_nothing_twice(
         expected = 0
         for index in range(FEEDS):
             body = outlets[index % len(outlets)].read_bytes()
-            url = server.add(f"/feed-{index:02d}.xml", Route(body, etag=f'"v{index}"'))
-            routes.append((f"feed-{index:02d}", url))
-            parsed = parse_feed(body, url=url, headers={}, fetched_at=datetime.now(UTC))
-            expected += len({entry.identity_key for entry in parsed.entries})
-        config = write_config(tmp_path / "config.toml", postgres_url, routes)
+            routes.append(serve_feed(server, f"feed-{index:02d}", body))
+            expected += stored_by_first_poll(body, routes[-1][1])
+        config = worker_config(tmp_path / "config.toml", postgres_url, routes)
+        poll = monitor_command(config, "poll", "--once", "--format", "json")
+        summaries = json_documents(run_together([poll] * 3, timeout=120))
 
-        workers = [
-            subprocess.Popen(
-                monitor(config, "poll", "--once", "--format", "json"),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=environment(),
-            )
-            for _ in range(3)
-        ]
-        results = [worker.communicate(timeout=120) for worker in workers]
-
-    for worker, (_, err) in zip(workers, results, strict=True):
-        assert worker.returncode == 0, err
-    summaries = [json.loads(out) for out, _ in results]
     assert sum(s["feeds_polled"] for s in summaries) == FEEDS  # split, not repeated
     assert {path: count for path, count in server.hits.items()} == {
         f"/feed-{index:02d}.xml": 1 for index in range(FEEDS)
@@ -158,62 +132,19 @@ match = "Ukraine"
 
 
 def test_two_processes_building_the_same_digest_create_one(
-    tmp_path: Path, database: Engine, postgres_url: str
+    tmp_path: Path, database: Engine, postgres_url: str, now: datetime
 ) -> None:
-    config = write_config(tmp_path / "config.toml", postgres_url, [])
+    config = worker_config(tmp_path / "config.toml", postgres_url, [])
     (tmp_path / "watchlists" / "desk.toml").write_text(WATCHLIST, encoding="utf-8")
-    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    with database.begin() as connection:
-        feed_id = connection.execute(
-            feeds.insert()
-            .values(
-                name="f",
-                url="http://127.0.0.1/f",
-                configured_url="http://127.0.0.1/f",
-                created_at=now,
-            )
-            .returning(feeds.c.id)
-        ).scalar_one()
-        for n in range(3):
-            article_id = connection.execute(
-                articles.insert()
-                .values(
-                    feed_id=feed_id,
-                    identity_key=f"k{n}",
-                    title=f"Ukraine {n}",
-                    text="t",
-                    published_at=now,
-                    fetched_at=now,
-                    updated_at=now,
-                    content_hash=f"h{n}",
-                )
-                .returning(articles.c.id)
-            ).scalar_one()
-            connection.execute(
-                Match.__table__.insert().values(
-                    watchlist_id="desk",
-                    article_id=article_id,
-                    score=2.0,
-                    explanation={},
-                    matched_at=now - timedelta(minutes=1),
-                )
-            )
+    rows = Rows(database, now)
+    for n in range(3):
+        rows.match(
+            "desk", "f", score=2.0, title=f"Ukraine {n}", matched_at=now - timedelta(minutes=1)
+        )
 
     start_at = time.time() + 4
-    builders = [
-        subprocess.Popen(
-            [sys.executable, "-c", BUILD_DIGEST, str(config), now.isoformat(), str(start_at)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environment(),
-        )
-        for _ in range(2)
-    ]
-    results = [builder.communicate(timeout=60) for builder in builders]
-    for builder, (_, err) in zip(builders, results, strict=True):
-        assert builder.returncode == 0, err
-    outcomes = [json.loads(out) for out, _ in results]
+    build = [sys.executable, "-c", BUILD_DIGEST, str(config), now.isoformat(), str(start_at)]
+    outcomes = json_documents(run_together([build] * 2, timeout=60))
     assert sorted(o["created"] for o in outcomes) == [False, True]
     assert len({o["digest_id"] for o in outcomes}) == 1
     with database.connect() as connection:
@@ -232,35 +163,21 @@ def test_a_killed_worker_leaves_nothing_locked_beyond_its_lease(
     lease = 3.0
     with FeedServer() as server:
         quick = real_news_feeds(corpus)[0].read_bytes()
-        routes = [
-            (f"quick-{n}", server.add(f"/quick-{n}.xml", Route(quick, etag=f'"q{n}"')))
-            for n in range(3)
-        ]
+        routes = [serve_feed(server, f"quick-{n}", quick) for n in range(3)]
         routes.append(("hangs", server.add("/hangs.xml", Route(behaviour="hang"))))
-        config = write_config(
+        config = worker_config(
             tmp_path / "config.toml",
             postgres_url,
             routes,
             polling=f'timeout = "2s"\nlease = "{lease:g}s"',
         )
-        log = (tmp_path / "worker.log").open("w", encoding="utf-8")
-        worker = subprocess.Popen(
-            monitor(config, "run"), stdout=log, stderr=subprocess.STDOUT, env=environment()
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while server.hits["/hangs.xml"] == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert server.hits["/hangs.xml"] == 1, "the worker never fetched the hanging feed"
+        with running(monitor_command(config, "run"), tmp_path / "worker.log") as worker:
+            wait_for(lambda: server.hits["/hangs.xml"], 30, "the hanging feed's fetch", every=0.05)
+            assert server.hits["/hangs.xml"] == 1, "the worker fetched the hanging feed again"
             time.sleep(0.3)  # mid-poll: the hanging fetch, maybe parses, are in flight
             killed_at = datetime.now(UTC)
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-            log.close()
         with database.connect() as connection:
             held = connection.execute(
                 select(feeds.c.name, feeds.c.lease_expires_at).where(
@@ -280,16 +197,8 @@ def test_a_killed_worker_leaves_nothing_locked_beyond_its_lease(
         # Once the lease has passed, the next worker takes the feed over.
         expiry = max(row.lease_expires_at for row in held)
         time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.2)
-        after = subprocess.run(
-            monitor(config, "poll", "--once", "--format", "json"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=environment(),
-            check=False,
-        )
-        assert after.returncode == 0, after.stderr
-        taken_over = {f["name"] for f in json.loads(after.stdout)["feeds"]}
+        after = monitor_json(config, "poll", "--once", "--format", "json", timeout=60)
+        taken_over = {f["name"] for f in after["feeds"]}
         assert taken_over == {row.name for row in held}
         assert server.hits["/hangs.xml"] == 2
     with database.connect() as connection:
@@ -313,20 +222,10 @@ def test_workers_starting_together_on_an_empty_database_migrate_it_once(
         connection.execute(text(f'CREATE DATABASE "{empty}"'))
     url = make_url(postgres_url).set(database=empty).render_as_string(hide_password=False)
     try:
-        config = write_config(tmp_path / "config.toml", url, [])
-        workers = [
-            subprocess.Popen(
-                monitor(config, "db", "upgrade"),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=environment(),
-            )
-            for _ in range(3)
-        ]
-        results = [worker.communicate(timeout=60) for worker in workers]
-        assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in results]
-        outputs = sorted(out for out, _ in results)
+        config = worker_config(tmp_path / "config.toml", url, [])
+        results = run_together([monitor_command(config, "db", "upgrade")] * 3, timeout=60)
+        assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+        outputs = sorted(r.stdout for r in results)
         assert sum("upgraded from an empty database" in out for out in outputs) == 1, outputs
         assert sum("already at revision" in out for out in outputs) == 2, outputs
     finally:
