@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fixed_time import NOW
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -46,7 +47,8 @@ def corpus() -> Path:
 
 @pytest.fixture
 def now() -> datetime:
-    return datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    """The moment tests are set at: fixed_time.NOW."""
+    return NOW
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,13 @@ import smtplib
 import socket
 import ssl
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from delivery_fixtures import HOSTILE_TITLE, Mailbox, free_port, smtp_server
+from fixed_time import NOW
 
 from monitor.adapters.channels import build_sender
 from monitor.adapters.channels.base import Outgoing, SenderDeps
@@ -23,7 +24,6 @@ from monitor.config import EmailChannel
 from monitor.core.digest import DigestContent, DigestItem, Snippet
 from monitor.errors import DeliveryError, PermanentDeliveryError
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TO = ["desk@example.org", "analyst@example.org"]
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixed_time import NOW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +35,6 @@ from monitor.config import EmailChannel
 from monitor.core.digest import DigestContent, DigestItem, Snippet
 
 GOLDEN = Path(__file__).parent / "golden"
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def item(n: int, title: str, **overrides: Any) -> DigestItem:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from delivery_fixtures import (
     verify_signature,
     watchlist,
 )
+from fixed_time import NOW
 from pytest_httpx import HTTPXMock
 from sqlalchemy import Engine
 
@@ -34,7 +35,6 @@ from monitor.core.digest import DigestContent
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.flows.delivery import create_digest, deliver_pending, send_alerts
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 URL = "https://hooks.example.org/monitor"
 SECRET = "whsec-test"
 

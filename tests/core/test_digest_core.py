@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from fixed_time import NOW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +24,6 @@ from monitor.core.digest import (
     should_send,
     unmark,
 )
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def explain(*terms: tuple[str, float, str]) -> dict[str, Any]:

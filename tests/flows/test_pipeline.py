@@ -7,11 +7,12 @@ import asyncio
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from fixed_time import NOW
 from pytest_httpx import HTTPXMock
 from sqlalchemy import Engine
 
@@ -19,8 +20,6 @@ from monitor.adapters.db import feed_store
 from monitor.adapters.db.feed_store import FeedSpec
 from monitor.adapters.http import Fetcher, FetchLimits
 from monitor.flows.poll import Poller
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def rss(*titles: str, charset: str = "utf-8") -> bytes:

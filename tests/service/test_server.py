@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fixed_time import NOW
 from sqlalchemy import Engine
 
 from monitor.adapters.db import feed_store
@@ -26,7 +27,6 @@ from monitor.service.http import HttpEndpoint, make_app
 from monitor.service.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def snapshot(**changes: object) -> HealthSnapshot:
