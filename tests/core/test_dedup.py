@@ -99,6 +99,7 @@ def test_verdict_carries_the_similarity() -> None:
     assert dedup.THRESHOLD <= verdict.similarity <= 1.0
 
 
+@pytest.mark.slow  # a second Python process
 def test_signature_is_the_same_in_another_process() -> None:
     # Python's str hash is salted per process; the signature must not depend on it.
     code = (

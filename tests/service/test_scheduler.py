@@ -551,6 +551,7 @@ def test_which_databases_take_the_lock(url: str, expected: Path | None) -> None:
     assert sqlite_file(url) == expected
 
 
+@pytest.mark.slow  # a Python subprocess, stopped by the watchdog after seconds
 def test_the_exit_watchdog_ends_a_stuck_stop_on_time() -> None:
     # A non-daemon thread that would hold the interpreter open: the watchdog exits anyway.
     script = (
