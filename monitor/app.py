@@ -17,15 +17,15 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import Engine
 
-from monitor.adapters.db.engine import make_engine, upgrade_database
-from monitor.adapters.db.feed_store import FeedSpec
+from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.adapters.http import Fetcher, FetchLimits, build_client
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
-from monitor.flows.matching import ArticleProcessor, WatchlistSource
-from monitor.flows.poll import Poller, ProcessesArticles
+from monitor.flows.feeds import configured_feeds
+from monitor.flows.matching import MatchNewArticles, WatchlistSource
+from monitor.flows.poll import MatchesArticles, Poller
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,12 @@ def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
     return loaded.watchlists
 
 
-def processing_for(
+def matching_for(
     settings: Settings,
     engine: Engine,
     watchlists: WatchlistSource | None = None,
     on_match: Callable[[str, Score], None] | None = None,
-) -> ArticleProcessor:
+) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
     if watchlists is None:
@@ -53,7 +53,7 @@ def processing_for(
         def watchlists() -> Collection[Watchlist]:
             return fixed
 
-    return ArticleProcessor(watchlists, story_window=settings.stories.window, on_match=on_match)
+    return MatchNewArticles(watchlists, story_window=settings.stories.window, on_match=on_match)
 
 
 def utc_now() -> datetime:
@@ -67,11 +67,14 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
     return engine
 
 
-def feed_specs(settings: Settings) -> list[FeedSpec]:
-    return [
-        FeedSpec(name=f.name, url=f.url, tags=tuple(f.tags), interval=f.interval)
-        for f in settings.feeds
-    ]
+def upgrade(settings: Settings) -> tuple[str | None, str | None, str]:
+    """`monitor db upgrade`: (revision before, revision after, the database without password)."""
+    engine = make_engine(database_url(settings))
+    try:
+        before = upgrade_database(engine)
+        return before, current_revision(engine), safe_url(engine)
+    finally:
+        engine.dispose()
 
 
 def new_parse_executor(settings: Settings) -> Executor:
@@ -120,7 +123,7 @@ async def poller(
     *,
     clock: Callable[[], datetime] = utc_now,
     client: httpx.AsyncClient | None = None,
-    process_articles: ProcessesArticles | None = None,
+    match_articles: MatchesArticles | None = None,
 ) -> AsyncIterator[Poller]:
     """A Poller wired from settings; `client` replaces the production HTTP client in tests."""
     async with AsyncExitStack() as stack:
@@ -129,13 +132,13 @@ async def poller(
         instance = Poller(
             engine=engine,
             fetcher=make_fetcher(settings, client),
-            feeds=feed_specs(settings),
+            feeds=configured_feeds(settings),
             default_interval=settings.polling.interval,
             lease=settings.polling.lease,
             clock=clock,
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
-            process_articles=process_articles,
+            match_articles=match_articles,
         )
         stack.callback(instance.close)
         yield instance

@@ -246,7 +246,11 @@ _PATTERN_HINTS = {
 def _valid_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
     """The keys that would have been valid where an unknown key was found."""
     if loc[0] == "channels" and len(loc) == 4:
-        channel = {"file": FileChannel, "email": EmailChannel, "webhook": WebhookChannel}
+        channel: dict[str, type[BaseModel]] = {
+            "file": FileChannel,
+            "email": EmailChannel,
+            "webhook": WebhookChannel,
+        }
         return sorted(channel[str(loc[2])].model_fields)
     current: Any = model
     for item in loc[:-1]:

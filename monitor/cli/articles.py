@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from monitor.adapters.db import article_store
 from monitor.cli.common import add_format, database_from, duration_arg, positive_int, since_time
 from monitor.cli.output import print_json, print_table
+from monitor.flows.reports import list_articles
 
 
 def register(subparsers: Any) -> None:
@@ -36,14 +36,13 @@ def list_command(args: argparse.Namespace) -> int:
     _settings, engine = database_from(args)
     limit = args.limit if args.limit or args.format == "json" else 50
     try:
-        with engine.connect() as connection:
-            rows = article_store.list_articles(
-                connection,
-                since=since_time(args.since),
-                limit=limit,
-                feed=args.feed,
-                watchlist=args.watchlist,
-            )
+        rows = list_articles(
+            engine,
+            since=since_time(args.since),
+            limit=limit,
+            feed=args.feed,
+            watchlist=args.watchlist,
+        )
     finally:
         engine.dispose()
     if args.format == "json":

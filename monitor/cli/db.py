@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
+from monitor.app import upgrade
 from monitor.cli.common import settings_from
-from monitor.config import database_url
 
 
 def register(subparsers: Any) -> None:
@@ -21,13 +20,9 @@ def register(subparsers: Any) -> None:
 
 def upgrade_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    engine = make_engine(database_url(settings))
-    before = upgrade_database(engine)
-    after = current_revision(engine)
-    where = safe_url(engine)
+    before, after, where = upgrade(settings)
     if before == after:
         print(f"{where}: already at revision {after}")
     else:
         print(f"{where}: upgraded from {before or 'an empty database'} to revision {after}")
-    engine.dispose()
     return 0

@@ -1,6 +1,6 @@
 """`monitor deliveries list|retry`: the outbox as people and scripts see it, and retrying it.
 
-Thin: reads and schedules through the digest store, delivers through monitor.flows.delivery.
+Thin: lists through flows.reports, retries and delivers through flows.outbox.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import asyncio
 from dataclasses import asdict
 from typing import Any
 
-from monitor.adapters.db import outbox_store
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from, positive_int
 from monitor.cli.digest import print_outcomes
 from monitor.cli.output import print_json, print_table
-from monitor.flows.delivery import deliver_pending
+from monitor.flows.outbox import Outbox
+from monitor.flows.reports import list_deliveries
 
 STATUSES = ("pending", "delivered", "dead")
 
@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 def list_command(args: argparse.Namespace) -> int:
     _, engine = database_from(args)
     try:
-        rows = outbox_store.list_deliveries(engine, statuses=args.status, limit=args.limit)
+        rows = list_deliveries(engine, statuses=args.status, limit=args.limit)
     finally:
         engine.dispose()
     if args.format == "json":
@@ -74,7 +74,8 @@ def retry_command(args: argparse.Namespace) -> int:
     settings, engine = database_from(args)
     try:
         now = utc_now()
-        result = outbox_store.schedule_retry(engine, ids=args.ids or None, now=now)
+        outbox = Outbox(engine, settings)
+        result = outbox.schedule_retry(ids=args.ids or None, now=now)
         for ids, what in (
             (result.missing, "no such delivery"),
             (result.delivered, "already delivered"),
@@ -87,12 +88,8 @@ def retry_command(args: argparse.Namespace) -> int:
             return 1 if result.missing else 0
         print(f"retrying {len(result.scheduled)} deliveries")
         outcomes = asyncio.run(
-            deliver_pending(
-                engine,
-                settings,
-                now=now,
-                delivery_ids=result.scheduled,
-                limit=len(result.scheduled),
+            outbox.deliver_pending(
+                now=now, delivery_ids=result.scheduled, limit=len(result.scheduled)
             )
         )
     finally:

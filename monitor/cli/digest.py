@@ -1,6 +1,6 @@
 """`monitor digest preview|send ID`: what a watchlist's next digest holds, or send it now.
 
-Thin: loads the watchlist, calls monitor.flows.delivery or the digest store, prints. `preview`
+Thin: loads the watchlist, calls flows.digests and flows.outbox, prints. `preview`
 changes nothing; `send` creates the digest (assigning its matches) and attempts its outbox
 rows once; failed rows stay pending and `monitor deliveries retry` (or the daemon) retries them.
 """
@@ -14,15 +14,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.adapters.db import digest_store
 from monitor.adapters.files.watchlists import load_watchlist_file
 from monitor.adapters.render import json_payload, render_html, render_text
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
 from monitor.config import Settings
+from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
 from monitor.errors import WatchlistError
-from monitor.flows.delivery import DeliveryOutcome, create_digest, deliver_pending
+from monitor.flows.digests import create_digest, preview_digest
+from monitor.flows.outbox import DeliveryOutcome, Outbox
 
 
 def register(subparsers: Any) -> None:
@@ -52,7 +53,7 @@ def preview_command(args: argparse.Namespace) -> int:
     settings, engine = database_from(args)
     try:
         watchlist = load_watchlist(settings, args.watchlist_id)
-        content = digest_store.preview_digest(engine, watchlist, now=utc_now())
+        content = preview_digest(engine, watchlist, now=utc_now())
     finally:
         engine.dispose()
     if args.format == "html":
@@ -74,7 +75,7 @@ def print_outcomes(outcomes: Sequence[DeliveryOutcome], settings: Settings) -> b
         if outcome.next_attempt_at is not None:
             line += f"; next attempt {outcome.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
         print(line)
-    return all(o.status == "delivered" for o in outcomes)
+    return all(o.status is DeliveryStatus.DELIVERED for o in outcomes)
 
 
 def send_command(args: argparse.Namespace) -> int:
@@ -94,7 +95,7 @@ def send_command(args: argparse.Namespace) -> int:
             print(f"  nothing sent: {reason}")
             return 0
         outcomes = asyncio.run(
-            deliver_pending(engine, settings, now=now, delivery_ids=created.delivery_ids)
+            Outbox(engine, settings).deliver_pending(now=now, delivery_ids=created.delivery_ids)
         )
     finally:
         engine.dispose()

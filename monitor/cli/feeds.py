@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from monitor.adapters.db import feed_store
-from monitor.app import feed_specs, utc_now
+from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
 from monitor.cli.output import print_json, print_table
 from monitor.core.opml import OPMLError, OPMLFeed, read_opml, write_opml
+from monitor.flows.feeds import import_feeds, list_feeds
 
 
 def register(subparsers: Any) -> None:
@@ -30,9 +30,7 @@ def register(subparsers: Any) -> None:
 def _synced_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     settings, engine = database_from(args)
     try:
-        with engine.begin() as connection:
-            feed_store.sync_feeds(connection, feed_specs(settings), utc_now())
-            return feed_store.list_feeds(connection)
+        return list_feeds(engine, settings, now=utc_now())
     finally:
         engine.dispose()
 
@@ -65,12 +63,9 @@ def import_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise OPMLError(f"{args.file}: cannot read: {exc.strerror}") from None
     found = read_opml(data)
-    specs = [feed_store.FeedSpec(f.name, f.url, f.tags, source="opml") for f in found]
     settings, engine = database_from(args)
     try:
-        with engine.begin() as connection:
-            feed_store.sync_feeds(connection, feed_specs(settings), utc_now())
-            added = feed_store.add_feeds(connection, specs, utc_now())
+        added = import_feeds(engine, settings, found, now=utc_now())
     finally:
         engine.dispose()
     print(

@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.app import load_watchlists_once, open_database, poller, processing_for, utc_now
+from monitor.app import load_watchlists_once, matching_for, open_database, poller
 from monitor.cli.common import settings_from
 from monitor.cli.output import print_json
 from monitor.config import Settings
-from monitor.flows.delivery import send_alerts
-from monitor.flows.poll import FeedReport, PollSummary
+from monitor.core.states import DeliveryStatus, FeedOutcome
+from monitor.core.watchlist import Watchlist
+from monitor.flows.outbox import Outbox
+from monitor.flows.poll import FeedReport, Poller, PollSummary, run_poll_cycle
 
 
 def register(subparsers: Any) -> None:
@@ -49,21 +52,18 @@ def poll_command(args: argparse.Namespace) -> int:
 async def _poll(
     settings: Settings, engine: Engine, ignore_schedule: bool, show_progress: bool
 ) -> PollSummary:
-    started = utc_now()
     watchlists = load_watchlists_once(settings)
-    process = processing_for(settings, engine, lambda: watchlists)
-    async with poller(settings, engine, process_articles=process) as p:
+    process = matching_for(settings, engine, lambda: watchlists)
+    async with poller(settings, engine, match_articles=process) as p:
+        outbox = Outbox(engine, settings, owner=p.owner)
         if show_progress:
-            summary = await _with_progress(p, ignore_schedule)
-        else:
-            summary = await p.poll_once(ignore_schedule=ignore_schedule)
-    # Strong matches are alerted within the cycle that found them, not at the next digest.
-    outcomes = await send_alerts(engine, settings, watchlists, now=utc_now(), found_since=started)
-    summary.alerts = [(o.watchlist_id, o.channel, o.status, o.error) for o in outcomes]
-    return summary
+            return await _with_progress(p, outbox, watchlists, ignore_schedule)
+        return await run_poll_cycle(p, outbox, watchlists, ignore_schedule=ignore_schedule)
 
 
-async def _with_progress(p: Any, ignore_schedule: bool) -> PollSummary:
+async def _with_progress(
+    p: Poller, outbox: Outbox, watchlists: Sequence[Watchlist], ignore_schedule: bool
+) -> PollSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -82,8 +82,13 @@ async def _with_progress(p: Any, ignore_schedule: bool) -> PollSummary:
         def done(report: FeedReport) -> None:
             progress.update(task, advance=1, description=report.name)
 
-        return await p.poll_once(
-            ignore_schedule=ignore_schedule, on_feed_done=done, on_claimed=claimed
+        return await run_poll_cycle(
+            p,
+            outbox,
+            watchlists,
+            ignore_schedule=ignore_schedule,
+            on_feed_done=done,
+            on_claimed=claimed,
         )
 
 
@@ -96,14 +101,14 @@ def _summary_text(summary: PollSummary) -> str:
         f"matches: {summary.matches}",
     ]
     if summary.alerts:
-        delivered = sum(1 for _, _, status, _ in summary.alerts if status == "delivered")
-        lines.append(f"alerts delivered: {delivered} of {len(summary.alerts)}")
+        sent = [a for a in summary.alerts if a.status is DeliveryStatus.DELIVERED]
+        lines.append(f"alerts delivered: {len(sent)} of {len(summary.alerts)}")
         lines.extend(
-            f"  {watchlist} -> {channel}: {status} ({error})"
-            for watchlist, channel, status, error in summary.alerts
-            if status != "delivered"
+            f"  {a.watchlist_id} -> {a.channel}: {a.status.value} ({a.error})"
+            for a in summary.alerts
+            if a.status is not DeliveryStatus.DELIVERED
         )
-    failures = [r for r in summary.feeds if r.outcome in ("failed", "stopped")]
+    failures = [r for r in summary.feeds if r.outcome in (FeedOutcome.FAILED, FeedOutcome.STOPPED)]
     if failures:
         lines.append("")
         lines.append("failures:")

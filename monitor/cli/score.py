@@ -7,12 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.adapters.files.watchlists import (
-    ArticleInput,
-    article_files,
-    load_watchlists,
-    read_articles,
-)
+from monitor.adapters.files.articles import ArticleInput, article_files, read_articles
+from monitor.adapters.files.watchlists import load_watchlists
 from monitor.cli.output import print_json_line
 from monitor.cli.watchlists import watchlist_context
 from monitor.core.matcher import compile_matcher

@@ -6,9 +6,9 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from monitor.adapters.db.story_store import list_stories
 from monitor.cli.common import add_format, database_from, duration_arg, since_time
 from monitor.cli.output import print_json, print_table
+from monitor.flows.reports import list_stories
 
 
 def register(subparsers: Any) -> None:
@@ -36,8 +36,7 @@ def register(subparsers: Any) -> None:
 def list_command(args: argparse.Namespace) -> int:
     _settings, engine = database_from(args)
     try:
-        with engine.connect() as connection:
-            stories = list_stories(connection, since_time(args.since))
+        stories = list_stories(engine, since=since_time(args.since))
     finally:
         engine.dispose()
     stories = [s for s in stories if len(s["outlets"]) >= args.min_outlets]

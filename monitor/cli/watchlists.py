@@ -8,11 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.adapters.files.watchlists import (
-    display_path,
-    load_watchlist_paths,
-    read_document,
-)
+from monitor.adapters.files.articles import read_document
+from monitor.adapters.files.watchlists import display_path, load_watchlist_paths
 from monitor.config import load_settings
 from monitor.core.suggest import Document, suggest_watchlist
 from monitor.errors import ConfigError, MonitorError, ParseError

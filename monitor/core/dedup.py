@@ -135,7 +135,8 @@ def minhash(title: str, text: str) -> Signature:
     # quarter faster than the minimum along each permutation's row.
     values = hashes[:, None] * _PERM_A_ROW
     values += _PERM_B_ROW
-    return values.min(axis=0)
+    signature: Signature = values.min(axis=0)
+    return signature
 
 
 def estimated_jaccard(a: Signature, b: Signature) -> float:
@@ -148,7 +149,7 @@ def band_hashes(signature: Signature) -> list[int]:
     h = np.arange(1, BANDS + 1, dtype=np.uint64)  # the band number is part of the hash
     for column in range(ROWS):
         h = _fmix64(h * _ROLL + rows[:, column])
-    return (h >> np.uint64(1)).tolist()  # Python ints, not numpy scalars
+    return [int(value) for value in h >> np.uint64(1)]  # Python ints, not numpy scalars
 
 
 def signature_to_bytes(signature: Signature) -> bytes:
@@ -176,7 +177,8 @@ def signatures_from_bytes(blobs: Sequence[bytes]) -> npt.NDArray[np.uint32]:
 
 def similarities(signature: Signature, others: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
     """`estimated_jaccard(signature, row)` for every row of `others`, in one operation."""
-    return np.count_nonzero(others == signature, axis=1) / NUM_PERM
+    agreeing: npt.NDArray[np.float64] = np.count_nonzero(others == signature, axis=1) / NUM_PERM
+    return agreeing
 
 
 def best_match(signature: Signature, others: npt.NDArray[np.uint32]) -> int | None:

@@ -277,12 +277,12 @@ def _compile(watchlist: Watchlist) -> _CompiledWatchlist:
     for phrase in gate_phrases:
         if phrase in phrases:
             continue
-        index = named.get(spelling_key(phrase))
-        if index is None:
+        term_index = named.get(spelling_key(phrase))
+        if term_index is None:
             entry = Entry(watchlist.id, EntryKind.PHRASE, phrase, None, False, *_NO_KEYS)
             phrases[phrase] = add(entry, (phrase,))
         else:
-            phrases[phrase] = term_ids[index]
+            phrases[phrase] = term_ids[term_index]
     return _CompiledWatchlist(key, tuple(entries), tuple(term_ids), phrases, patterns)
 
 

@@ -25,3 +25,13 @@ class DeliveryStatus(enum.StrEnum):
 class DigestKind(enum.StrEnum):
     DIGEST = "digest"  # the scheduled ranked digest of a watchlist
     ALERT = "alert"  # an immediate alert for a strong hit
+
+
+class FeedOutcome(enum.StrEnum):
+    """What one feed's poll came to in a cycle's report (`monitor poll`, metrics)."""
+
+    FETCHED = "fetched"  # a new body was parsed and stored
+    NOT_MODIFIED = "not_modified"  # 304
+    UNCHANGED = "unchanged"  # 200 with the same bytes as last time: nothing parsed
+    FAILED = "failed"  # no usable answer or an error status; retried with backoff
+    STOPPED = "stopped"  # the feed is gone (410): never polled again

@@ -2,8 +2,9 @@
 against every watchlist that covers the feed, grouped into stories, and their matches stored.
 
 The decisions are the core's (core.scoring, core.dedup); this module gathers the current
-watchlists and applies the results. Story assignment runs last because on PostgreSQL it
-holds a lock until the transaction commits.
+watchlists and applies the results. Scoring needs no database and runs first; story
+assignment holds a lock on PostgreSQL until the transaction commits, so only the match rows
+come after it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from monitor.adapters.db import match_store
 from monitor.adapters.db.article_store import StoredEntry
-from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.feed_store import FeedRow
-from monitor.adapters.db.schema import Match
+from monitor.adapters.db.match_store import NewMatch
 from monitor.adapters.db.story_store import NewArticle, assign_stories
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, score_watchlists
@@ -25,13 +26,12 @@ from monitor.core.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
-matches = Match.__table__
 
 WatchlistSource = Callable[[], Collection[Watchlist]]
 
 
-class ArticleProcessor:
-    """The Poller's `process_articles`: scores, stories, matches for one feed's new articles.
+class MatchNewArticles:
+    """The Poller's `match_articles`: scores, stories, matches for one feed's new articles.
 
     `watchlists` is asked for the watchlists in force at every feed, so a hot reload takes
     effect at the next feed; the matcher is recompiled only when that set changed.
@@ -94,17 +94,10 @@ class ArticleProcessor:
         )
         story_of = {item.article_id: story for item, story in zip(stored, story_ids, strict=True)}
         if found:
-            connection.execute(
-                insert_ignoring_conflicts(connection, matches),
+            match_store.record_matches(
+                connection,
                 [
-                    {
-                        "watchlist_id": watchlist_id,
-                        "article_id": article_id,
-                        "story_id": story_of[article_id],
-                        "score": score.score,
-                        "explanation": score.explanation(),
-                        "matched_at": now,
-                    }
+                    NewMatch(watchlist_id, article_id, story_of[article_id], score, now)
                     for article_id, watchlist_id, score in found
                 ],
             )

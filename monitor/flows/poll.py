@@ -1,4 +1,5 @@
-"""One poll cycle: gather → decide → apply.
+"""One poll cycle: gather → decide → apply. `run_poll_cycle()` is what the daemon's poll tick
+and `monitor poll --once` both run: poll every due feed, then alert the strong matches found.
 
 Gather: claim the due feeds, fetch them concurrently, parse off the event loop.
 Decide: the pure core says what each response means for the feed (core.polling), which
@@ -15,16 +16,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
@@ -34,9 +32,15 @@ from monitor.adapters.feed_parse import parse_feed
 from monitor.adapters.http import FetchResult
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
+from monitor.core.states import FeedOutcome
 from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.flows.digests import AlertPolicy
+from monitor.flows.outbox import DeliveryOutcome, Outbox
+from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -49,7 +53,7 @@ class FetchesFeeds(Protocol):
     ) -> FetchResult: ...
 
 
-class ProcessesArticles(Protocol):
+class MatchesArticles(Protocol):
     """What happens to the new articles of one feed inside its transaction: stories, scores."""
 
     def __call__(
@@ -61,15 +65,10 @@ class ProcessesArticles(Protocol):
     ) -> int: ...
 
 
-def worker_id() -> str:
-    """Names this process in leases: host, pid and a random part for pid reuse."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
 @dataclass(slots=True)
 class FeedReport:
     name: str
-    outcome: str  # fetched | not_modified | unchanged | failed | stopped
+    outcome: FeedOutcome
     status: int | None = None
     new_articles: int = 0
     updated_articles: int = 0
@@ -81,10 +80,9 @@ class FeedReport:
 @dataclass(slots=True)
 class PollSummary:
     feeds: list[FeedReport] = field(default_factory=list)
-    # (watchlist, channel, status, error) of the immediate alerts sent after the cycle
-    alerts: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    alerts: list[DeliveryOutcome] = field(default_factory=list)  # sent after the cycle
 
-    def count(self, outcome: str) -> int:
+    def count(self, outcome: FeedOutcome) -> int:
         return sum(1 for report in self.feeds if report.outcome == outcome)
 
     @property
@@ -93,11 +91,11 @@ class PollSummary:
 
     @property
     def failed(self) -> int:
-        return self.count("failed") + self.count("stopped")
+        return self.count(FeedOutcome.FAILED) + self.count(FeedOutcome.STOPPED)
 
     @property
     def not_modified(self) -> int:
-        return self.count("not_modified") + self.count("unchanged")
+        return self.count(FeedOutcome.NOT_MODIFIED) + self.count(FeedOutcome.UNCHANGED)
 
     @property
     def new_articles(self) -> int:
@@ -116,13 +114,18 @@ class PollSummary:
             "updated_articles": sum(r.updated_articles for r in self.feeds),
             "matches": self.matches,
             "alerts": [
-                {"watchlist": w, "channel": c, "status": s, "error": e}
-                for w, c, s, e in self.alerts
+                {
+                    "watchlist": a.watchlist_id,
+                    "channel": a.channel,
+                    "status": a.status.value,
+                    "error": a.error,
+                }
+                for a in self.alerts
             ],
             "feeds": [
                 {
                     "name": r.name,
-                    "outcome": r.outcome,
+                    "outcome": r.outcome.value,
                     "status": r.status,
                     "new_articles": r.new_articles,
                     "error": r.error,
@@ -150,7 +153,7 @@ class Poller:
         clock: Clock,
         parse_executor: Executor | None = None,
         renew_parse_executor: Callable[[], Executor] | None = None,
-        process_articles: ProcessesArticles | None = None,
+        match_articles: MatchesArticles | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -163,7 +166,7 @@ class Poller:
         self.parse_executor = parse_executor
         self.renew_parse_executor = renew_parse_executor
         self._pending_states: list[dict[str, Any]] = []
-        self.process_articles = process_articles
+        self.match_articles = match_articles
         self.owner = owner or worker_id()
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
@@ -175,7 +178,7 @@ class Poller:
         if self.parse_executor is not None:
             self.parse_executor.shutdown(wait=True, cancel_futures=True)
 
-    async def _db(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def _db(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
 
     def _claim(self, ignore_schedule: bool) -> list[FeedRow]:
@@ -249,14 +252,14 @@ class Poller:
 
     async def _apply_result(self, feed: FeedRow, result: FetchResult) -> FeedReport:
         if result.status == 304:
-            return await self._record_unchanged(feed, result, "not_modified")
+            return await self._record_unchanged(feed, result, FeedOutcome.NOT_MODIFIED)
         if not 200 <= result.status < 300:
             return await self._db(self._apply_failure, feed, None, result)
         body = result.body or b""
         body_hash = _body_hash(body)
         if body_hash == feed.body_hash:
             # The server ignored our conditional GET but sent the same bytes: nothing to parse.
-            return await self._record_unchanged(feed, result, "unchanged")
+            return await self._record_unchanged(feed, result, FeedOutcome.UNCHANGED)
         try:
             parsed = await self._parse(body, result)
         except ParseError as exc:
@@ -288,7 +291,7 @@ class Poller:
             self.parse_executor = self.renew_parse_executor()
 
     async def _record_unchanged(
-        self, feed: FeedRow, result: FetchResult, outcome: str
+        self, feed: FeedRow, result: FetchResult, outcome: FeedOutcome
     ) -> FeedReport:
         """304s are most of a steady-state cycle: their rows are written in batches."""
         now = self.clock()
@@ -334,12 +337,12 @@ class Poller:
             now=now,
             jitter=self.rng.random(),
         )
-        report = FeedReport(feed.name, "fetched", status=result.status)
+        report = FeedReport(feed.name, FeedOutcome.FETCHED, status=result.status)
         try:
             with self.engine.begin() as connection:
                 stored = article_store.store_entries(connection, feed.id, parsed.entries, now)
-                if self.process_articles is not None and stored.new:
-                    report.matches = self.process_articles(connection, feed, stored.new, now)
+                if self.match_articles is not None and stored.new:
+                    report.matches = self.match_articles(connection, feed, stored.new, now)
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
                 values["ttl_seconds"] = parsed.ttl_seconds
@@ -407,8 +410,8 @@ class Poller:
             values["url"] = result.permanent_url
         with self.engine.begin() as connection:
             feed_store.record_poll(connection, feed.id, self.owner, **values)
-        outcome = "stopped" if decision.next_poll_at is None else "failed"
-        if outcome == "stopped":
+        outcome = FeedOutcome.STOPPED if decision.next_poll_at is None else FeedOutcome.FAILED
+        if outcome is FeedOutcome.STOPPED:
             log.warning("feed stopped: %s", decision.reason, extra={"feed": feed.name})
         return FeedReport(
             feed.name, outcome, status=result.status if result else None, error=decision.reason
@@ -426,3 +429,25 @@ class _ParseCall:
 
     def __call__(self) -> ParsedFeed:
         return parse_feed(self.body, url=self.url, headers=self.headers, fetched_at=self.fetched_at)
+
+
+async def run_poll_cycle(
+    poller: Poller,
+    outbox: Outbox,
+    watchlists: Sequence[AlertPolicy],
+    *,
+    ignore_schedule: bool = False,
+    on_feed_done: Callable[[FeedReport], None] | None = None,
+    on_claimed: Callable[[int], None] | None = None,
+) -> PollSummary:
+    """Poll every due feed (every feed with `ignore_schedule`), then create and deliver the
+    immediate alerts for the strong matches this cycle found, within the cycle rather than
+    at the next digest."""
+    started = poller.clock()
+    summary = await poller.poll_once(
+        ignore_schedule=ignore_schedule, on_feed_done=on_feed_done, on_claimed=on_claimed
+    )
+    alerting = [w for w in watchlists if w.alert_threshold is not None]
+    if summary.matches and alerting:
+        summary.alerts = await outbox.send_alerts(alerting, now=poller.clock(), found_since=started)
+    return summary

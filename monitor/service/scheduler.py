@@ -13,6 +13,7 @@ module never touches the database, the network or the files.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -103,7 +104,8 @@ def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
             while True:
                 following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
                 if following is None or following > now:
-                    return fire.astimezone(UTC)
+                    found: datetime = fire.astimezone(UTC)
+                    return found
                 fire = following
         span *= 2
     return None
@@ -168,7 +170,15 @@ def digest_job_id(watchlist_id: str) -> str:
 # ---- the APScheduler wiring ----------------------------------------------------------------
 
 
-JobDone = Callable[[str, str, float], None]  # job name, outcome ("ok" | "error"), seconds
+class JobOutcome(enum.StrEnum):
+    """How one run of a job ended (the `outcome` label of monitor_job_runs_total)."""
+
+    OK = "ok"
+    ERROR = "error"  # raised: logged with its traceback, and the job runs again next time
+    CANCELLED = "cancelled"  # cut short on shutdown
+
+
+JobDone = Callable[[str, JobOutcome, float], None]  # job name, outcome, seconds
 
 
 class JobScheduler:
@@ -274,12 +284,12 @@ class JobScheduler:
         assert task is not None
         self._in_flight[task] = name
         started = time.monotonic()
-        outcome = "error"
+        outcome = JobOutcome.ERROR
         try:
             await body(*args)
-            outcome = "ok"
+            outcome = JobOutcome.OK
         except asyncio.CancelledError:
-            outcome = "cancelled"
+            outcome = JobOutcome.CANCELLED
             raise
         except Exception:  # one failed run must not stop the job's later runs
             log.exception("job %s failed", name)

@@ -18,13 +18,21 @@ from delivery_fixtures import (
 )
 from sqlalchemy import Engine
 
-from monitor.adapters.db import digest_store, outbox_store
+from monitor.adapters.db import outbox_store
 from monitor.adapters.db.digest_store import CreatedDigest
 from monitor.adapters.db.outbox_store import STALE_ATTEMPT_ERROR
 from monitor.adapters.db.schema import DeliveryStatus, DigestKind
+from monitor.adapters.db.transactions import write_transaction
 from monitor.core.watchlist import Watchlist
+from monitor.flows import digests
 
 LEASE = timedelta(minutes=2)
+
+
+def in_tx(engine: Engine, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an outbox store function inside one write transaction, as flows/outbox.py does."""
+    with write_transaction(engine) as connection:
+        return function(connection, *args, **kwargs)
 
 
 def create(
@@ -34,14 +42,15 @@ def create(
     key: str = "w1",
     channels: tuple[str, ...] = ("mail", "hook"),
 ) -> CreatedDigest:
-    return digest_store.create_digest(
+    return digests.record_digest(
         engine, wl, channels=channels, window_key=key, window_end=now, now=now
     )
 
 
 def claim(engine: Engine, now: datetime, owner: str = "worker-a", **options: Any) -> list[Any]:
-    return outbox_store.claim_due(
+    return in_tx(
         engine,
+        outbox_store.claim_due,
         now=now,
         owner=owner,
         lease=LEASE,
@@ -186,7 +195,7 @@ def test_the_story_rule_is_per_watchlist(engine: Engine, now: datetime) -> None:
 def test_preview_changes_nothing(engine: Engine, now: datetime) -> None:
     rows = Rows(engine, now)
     rows.match("s400", "ap")
-    content = digest_store.preview_digest(engine, watchlist(), now=now)
+    content = digests.preview_digest(engine, watchlist(), now=now)
     assert content.total == 1
     assert digest_rows(engine) == []
     assert all(m.digest_id is None for m in match_rows(engine).values())
@@ -198,7 +207,7 @@ def test_preview_changes_nothing(engine: Engine, now: datetime) -> None:
 def alert(
     engine: Engine, wl: Watchlist, now: datetime, since: datetime | None = None
 ) -> list[CreatedDigest]:
-    return digest_store.create_alerts(
+    return digests.record_alerts(
         engine, wl, channels=("mail",), found_since=since or now - timedelta(minutes=15), now=now
     )
 
@@ -292,8 +301,8 @@ def test_delivered_rows_are_not_claimed_again(engine: Engine, now: datetime) -> 
     Rows(engine, now).match("s400", "ap")
     create(engine, watchlist(), now)
     for row in claim(engine, now):
-        assert outbox_store.mark_delivered(engine, row.id, now=now)
-        assert not outbox_store.mark_delivered(engine, row.id, now=now)
+        assert in_tx(engine, outbox_store.mark_delivered, row.id, now=now)
+        assert not in_tx(engine, outbox_store.mark_delivered, row.id, now=now)
     assert claim(engine, now + timedelta(days=1)) == []
     assert {(r.status, r.delivered_at) for r in delivery_rows(engine)} == {("delivered", now)}
 
@@ -308,8 +317,9 @@ def test_failures_back_off_then_dead_letter_keeping_the_error(
     for attempt in range(1, 4):
         (row,) = claim(engine, clock, max_attempts=3)
         assert row.attempts == attempt
-        status = outbox_store.record_failure(
+        status = in_tx(
             engine,
+            outbox_store.record_failure,
             row.id,
             owner="worker-a",
             now=clock,
@@ -329,7 +339,7 @@ def test_failures_back_off_then_dead_letter_keeping_the_error(
     assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "503 on attempt 3")
     assert dead.lease_owner is None
     assert claim(engine, clock + timedelta(days=30)) == []  # dead rows stay put, visible
-    listed = outbox_store.list_deliveries(engine)
+    listed = in_tx(engine, outbox_store.list_deliveries)
     assert [(r.status, r.last_error, r.next_attempt_at) for r in listed] == [
         ("dead", "503 on attempt 3", None)
     ]
@@ -343,14 +353,26 @@ def test_permanent_failures_dead_letter_at_once_and_lost_leases_change_nothing(
     first, second = claim(engine, now)
     options: dict[str, Any] = {"now": now, "max_attempts": 8, "delay": timedelta(seconds=5)}
     assert (
-        outbox_store.record_failure(
-            engine, first.id, owner="worker-a", error="404", permanent=True, **options
+        in_tx(
+            engine,
+            outbox_store.record_failure,
+            first.id,
+            owner="worker-a",
+            error="404",
+            permanent=True,
+            **options,
         )
         is DeliveryStatus.DEAD
     )
     assert (
-        outbox_store.record_failure(
-            engine, second.id, owner="someone-else", error="x", permanent=False, **options
+        in_tx(
+            engine,
+            outbox_store.record_failure,
+            second.id,
+            owner="someone-else",
+            error="x",
+            permanent=False,
+            **options,
         )
         is None
     )
@@ -378,29 +400,43 @@ def test_retry_makes_pending_and_dead_rows_due_now(engine: Engine, now: datetime
         create(engine, watchlist(), now, key=key, channels=("hook",))
     dead, backing_off, delivered = (r.id for r in claim(engine, now, max_attempts=8))
     options: dict[str, Any] = {"owner": "worker-a", "now": now, "max_attempts": 8}
-    outbox_store.record_failure(
-        engine, dead, error="410", permanent=True, delay=timedelta(0), **options
+    in_tx(
+        engine,
+        outbox_store.record_failure,
+        dead,
+        error="410",
+        permanent=True,
+        delay=timedelta(0),
+        **options,
     )
-    outbox_store.record_failure(
-        engine, backing_off, error="503", permanent=False, delay=timedelta(hours=1), **options
+    in_tx(
+        engine,
+        outbox_store.record_failure,
+        backing_off,
+        error="503",
+        permanent=False,
+        delay=timedelta(hours=1),
+        **options,
     )
-    outbox_store.mark_delivered(engine, delivered, now=now)
+    in_tx(engine, outbox_store.mark_delivered, delivered, now=now)
     later = now + timedelta(minutes=1)
-    result = outbox_store.schedule_retry(engine, ids=[dead, backing_off, delivered, 999], now=later)
+    result = in_tx(
+        engine, outbox_store.schedule_retry, ids=[dead, backing_off, delivered, 999], now=later
+    )
     assert result.scheduled == (dead, backing_off)
     assert (result.delivered, result.missing, result.in_flight) == ((delivered,), (999,), ())
     again = claim(engine, later, max_attempts=8)
     assert sorted(r.id for r in again) == [dead, backing_off]
     assert {r.id: r.attempts for r in again} == {dead: 2, backing_off: 2}  # attempts are kept
-    in_flight = outbox_store.schedule_retry(engine, ids=None, now=later)
+    in_flight = in_tx(engine, outbox_store.schedule_retry, ids=None, now=later)
     assert in_flight.in_flight == (dead, backing_off) and in_flight.scheduled == ()
 
 
 def test_retry_all_leaves_delivered_rows_alone(engine: Engine, now: datetime) -> None:
     Rows(engine, now).match("s400", "ap")
     created = create(engine, watchlist(), now)
-    outbox_store.mark_delivered(engine, created.delivery_ids[0], now=now)
-    result = outbox_store.schedule_retry(engine, ids=None, now=now)
+    in_tx(engine, outbox_store.mark_delivered, created.delivery_ids[0], now=now)
+    result = in_tx(engine, outbox_store.schedule_retry, ids=None, now=now)
     assert result.scheduled == (created.delivery_ids[1],)
 
 
@@ -410,6 +446,6 @@ def test_listing_filters_by_status(
 ) -> None:
     Rows(engine, now).match("s400", "ap")
     create(engine, watchlist(), now)
-    listed = outbox_store.list_deliveries(engine, statuses=statuses)
+    listed = in_tx(engine, outbox_store.list_deliveries, statuses=statuses)
     assert len(listed) == (0 if statuses == ["dead"] else 2)
     assert all(r.watchlist_id == "s400" and r.kind == "digest" for r in listed)

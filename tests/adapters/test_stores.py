@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select, update
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.feed_store import FeedSpec
 from monitor.adapters.db.schema import Article, Feed
+from monitor.core.identity import content_hash, identity_key
 
 
 def test_entries_are_stored_once_and_edits_update_the_row(engine: Engine) -> None:
@@ -36,6 +37,41 @@ def test_a_tombstone_is_never_stored_again(engine: Engine) -> None:
     assert result.new == [] and result.updated == 0
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(Article.__table__)).scalar_one() == 1
+
+
+def test_a_feed_longer_than_one_lookup_is_stored_and_recognised_whole(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    many = [entry(n) for n in range(article_store.KEYS_PER_QUERY * 2 + 1)]
+    with engine.begin() as c:
+        first = article_store.store_entries(c, feed_id, many, T0)
+    with engine.begin() as c:
+        again = article_store.store_entries(
+            c, feed_id, [*many[:-1], entry(len(many) - 1, text="x")], T0
+        )
+    assert len(first.new) == len(many)
+    assert [s.entry for s in first.new] == many  # ids come back in the feed's order
+    assert (again.new, again.updated, again.unchanged) == ([], 1, len(many) - 1)
+
+
+def test_an_entry_without_guid_is_updated_by_its_link(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    by_link = replace(
+        entry(1),
+        guid=None,
+        identity_key=identity_key(None, "https://example.org/1", "Story 1", "body"),
+    )
+    edited = replace(by_link, text="edited", content_hash=content_hash("Story 1", "edited"))
+    with engine.begin() as c:
+        (stored,) = article_store.store_entries(c, feed_id, [by_link], T0).new
+    with engine.begin() as c:
+        result = article_store.store_entries(c, feed_id, [edited], T0 + timedelta(hours=1))
+    assert (result.new, result.updated) == ([], 1)
+    with engine.connect() as c:
+        row = c.execute(
+            select(Article.__table__).where(Article.__table__.c.id == stored.article_id)
+        ).one()
+    assert (row.text, row.content_hash) == ("edited", edited.content_hash)
+    assert row.updated_at == T0 + timedelta(hours=1)
 
 
 def test_the_same_guid_in_two_feeds_is_two_articles(engine: Engine) -> None:

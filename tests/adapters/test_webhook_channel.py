@@ -33,7 +33,8 @@ from monitor.adapters.db.schema import DeliveryStatus, DigestKind
 from monitor.config import WebhookChannel
 from monitor.core.digest import DigestContent
 from monitor.errors import DeliveryError, PermanentDeliveryError
-from monitor.flows.delivery import create_digest, deliver_pending, send_alerts
+from monitor.flows.digests import create_digest
+from monitor.flows.outbox import Outbox
 
 URL = "https://hooks.example.org/monitor"
 SECRET = "whsec-test"
@@ -214,8 +215,8 @@ async def test_the_idempotency_key_is_stable_across_retries_through_the_outbox(
     async with httpx.AsyncClient() as client:
         deps = SenderDeps(http_client=client, environ={"HOOK_SECRET": SECRET})
         for minutes in (0, 5, 10):
-            await deliver_pending(
-                sqlite_engine, settings, now=NOW + timedelta(minutes=minutes), deps=deps
+            await Outbox(sqlite_engine, settings, deps=deps).deliver_pending(
+                now=NOW + timedelta(minutes=minutes)
             )
     requests = httpx_mock.get_requests()
     assert len({r.headers["Idempotency-Key"] for r in requests}) == 1
@@ -247,7 +248,9 @@ async def test_a_receiver_failing_twice_gets_exactly_one_accepted_delivery(
             clock = NOW
             statuses = []
             for _ in range(5):
-                outcomes = await deliver_pending(sqlite_engine, settings, now=clock, deps=deps)
+                outcomes = await Outbox(sqlite_engine, settings, deps=deps).deliver_pending(
+                    now=clock
+                )
                 statuses += [o.status for o in outcomes]
                 clock += timedelta(minutes=5)  # past any backoff of the test settings
     assert statuses == [DeliveryStatus.PENDING, DeliveryStatus.PENDING, DeliveryStatus.DELIVERED]
@@ -284,7 +287,9 @@ async def test_a_dead_receiver_does_not_delay_email(sqlite_engine: Engine, tmp_p
         async with httpx.AsyncClient() as client:
             deps = SenderDeps(http_client=client, environ={"HOOK_SECRET": SECRET})
             started = time.monotonic()
-            task = asyncio.create_task(deliver_pending(sqlite_engine, settings, now=NOW, deps=deps))
+            task = asyncio.create_task(
+                Outbox(sqlite_engine, settings, deps=deps).deliver_pending(now=NOW)
+            )
             while not mailbox.messages and time.monotonic() - started < 5:
                 await asyncio.sleep(0.01)
             email_after = time.monotonic() - started
@@ -308,11 +313,11 @@ async def test_alerts_go_out_within_the_poll_cycle(sqlite_engine: Engine, tmp_pa
         async with httpx.AsyncClient() as client:
             deps = SenderDeps(http_client=client, environ={"HOOK_SECRET": SECRET})
             cycle = NOW - timedelta(minutes=1)
-            outcomes = await send_alerts(
-                sqlite_engine, settings, [wl], now=NOW, found_since=cycle, deps=deps
+            outcomes = await Outbox(sqlite_engine, settings, deps=deps).send_alerts(
+                [wl], now=NOW, found_since=cycle
             )
-            again = await send_alerts(
-                sqlite_engine, settings, [wl], now=NOW, found_since=cycle, deps=deps
+            again = await Outbox(sqlite_engine, settings, deps=deps).send_alerts(
+                [wl], now=NOW, found_since=cycle
             )
     assert [o.status for o in outcomes] == [DeliveryStatus.DELIVERED]
     assert again == []

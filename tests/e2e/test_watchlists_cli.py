@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.adapters.files.watchlists import load_watchlists, read_articles
+from monitor.adapters.files.articles import read_articles
+from monitor.adapters.files.watchlists import load_watchlists
 from monitor.cli import score, watchlists
 from monitor.errors import ConfigError, ParseError
 

@@ -108,7 +108,7 @@ from datetime import datetime
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.app import open_database
 from monitor.config import load_settings
-from monitor.flows.delivery import create_digest
+from monitor.flows.digests import create_digest
 
 settings = load_settings(sys.argv[1])
 engine = open_database(settings, migrate=False)

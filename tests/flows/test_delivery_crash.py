@@ -29,8 +29,10 @@ from sqlalchemy import Engine
 
 from monitor.adapters.channels.base import SenderDeps
 from monitor.adapters.db import digest_store, outbox_store
+from monitor.adapters.db.transactions import write_transaction
 from monitor.config import Settings
-from monitor.flows.delivery import create_digest, deliver_pending, delivery_lease
+from monitor.flows.digests import create_digest
+from monitor.flows.outbox import Outbox, delivery_lease
 
 CHANNELS = ("desk-hook", "analysts", "local")
 
@@ -51,7 +53,8 @@ class World:
     async def deliver(self, at: datetime, owner: str) -> list[Any]:
         async with httpx.AsyncClient() as client:
             deps = SenderDeps(http_client=client, environ={"HOOK_SECRET": "s"}, clock=lambda: at)
-            return await deliver_pending(self.engine, self.settings, now=at, deps=deps, owner=owner)
+            outbox = Outbox(self.engine, self.settings, deps=deps, owner=owner)
+            return await outbox.deliver_pending(now=at)
 
     def files(self) -> list[str]:
         return sorted(p.name for p in self.folder.iterdir()) if self.folder.exists() else []
@@ -102,13 +105,13 @@ def assert_delivered_once(world: World) -> None:
 async def test_a_crash_inside_digest_creation_leaves_nothing_half_done(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = digest_store._insert_digest
+    original = digest_store.insert_digest
 
     def insert_then_crash(*args: Any, **kwargs: Any) -> Any:
         original(*args, **kwargs)
         raise Crash
 
-    monkeypatch.setattr(digest_store, "_insert_digest", insert_then_crash)
+    monkeypatch.setattr(digest_store, "insert_digest", insert_then_crash)
     with pytest.raises(Crash):
         make_digest(world)
     assert digest_rows(world.engine) == [] and delivery_rows(world.engine) == []
@@ -136,13 +139,14 @@ async def test_a_crash_after_claiming_before_sending(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_digest(world)
-    claimed = outbox_store.claim_due(
-        world.engine,
-        now=world.now,
-        owner="dying",
-        lease=delivery_lease(world.settings),
-        max_attempts=8,
-    )
+    with write_transaction(world.engine) as connection:
+        claimed = outbox_store.claim_due(
+            connection,
+            now=world.now,
+            owner="dying",
+            lease=delivery_lease(world.settings),
+            max_attempts=8,
+        )
     assert len(claimed) == 3  # ...and the worker dies before sending anything
     assert await world.deliver(world.now + timedelta(seconds=10), "restarted") == []  # leased
     later = world.now + delivery_lease(world.settings)

@@ -25,7 +25,8 @@ from monitor.core.reload_merge import merge_reload
 from monitor.core.states import DigestKind
 from monitor.core.watchlist import Term, Watchlist, check_cron, crontab_for_apscheduler
 from monitor.errors import DatabaseError
-from monitor.service.daemon import Daemon, InstanceLock, sqlite_file
+from monitor.service.daemon import Daemon
+from monitor.service.lock import InstanceLock, sqlite_file
 from monitor.service.reload import WatchlistReloader
 from monitor.service.scheduler import (
     OUTBOX_JOB,
@@ -450,7 +451,7 @@ async def test_daemon_reload_reschedules_digest_jobs(tmp_path: Path, sqlite_engi
     daemon.reloader.check()
     daemon.scheduler.start()
     try:
-        daemon._sync_digest_jobs()
+        daemon.jobs.sync_digest_jobs()
         assert daemon.scheduler.digest_schedules == {"minutely": MINUTELY}
         path.write_text(WATCHLIST.format(schedule="0 7 * * *", timezone="Europe/Istanbul"))
         await daemon.reload_watchlists()
@@ -556,9 +557,9 @@ def test_the_exit_watchdog_ends_a_stuck_stop_on_time() -> None:
     # A non-daemon thread that would hold the interpreter open: the watchdog exits anyway.
     script = (
         "import threading, time\n"
-        "from monitor.service.daemon import _start_exit_watchdog\n"
+        "from monitor.service.shutdown import start_exit_watchdog\n"
         "threading.Thread(target=time.sleep, args=(60,)).start()\n"
-        "_start_exit_watchdog(0.3)\n"
+        "start_exit_watchdog(0.3)\n"
         "time.sleep(60)\n"
     )
     started = time.monotonic()

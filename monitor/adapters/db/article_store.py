@@ -1,8 +1,10 @@
-"""Articles in the database: storing a feed's entries in one transaction (new rows inserted,
-edited rows updated, tombstones respected) and listing them.
+"""Articles in the database: storing a feed's entries (new rows inserted, edited rows updated)
+and listing them. Every function takes the caller's Connection and never commits.
 
-Identity is decided when an entry is parsed (core.identity); the database only enforces it
-with the unique (feed_id, identity_key) index.
+Identity is decided when an entry is parsed (core.identity) and which entries are new, edited
+or dropped (tombstones, an item listed twice) by core.ingest; this module only gathers the
+stored rows and applies that plan. The database enforces identity with the unique
+(feed_id, identity_key) index.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
-from monitor.adapters.db.schema import Article, Feed
+from monitor.adapters.db.schema import articles, feeds, matches
+from monitor.core.ingest import EditedEntry, KnownArticle, classify_entries, distinct_identity_keys
 from monitor.core.model import NormalizedEntry
 
-articles = Article.__table__
-feeds = Feed.__table__
+KEYS_PER_QUERY = 500  # identity keys per IN (...) list: under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,32 +34,37 @@ class StoredEntry:
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
+    """What storing a feed's entries did; duplicates within the feed are in no count."""
+
     new: list[StoredEntry]
     updated: int
     unchanged: int
 
 
-def _dedupe_within_feed(entries: Sequence[NormalizedEntry]) -> list[NormalizedEntry]:
-    """A feed that lists one item twice stores it once (the first occurrence wins)."""
-    seen: set[str] = set()
-    unique = []
-    for entry in entries:
-        if entry.identity_key not in seen:
-            seen.add(entry.identity_key)
-            unique.append(entry)
-    return unique
-
-
 def store_entries(
     connection: Connection, feed_id: int, entries: Sequence[NormalizedEntry], fetched_at: datetime
 ) -> StoreResult:
-    """Insert entries not seen before and update edited ones; call inside a transaction."""
-    entries = _dedupe_within_feed(entries)
-    if not entries:
+    """Insert entries not seen before and update edited ones, in the caller's transaction.
+
+    Gather (the feed's rows for the entries' identity keys), decide (core.ingest), apply.
+    `unchanged` counts the tombstoned entries too: nothing is written for either.
+    """
+    keys = distinct_identity_keys(entries)
+    if not keys:
         return StoreResult([], 0, 0)
-    known: dict[str, tuple[int, str, bool]] = {}
-    keys = [entry.identity_key for entry in entries]
-    for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+    plan = classify_entries(entries, known_articles(connection, feed_id, keys))
+    new = _insert(connection, feed_id, plan.new, fetched_at)
+    _update_edited(connection, plan.edited, fetched_at)
+    return StoreResult(new, len(plan.edited), len(plan.unchanged) + len(plan.tombstoned))
+
+
+def known_articles(
+    connection: Connection, feed_id: int, identity_keys: Sequence[str]
+) -> dict[str, KnownArticle]:
+    """The feed's stored rows (tombstones included) for these identity keys."""
+    known: dict[str, KnownArticle] = {}
+    for start in range(0, len(identity_keys), KEYS_PER_QUERY):
+        chunk = identity_keys[start : start + KEYS_PER_QUERY]
         rows = connection.execute(
             select(
                 articles.c.id,
@@ -66,52 +73,50 @@ def store_entries(
                 articles.c.pruned_at,
             )
             .where(articles.c.feed_id == feed_id)
-            .where(articles.c.identity_key.in_(keys[start : start + 500]))
+            .where(articles.c.identity_key.in_(chunk))
         )
         for row in rows:
-            known[row.identity_key] = (row.id, row.content_hash, row.pruned_at is not None)
+            known[row.identity_key] = KnownArticle(
+                article_id=row.id, content_hash=row.content_hash, pruned=row.pruned_at is not None
+            )
+    return known
 
-    fresh = [entry for entry in entries if entry.identity_key not in known]
-    edited = [
-        (known[entry.identity_key][0], entry)
-        for entry in entries
-        if entry.identity_key in known
-        and not known[entry.identity_key][2]  # a tombstone is never revived
-        and known[entry.identity_key][1] != entry.content_hash
-    ]
-    new = _insert(connection, feed_id, fresh, fetched_at)
-    if edited:
-        connection.execute(
-            update(articles)
-            .where(articles.c.id == bindparam("row_id"))
-            .values(
-                title=bindparam("title"),
-                text=bindparam("text"),
-                url=bindparam("url"),
-                canonical_url=bindparam("canonical_url"),
-                author=bindparam("author"),
-                content_hash=bindparam("content_hash"),
-                updated_at=bindparam("updated_at"),
-            ),
-            [
-                {
-                    "row_id": row_id,
-                    "title": entry.title,
-                    "text": entry.text,
-                    "url": entry.url,
-                    "canonical_url": entry.canonical_url,
-                    "author": entry.author,
-                    "content_hash": entry.content_hash,
-                    "updated_at": fetched_at,
-                }
-                for row_id, entry in edited
-            ],
-        )
-    return StoreResult(new, len(edited), len(entries) - len(fresh) - len(edited))
+
+def _update_edited(
+    connection: Connection, edited: Sequence[EditedEntry], fetched_at: datetime
+) -> None:
+    if not edited:
+        return
+    connection.execute(
+        update(articles)
+        .where(articles.c.id == bindparam("row_id"))
+        .values(
+            title=bindparam("title"),
+            text=bindparam("text"),
+            url=bindparam("url"),
+            canonical_url=bindparam("canonical_url"),
+            author=bindparam("author"),
+            content_hash=bindparam("content_hash"),
+            updated_at=bindparam("updated_at"),
+        ),
+        [
+            {
+                "row_id": edit.article_id,
+                "title": edit.entry.title,
+                "text": edit.entry.text,
+                "url": edit.entry.url,
+                "canonical_url": edit.entry.canonical_url,
+                "author": edit.entry.author,
+                "content_hash": edit.entry.content_hash,
+                "updated_at": fetched_at,
+            }
+            for edit in edited
+        ],
+    )
 
 
 def _insert(
-    connection: Connection, feed_id: int, entries: list[NormalizedEntry], fetched_at: datetime
+    connection: Connection, feed_id: int, entries: Sequence[NormalizedEntry], fetched_at: datetime
 ) -> list[StoredEntry]:
     if not entries:
         return []
@@ -151,9 +156,6 @@ def list_articles(
     watchlist: str | None = None,
 ) -> list[dict[str, Any]]:
     """Stored articles, newest first, for `articles list`."""
-    from monitor.adapters.db.schema import Match
-
-    matches = Match.__table__
     query = (
         select(articles, feeds.c.name.label("feed"))
         .join(feeds, feeds.c.id == articles.c.feed_id)

@@ -1,26 +1,23 @@
 """Digests and alerts in the database: SQLAlchemy Core, SQLite and PostgreSQL.
 
-Creating a digest or an alert is one transaction per watchlist: gather its pending matches,
-let core.digest decide, insert the digest under its unique (watchlist, kind, window_key),
-assign every match to it, record late story copies, and add one outbox row per channel. Two
-workers creating the same digest serialize on a per-watchlist lock (a transaction-scoped
-advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite); the second finds the first's digest
-and creates nothing. The outbox rows it creates are delivered through outbox_store.
-Decisions live in core.digest; this module must not render, send, or read the clock.
+The statements flows/digests.py composes into one transaction per watchlist: gather its
+pending matches, insert a digest under its unique (watchlist, kind, window_key) with one
+outbox row per channel, assign matches to it, record late story copies. Every function takes
+a Connection and never commits. Decisions live in core.digest; this module must not decide,
+render, send, or read the clock.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     Row,
     bindparam,
     func,
@@ -30,56 +27,19 @@ from sqlalchemy import (
 )
 
 from monitor.adapters.db.schema import (
-    Article,
-    Delivery,
     DeliveryStatus,
-    Digest,
     DigestKind,
-    Feed,
-    Match,
+    articles,
+    deliveries,
+    digests,
+    feeds,
+    matches,
 )
-from monitor.adapters.db.transactions import chunks, write_transaction
+from monitor.adapters.db.transactions import chunks
 from monitor.core.digest import (
     Candidate,
     DigestContent,
-    DigestPlan,
-    alert_window_key,
-    plan_alerts,
-    plan_digest,
-    should_send,
 )
-
-matches = Match.__table__
-articles = Article.__table__
-feeds = Feed.__table__
-digests = Digest.__table__
-deliveries = Delivery.__table__
-
-
-class DigestPolicy(Protocol):
-    """The watchlist settings a digest needs (monitor.core.watchlist.Watchlist has them)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def max_items(self) -> int: ...
-    @property
-    def send_empty(self) -> bool: ...
-    @property
-    def repeat_alerts_in_digest(self) -> bool: ...
-
-
-class AlertPolicy(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def alert_threshold(self) -> float | None: ...
-    @property
-    def max_alerts_per_hour(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +59,7 @@ class CreatedDigest:
 _story = func.coalesce(articles.c.story_id, matches.c.story_id)
 
 
-def _candidate(row: Row[Any]) -> Candidate:
+def _candidate(row: Row[*tuple[Any, ...]]) -> Candidate:
     return Candidate(
         match_id=row.id,
         story_id=row.story_id,
@@ -138,6 +98,23 @@ def pending_candidates(
         .order_by(matches.c.id)
     )
     return [_candidate(row) for row in connection.execute(query)]
+
+
+def pending_alert_candidates(
+    connection: Connection, watchlist_id: str, *, threshold: float, found_since: datetime
+) -> list[Candidate]:
+    """Pending matches strong enough to alert, found since `found_since`, not yet alerted and
+    not a recorded copy."""
+    return pending_candidates(
+        connection,
+        watchlist_id,
+        extra=(
+            matches.c.score >= threshold,
+            matches.c.matched_at >= found_since,
+            matches.c.alert_digest_id.is_(None),
+            matches.c.duplicate_of_match_id.is_(None),
+        ),
+    )
 
 
 def delivered_stories(
@@ -189,53 +166,25 @@ def last_window_end(connection: Connection, watchlist_id: str) -> datetime | Non
     ).scalar_one_or_none()
 
 
-def last_digest_window(engine: Engine, watchlist_id: str) -> datetime | None:
-    """For the scheduler: the end of the watchlist's latest digest window, if any."""
-    with engine.connect() as connection:
-        return last_window_end(connection, watchlist_id)
-
-
-def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
-    return {c.story_id for c in candidates if c.story_id is not None}
-
-
-def _plan(
-    connection: Connection, watchlist: DigestPolicy, *, now: datetime, window_end: datetime
-) -> tuple[DigestContent, DigestPlan]:
-    candidates = pending_candidates(connection, watchlist.id)
-    stories = _story_ids(candidates)
-    plan = plan_digest(
-        candidates,
-        delivered_stories=delivered_stories(connection, watchlist.id, stories),
-        story_outlets=story_outlets(connection, stories),
-        max_items=watchlist.max_items,
-        repeat_alerts=watchlist.repeat_alerts_in_digest,
+def recent_alert_times(
+    connection: Connection, watchlist_id: str, since: datetime
+) -> list[datetime]:
+    """When the watchlist's alerts created after `since` were made (the hourly budget)."""
+    return list(
+        connection.execute(
+            select(digests.c.created_at).where(
+                digests.c.watchlist_id == watchlist_id,
+                digests.c.kind == DigestKind.ALERT.value,
+                digests.c.created_at > since,
+            )
+        ).scalars()
     )
-    content = plan.content(
-        kind=DigestKind.DIGEST,
-        watchlist_id=watchlist.id,
-        watchlist_name=watchlist.name,
-        generated_at=now,
-        window_start=last_window_end(connection, watchlist.id),
-        window_end=window_end,
-    )
-    return content, plan
-
-
-def preview_digest(
-    engine: Engine, watchlist: DigestPolicy, *, now: datetime, window_end: datetime | None = None
-) -> DigestContent:
-    """What the watchlist's next digest would hold; changes nothing."""
-    with engine.connect() as connection:
-        content, _ = _plan(connection, watchlist, now=now, window_end=window_end or now)
-        connection.rollback()
-    return content
 
 
 # ---- creating digests and alerts -----------------------------------------------------------
 
 
-def _existing(
+def find_digest(
     connection: Connection, watchlist_id: str, kind: DigestKind, window_key: str
 ) -> CreatedDigest | None:
     row = connection.execute(
@@ -253,7 +202,7 @@ def _existing(
     return CreatedDigest(row.id, False, DigestContent.from_dict(row.payload), tuple(delivery_ids))
 
 
-def _insert_digest(
+def insert_digest(
     connection: Connection,
     content: DigestContent,
     *,
@@ -298,121 +247,32 @@ def _insert_digest(
     return CreatedDigest(digest_id, True, content, tuple(delivery_ids))
 
 
-def create_digest(
-    engine: Engine,
-    watchlist: DigestPolicy,
-    *,
-    channels: Sequence[str],
-    window_key: str,
-    window_end: datetime,
-    now: datetime,
-) -> CreatedDigest:
-    """Create the digest of `watchlist` for `window_key`, or return the one that exists.
-
-    One transaction: every pending match is assigned to it (shown, "and N more", or recorded
-    as a copy of a story delivered before), and one outbox row per channel is added unless
-    the digest is empty and the watchlist does not `send_empty`.
-    """
-    with write_transaction(engine, lock=f"watchlist:{watchlist.id}") as connection:
-        existing = _existing(connection, watchlist.id, DigestKind.DIGEST, window_key)
-        if existing is not None:
-            return existing
-        content, plan = _plan(connection, watchlist, now=now, window_end=window_end)
-        created = _insert_digest(
-            connection,
-            content,
-            window_key=window_key,
-            channels=channels,
-            send=should_send(content, send_empty=watchlist.send_empty),
-            now=now,
+def assign_matches(connection: Connection, digest_id: int, match_ids: Sequence[int]) -> None:
+    """Give the matches to the digest; a match already in another digest keeps that one."""
+    for chunk in chunks(match_ids):
+        connection.execute(
+            update(matches)
+            .where(matches.c.id.in_(chunk), matches.c.digest_id.is_(None))
+            .values(digest_id=digest_id)
         )
-        for chunk in chunks(plan.consumed):
-            connection.execute(
-                update(matches)
-                .where(matches.c.id.in_(chunk), matches.c.digest_id.is_(None))
-                .values(digest_id=created.digest_id)
-            )
-        if plan.duplicates:
-            connection.execute(
-                update(matches)
-                .where(matches.c.id == bindparam("match_id"))
-                .values(duplicate_of_match_id=bindparam("original_id")),
-                [
-                    {"match_id": match_id, "original_id": original}
-                    for match_id, original in sorted(plan.duplicates.items())
-                ],
-            )
-        return created
 
 
-def create_alerts(
-    engine: Engine,
-    watchlist: AlertPolicy,
-    *,
-    channels: Sequence[str],
-    found_since: datetime,
-    now: datetime,
-) -> list[CreatedDigest]:
-    """Create immediate alerts for the watchlist's strong matches found since `found_since`.
+def mark_duplicates(connection: Connection, duplicates: Mapping[int, int]) -> None:
+    """Record late copies: match id -> the match that represents its story."""
+    if not duplicates:
+        return
+    connection.execute(
+        update(matches)
+        .where(matches.c.id == bindparam("match_id"))
+        .values(duplicate_of_match_id=bindparam("original_id")),
+        [
+            {"match_id": match_id, "original_id": original}
+            for match_id, original in sorted(duplicates.items())
+        ],
+    )
 
-    One alert (kind "alert", window_key per story) per story not yet delivered to this
-    watchlist, at most `max_alerts_per_hour` in any hour; the rest wait for the digest.
-    """
-    threshold = watchlist.alert_threshold
-    if threshold is None or not channels:
-        return []
-    with write_transaction(engine, lock=f"watchlist:{watchlist.id}") as connection:
-        candidates = pending_candidates(
-            connection,
-            watchlist.id,
-            extra=(
-                matches.c.score >= threshold,
-                matches.c.matched_at >= found_since,
-                matches.c.alert_digest_id.is_(None),
-                matches.c.duplicate_of_match_id.is_(None),
-            ),
-        )
-        if not candidates:
-            return []
-        stories = _story_ids(candidates)
-        recent = connection.execute(
-            select(digests.c.created_at).where(
-                digests.c.watchlist_id == watchlist.id,
-                digests.c.kind == DigestKind.ALERT.value,
-                digests.c.created_at > now - timedelta(hours=1),
-            )
-        ).scalars()
-        plan = plan_alerts(
-            candidates,
-            alert_threshold=threshold,
-            max_per_hour=watchlist.max_alerts_per_hour,
-            recent_alerts=list(recent),
-            now=now,
-            delivered_stories=delivered_stories(connection, watchlist.id, stories),
-            story_outlets=story_outlets(connection, stories),
-        )
-        created = []
-        for item in plan.alerts:
-            key = alert_window_key(item)
-            if _existing(connection, watchlist.id, DigestKind.ALERT, key) is not None:
-                continue
-            content = DigestContent(
-                kind=DigestKind.ALERT,
-                watchlist_id=watchlist.id,
-                watchlist_name=watchlist.name,
-                generated_at=now,
-                window_start=None,
-                window_end=now,
-                items=(item,),
-                total=1,
-            )
-            alert = _insert_digest(
-                connection, content, window_key=key, channels=channels, send=True, now=now
-            )
-            connection.execute(
-                update(matches)
-                .where(matches.c.id == item.match_id)
-                .values(alert_digest_id=alert.digest_id)
-            )
-            created.append(alert)
-        return created
+
+def mark_alerted(connection: Connection, match_id: int, alert_digest_id: int) -> None:
+    connection.execute(
+        update(matches).where(matches.c.id == match_id).values(alert_digest_id=alert_digest_id)
+    )

@@ -12,10 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from monitor.adapters.db.dialect import for_update_skip_locked, insert_ignoring_conflicts
-from monitor.adapters.db.schema import Article, Feed, FeedState
-
-feeds = Feed.__table__
-articles = Article.__table__
+from monitor.adapters.db.schema import FeedState, articles, feeds
 
 REMOVED_FROM_CONFIG = "removed from config.toml"
 

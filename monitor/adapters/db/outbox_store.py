@@ -1,7 +1,8 @@
 """The outbox in the database: one row per (digest or alert, channel), claimed with a lease
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL), marked delivered only after the channel accepted
 it, retried with backoff and dead-lettered with its error after the last attempt. The rows
-are created with their digest, in digest_store. This module must not send or read the clock.
+are created with their digest, in digest_store. Every function takes a Connection and never
+commits: flows/outbox.py opens the transactions. This module must not send or read the clock.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, or_, select, update
+from sqlalchemy import ColumnElement, Connection, or_, select, update
 
 from monitor.adapters.db.dialect import for_update_skip_locked
-from monitor.adapters.db.schema import Delivery, DeliveryStatus, Digest
-from monitor.adapters.db.transactions import chunks, write_transaction
+from monitor.adapters.db.schema import DeliveryStatus, deliveries, digests
+from monitor.adapters.db.transactions import chunks
 from monitor.core.digest import DigestContent
-
-digests = Digest.__table__
-deliveries = Delivery.__table__
 
 STALE_ATTEMPT_ERROR = (
     "the worker stopped during the last attempt, so whether the channel accepted it is "
@@ -69,7 +67,7 @@ def _free_lease(now: datetime) -> ColumnElement[bool]:
 
 
 def claim_due(
-    engine: Engine,
+    connection: Connection,
     *,
     now: datetime,
     owner: str,
@@ -94,90 +92,88 @@ def claim_due(
         conditions.append(deliveries.c.digest_id.in_(list(digest_ids)))
     if delivery_ids is not None:
         conditions.append(deliveries.c.id.in_(list(delivery_ids)))
-    with write_transaction(engine) as connection:
-        due = (
-            select(deliveries.c.id, deliveries.c.attempts, deliveries.c.lease_owner)
-            .where(*conditions)
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit)
-        )
-        rows = connection.execute(for_update_skip_locked(connection, due)).all()
-        stale = [r.id for r in rows if r.lease_owner is not None and r.attempts >= max_attempts]
-        if stale:
-            connection.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(stale))
-                .values(
-                    status=DeliveryStatus.DEAD.value,
-                    last_error=STALE_ATTEMPT_ERROR,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-        claimed = [r.id for r in rows if r.id not in stale]
-        if not claimed:
-            return []
+    due = (
+        select(deliveries.c.id, deliveries.c.attempts, deliveries.c.lease_owner)
+        .where(*conditions)
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
+    )
+    rows = connection.execute(for_update_skip_locked(connection, due)).all()
+    stale = [r.id for r in rows if r.lease_owner is not None and r.attempts >= max_attempts]
+    if stale:
         connection.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_(claimed))
+            .where(deliveries.c.id.in_(stale))
             .values(
-                lease_owner=owner,
-                lease_expires_at=now + lease,
-                attempts=deliveries.c.attempts + 1,
+                status=DeliveryStatus.DEAD.value,
+                last_error=STALE_ATTEMPT_ERROR,
+                lease_owner=None,
+                lease_expires_at=None,
             )
         )
-        result = connection.execute(
-            select(
-                deliveries.c.id,
-                deliveries.c.digest_id,
-                deliveries.c.channel,
-                deliveries.c.idempotency_key,
-                deliveries.c.attempts,
-                digests.c.payload,
-            )
-            .select_from(deliveries.join(digests, digests.c.id == deliveries.c.digest_id))
-            .where(deliveries.c.id.in_(claimed))
-            .order_by(deliveries.c.id)
+    claimed = [r.id for r in rows if r.id not in stale]
+    if not claimed:
+        return []
+    connection.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(claimed))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            attempts=deliveries.c.attempts + 1,
         )
-        return [
-            ClaimedDelivery(
-                id=row.id,
-                digest_id=row.digest_id,
-                channel=row.channel,
-                idempotency_key=row.idempotency_key,
-                attempts=row.attempts,
-                content=DigestContent.from_dict(row.payload),
-            )
-            for row in result
-        ]
+    )
+    result = connection.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.digest_id,
+            deliveries.c.channel,
+            deliveries.c.idempotency_key,
+            deliveries.c.attempts,
+            digests.c.payload,
+        )
+        .select_from(deliveries.join(digests, digests.c.id == deliveries.c.digest_id))
+        .where(deliveries.c.id.in_(claimed))
+        .order_by(deliveries.c.id)
+    )
+    return [
+        ClaimedDelivery(
+            id=row.id,
+            digest_id=row.digest_id,
+            channel=row.channel,
+            idempotency_key=row.idempotency_key,
+            attempts=row.attempts,
+            content=DigestContent.from_dict(row.payload),
+        )
+        for row in result
+    ]
 
 
-def mark_delivered(engine: Engine, delivery_id: int, *, now: datetime) -> bool:
+def mark_delivered(connection: Connection, delivery_id: int, *, now: datetime) -> bool:
     """Record that the channel accepted the row. False if it was no longer pending.
 
     Deliberately not conditional on still holding the lease: the message did go out, and
     leaving the row pending would send it again.
     """
-    with write_transaction(engine) as connection:
-        result = connection.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id == delivery_id,
-                deliveries.c.status == DeliveryStatus.PENDING.value,
-            )
-            .values(
-                status=DeliveryStatus.DELIVERED.value,
-                delivered_at=now,
-                last_error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+    result = connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.status == DeliveryStatus.PENDING.value,
         )
-        return result.rowcount == 1
+        .values(
+            status=DeliveryStatus.DELIVERED.value,
+            delivered_at=now,
+            last_error=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    return result.rowcount == 1
 
 
 def record_failure(
-    engine: Engine,
+    connection: Connection,
     delivery_id: int,
     *,
     owner: str,
@@ -192,35 +188,32 @@ def record_failure(
     Dead when the failure is permanent or this was attempt number `max_attempts` or later.
     Returns the new status, or None if this worker no longer held the row's lease.
     """
-    with write_transaction(engine) as connection:
-        attempts = connection.execute(
-            select(deliveries.c.attempts)
-            .where(
-                deliveries.c.id == delivery_id,
-                deliveries.c.status == DeliveryStatus.PENDING.value,
-                deliveries.c.lease_owner == owner,
-            )
-            .with_for_update()
-        ).scalar_one_or_none()
-        if attempts is None:
-            return None
-        dead = permanent or attempts >= max_attempts
-        values: dict[str, Any] = {
-            "last_error": error,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "status": (DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
-        }
-        if not dead:
-            values["next_attempt_at"] = now + delay
-        connection.execute(
-            update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
+    attempts = connection.execute(
+        select(deliveries.c.attempts)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.lease_owner == owner,
         )
-        return DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING
+        .with_for_update()
+    ).scalar_one_or_none()
+    if attempts is None:
+        return None
+    dead = permanent or attempts >= max_attempts
+    values: dict[str, Any] = {
+        "last_error": error,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "status": (DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
+    }
+    if not dead:
+        values["next_attempt_at"] = now + delay
+    connection.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+    return DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING
 
 
 def list_deliveries(
-    engine: Engine, *, statuses: Collection[str] | None = None, limit: int = 500
+    connection: Connection, *, statuses: Collection[str] | None = None, limit: int = 500
 ) -> list[DeliveryRow]:
     """Outbox rows, newest first: status, attempts, last error and next attempt."""
     query = (
@@ -243,8 +236,7 @@ def list_deliveries(
     )
     if statuses:
         query = query.where(deliveries.c.status.in_(list(statuses)))
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
+    rows = connection.execute(query).all()
     return [
         DeliveryRow(
             id=row.id,
@@ -265,42 +257,41 @@ def list_deliveries(
     ]
 
 
-def schedule_retry(engine: Engine, *, ids: Sequence[int] | None, now: datetime) -> RetryResult:
+def schedule_retry(
+    connection: Connection, *, ids: Sequence[int] | None, now: datetime
+) -> RetryResult:
     """Make pending and dead rows due now, ignoring backoff; `ids=None` means all of them.
 
     Attempts are kept, not reset: a retried dead row gets one more attempt, and if that
     fails it is dead again with the new error. Rows another worker is sending are left alone.
     """
     retryable = deliveries.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DEAD.value])
-    with write_transaction(engine) as connection:
-        query = select(
-            deliveries.c.id, deliveries.c.status, deliveries.c.lease_expires_at
-        ).with_for_update()
-        query = (
-            query.where(deliveries.c.id.in_(list(ids)))
-            if ids is not None
-            else query.where(retryable)
-        )
-        rows = {row.id: row for row in connection.execute(query)}
-        delivered = tuple(i for i, r in rows.items() if r.status == DeliveryStatus.DELIVERED.value)
-        in_flight = tuple(
-            i
-            for i, r in rows.items()
-            if r.status != DeliveryStatus.DELIVERED.value
-            and r.lease_expires_at is not None
-            and r.lease_expires_at > now
-        )
-        scheduled = tuple(sorted(set(rows) - set(delivered) - set(in_flight)))
-        for chunk in chunks(scheduled):
-            connection.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(chunk), retryable)
-                .values(
-                    status=DeliveryStatus.PENDING.value,
-                    next_attempt_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
+    query = select(
+        deliveries.c.id, deliveries.c.status, deliveries.c.lease_expires_at
+    ).with_for_update()
+    query = (
+        query.where(deliveries.c.id.in_(list(ids))) if ids is not None else query.where(retryable)
+    )
+    rows = {row.id: row for row in connection.execute(query)}
+    delivered = tuple(i for i, r in rows.items() if r.status == DeliveryStatus.DELIVERED.value)
+    in_flight = tuple(
+        i
+        for i, r in rows.items()
+        if r.status != DeliveryStatus.DELIVERED.value
+        and r.lease_expires_at is not None
+        and r.lease_expires_at > now
+    )
+    scheduled = tuple(sorted(set(rows) - set(delivered) - set(in_flight)))
+    for chunk in chunks(scheduled):
+        connection.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(chunk), retryable)
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
             )
+        )
     missing = tuple(sorted(set(ids) - set(rows))) if ids is not None else ()
     return RetryResult(scheduled, tuple(sorted(delivered)), tuple(sorted(in_flight)), missing)

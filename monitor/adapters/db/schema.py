@@ -1,8 +1,8 @@
 """The database schema as SQLAlchemy 2 models; Alembic migrations are generated from it.
 
-Writes on hot paths go through SQLAlchemy Core on `Model.__table__`; the ORM classes exist so
-the schema reads as one picture. Times are stored as naive UTC and returned as aware UTC, so
-SQLite and PostgreSQL behave the same.
+Writes on hot paths go through SQLAlchemy Core on the typed tables at the end of this module
+(`feeds`, `articles`, ...); the ORM classes exist so the schema reads as one picture. Times
+are stored as naive UTC and returned as aware UTC, so SQLite and PostgreSQL behave the same.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -224,3 +225,20 @@ class Delivery(Base):
 
 
 metadata = Base.metadata
+
+
+def _table(model: type[Base]) -> Table:
+    # Declarative models always map to a Table; the ORM types `__table__` more loosely.
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# The tables, typed once, for the SQLAlchemy Core statements of the stores.
+feeds = _table(Feed)
+stories = _table(Story)
+articles = _table(Article)
+story_bands = _table(StoryBand)
+digests = _table(Digest)
+matches = _table(Match)
+deliveries = _table(Delivery)

@@ -13,13 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select, text
 
-from monitor.adapters.db.schema import Delivery, Digest, Feed, Match
+from monitor.adapters.db.schema import deliveries, digests, feeds, matches
 from monitor.core.states import DeliveryStatus, DigestKind, FeedState
-
-feeds = Feed.__table__
-deliveries = Delivery.__table__
-matches = Match.__table__
-digests = Digest.__table__
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,21 +42,17 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
     union_all,
     update,
 )
 
-from monitor.adapters.db.schema import Article, Feed, Story, StoryBand
+from monitor.adapters.db.schema import articles, feeds, stories, story_bands
 from monitor.core import dedup
 
 MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agree on many bands
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
 STORY_LOCK_KEY = 0x5709_0001  # pg_advisory_xact_lock key of story assignment
-
-_articles = Article.__table__
-_stories = Story.__table__
-_bands = StoryBand.__table__
-_feeds = Feed.__table__
 
 
 # Why each band value is read newest first and at most `ROWS_PER_BAND` rows: some values are
@@ -73,12 +69,12 @@ _feeds = Feed.__table__
 # come back with their signatures in the same statement.
 def _band_rows(band: int, rows_per_band: int) -> Any:
     return (
-        select(_bands.c.article_id, _bands.c.created_at)
+        select(story_bands.c.article_id, story_bands.c.created_at)
         .where(
-            _bands.c.band == literal_column(str(band), Integer),
-            _bands.c.band_hash == bindparam(f"h{band}"),
+            story_bands.c.band == literal_column(str(band), Integer),
+            story_bands.c.band_hash == bindparam(f"h{band}"),
         )
-        .order_by(_bands.c.created_at.desc())
+        .order_by(story_bands.c.created_at.desc())
         .limit(literal_column(str(rows_per_band), Integer))
         .offset(literal_column("0", Integer))  # SQLite otherwise gets an OFFSET parameter
         .subquery(f"band{band}")
@@ -108,29 +104,29 @@ def _candidates_statement(rows_per_band: int, candidates: int) -> Any:
         .subquery("ranked")
     )
     return (
-        select(_articles.c.id, _articles.c.story_id, _articles.c.signature)
-        .join_from(ranked, _articles, _articles.c.id == ranked.c.article_id)
-        .where(_articles.c.story_id.is_not(None), _articles.c.signature.is_not(None))
-        .order_by(_articles.c.id)
+        select(articles.c.id, articles.c.story_id, articles.c.signature)
+        .join_from(ranked, articles, articles.c.id == ranked.c.article_id)
+        .where(articles.c.story_id.is_not(None), articles.c.signature.is_not(None))
+        .order_by(articles.c.id)
     )
 
 
 def _exact_statement(column: Any) -> Any:
     return (
-        select(_stories.c.id)
-        .join(_articles, _articles.c.story_id == _stories.c.id)
+        select(stories.c.id)
+        .join(articles, articles.c.story_id == stories.c.id)
         .where(
             column == bindparam("value"),
-            _articles.c.id != bindparam("article_id"),
-            _stories.c.last_seen_at >= bindparam("since"),
+            articles.c.id != bindparam("article_id"),
+            stories.c.last_seen_at >= bindparam("since"),
         )
-        .order_by(_stories.c.last_seen_at.desc())
+        .order_by(stories.c.last_seen_at.desc())
         .limit(1)
     )
 
 
-_BY_URL = _exact_statement(_articles.c.canonical_url)
-_BY_HASH = _exact_statement(_articles.c.content_hash)
+_BY_URL = _exact_statement(articles.c.canonical_url)
+_BY_HASH = _exact_statement(articles.c.content_hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +187,12 @@ def _assign_one(conn: Connection, article: NewArticle, *, now: datetime, since: 
     else:
         _count_article(conn, story_id, now)
     conn.execute(
-        update(_articles)
-        .where(_articles.c.id == article.article_id)
+        update(articles)
+        .where(articles.c.id == article.article_id)
         .values(story_id=story_id, signature=dedup.signature_to_bytes(signature))
     )
     conn.execute(
-        insert(_bands),
+        insert(story_bands),
         [
             {
                 "band": band,
@@ -268,19 +264,21 @@ def _candidates(conn: Connection, bands: list[int], article_id: int, since: date
 
 def _new_story(conn: Connection, title: str, now: datetime) -> int:
     result = conn.execute(
-        insert(_stories).values(title=title, first_seen_at=now, last_seen_at=now, article_count=1)
+        insert(stories).values(title=title, first_seen_at=now, last_seen_at=now, article_count=1)
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return int(key[0])
 
 
 def _count_article(conn: Connection, story_id: int, now: datetime) -> None:
-    seen = literal(now, _stories.c.last_seen_at.type)
-    last_seen = _stories.c.last_seen_at
+    seen = literal(now, stories.c.last_seen_at.type)
+    last_seen = stories.c.last_seen_at
     conn.execute(
-        update(_stories)
-        .where(_stories.c.id == story_id)
+        update(stories)
+        .where(stories.c.id == story_id)
         .values(
-            article_count=_stories.c.article_count + 1,
+            article_count=stories.c.article_count + 1,
             # max(), not now: a worker whose batch started earlier must not move it back
             last_seen_at=case((last_seen < seen, seen), else_=last_seen),
         )
@@ -289,24 +287,24 @@ def _count_article(conn: Connection, story_id: int, now: datetime) -> None:
 
 def prune_bands(conn: Connection, older_than: datetime) -> int:
     """Drop band rows created before `older_than` (now - window); returns how many."""
-    result = conn.execute(delete(_bands).where(_bands.c.created_at < older_than))
+    result = conn.execute(delete(story_bands).where(story_bands.c.created_at < older_than))
     return int(result.rowcount or 0)
 
 
-def list_stories(conn: Connection, since: datetime) -> list[dict[str, Any]]:
-    """Stories seen since `since`, newest first, each with its articles and outlets.
+def list_stories(conn: Connection, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Stories seen since `since` (all without it), newest first, with articles and outlets.
 
     Plain dicts with stable keys, for `monitor stories list --format json|table`.
     """
-    stories = conn.execute(
-        select(_stories)
-        .where(_stories.c.last_seen_at >= since)
-        .order_by(_stories.c.last_seen_at.desc(), _stories.c.id.desc())
+    found = conn.execute(
+        select(stories)
+        .where(stories.c.last_seen_at >= since if since is not None else true())
+        .order_by(stories.c.last_seen_at.desc(), stories.c.id.desc())
     ).all()
-    articles = _articles_of(conn, [row.id for row in stories])
+    members_of = _articles_of(conn, [row.id for row in found])
     listed = []
-    for row in stories:
-        members = articles.get(row.id, [])
+    for row in found:
+        members = members_of.get(row.id, [])
         listed.append(
             {
                 "id": row.id,
@@ -326,16 +324,16 @@ def _articles_of(conn: Connection, story_ids: list[int]) -> dict[int, list[dict[
         return {}
     rows = conn.execute(
         select(
-            _articles.c.id,
-            _articles.c.story_id,
-            _articles.c.title,
-            _articles.c.url,
-            _articles.c.published_at,
-            _feeds.c.name.label("feed"),
+            articles.c.id,
+            articles.c.story_id,
+            articles.c.title,
+            articles.c.url,
+            articles.c.published_at,
+            feeds.c.name.label("feed"),
         )
-        .join(_feeds, _feeds.c.id == _articles.c.feed_id)
-        .where(_articles.c.story_id.in_(story_ids))
-        .order_by(_articles.c.published_at, _articles.c.id)
+        .join(feeds, feeds.c.id == articles.c.feed_id)
+        .where(articles.c.story_id.in_(story_ids))
+        .order_by(articles.c.published_at, articles.c.id)
     ).all()
     grouped: dict[int, list[dict[str, Any]]] = {}
     for row in rows:

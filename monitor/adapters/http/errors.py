@@ -72,12 +72,13 @@ def _detail(exc: BaseException) -> str:
 
 
 def _timeout(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
-    phase = {
+    phases: dict[type[BaseException], str] = {
         httpx.ConnectTimeout: " while connecting",
         httpx.ReadTimeout: " waiting for data",
         httpx.WriteTimeout: " sending the request",
         httpx.PoolTimeout: " waiting for a free connection",
-    }.get(type(exc), "")
+    }
+    phase = phases.get(type(exc), "")
     return FetchTimeout(f"timed out after {seconds_text(limits.timeout)}{phase} fetching {url}")
 
 

@@ -41,17 +41,24 @@ def check_cron(line: str) -> None:
 
 
 def _check_item(item: str, name: str, lowest: int, highest: int, names: tuple[str, ...]) -> None:
-    body, slash, step = item.partition("/")
-    if slash and not (step.isdigit() and int(step) > 0):
+    body, slash, step_text = item.partition("/")
+    if slash and not (step_text.isdigit() and int(step_text) > 0):
         raise ValueError(f"{name} field {item!r}: the step after / must be a whole number > 0")
+    step = int(step_text) if slash else None
     if body == "*":
-        return
-    low, dash, high = body.partition("-")
-    first = _value(low, name, lowest, highest, names)
-    if dash:
-        last = _value(high, name, lowest, highest, names)
-        if last < first:
+        first, last = lowest, highest
+    else:
+        low, dash, high = body.partition("-")
+        first = _value(low, name, lowest, highest, names)
+        given = _value(high, name, lowest, highest, names) if dash else None
+        if given is not None and given < first:
             raise ValueError(f"{name} field {item!r}: the range runs backwards")
+        if step is not None and not (low.strip().isdigit() and (not dash or high.isdigit())):
+            raise ValueError(f"{name} field {item!r}: a step needs numbers, not names")
+        last = highest if given is None else given
+    # A step wider than its range fires once at most: a typo APScheduler refuses too.
+    if step is not None and step > last - first:
+        raise ValueError(f"{name} field {item!r}: the step {step} is wider than the range")
 
 
 def _value(text: str, name: str, lowest: int, highest: int, names: tuple[str, ...]) -> int:

@@ -1,24 +1,23 @@
-"""Turning a frozen digest into what each channel sends: text, HTML, and webhook JSON bodies.
-
-Holds the Jinja2 environment (templates in monitor/templates, autoescaped for HTML), the
-email subject, the generic versioned JSON payload and the Slack, Discord and Microsoft Teams
-message formats. Pure rendering: no network, no clock, no database. Feed text is untrusted
-everywhere: HTML escapes it (snippets are escaped first, then the hits are wrapped in <mark>),
-and the chat formats escape their markup characters so a title cannot ping a channel or
-forge a link.
-"""
+"""Webhook bodies: the generic versioned JSON payload and the Slack, Discord and Microsoft
+Teams message formats, within each service's documented limits. The chat formats escape their
+markup characters so a feed title cannot ping a channel or forge a link."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
-
+from monitor.adapters.render.text import (
+    marked,
+    one_line,
+    safe_href,
+    score_text,
+    shorten,
+    subject,
+    utc_iso,
+    when,
+)
 from monitor.core.digest import DigestContent, DigestItem, Snippet
 from monitor.core.states import DigestKind
 
@@ -36,102 +35,6 @@ DISCORD_DESCRIPTION_CHARS = 1000  # well under the 4096 cap, so ten embeds fit i
 TEAMS_CARD_VERSION = "1.4"
 
 WebhookFormatter = Callable[[int, DigestContent], dict[str, Any]]
-
-
-def utc_iso(value: datetime) -> str:
-    """ISO-8601 in UTC with a Z, as every JSON document of monitor writes times."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def score_text(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def one_line(text: str) -> str:
-    """Feed titles may carry newlines and tabs; headers and list items must not."""
-    return " ".join(text.split())
-
-
-def plural(count: int) -> str:
-    return "1 new story" if count == 1 else f"{count or 'no'} new stories"
-
-
-def subject(content: DigestContent) -> str:
-    """The email subject and heading: "S-400 air defence system: 7 new stories"."""
-    name = one_line(content.watchlist_name)
-    if content.kind is DigestKind.ALERT and content.items:
-        return shorten(f"Alert · {name}: {one_line(content.items[0].title)}", 160)
-    return f"{name}: {plural(content.total)}"
-
-
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def safe_href(url: str | None) -> str | None:
-    """Only http(s) links are linked: a feed can put javascript: or data: in a link."""
-    if url and re.match(r"^https?://[^\s]+$", url, flags=re.IGNORECASE):
-        return url
-    return None
-
-
-def marked_html(snippet: Snippet) -> Markup:
-    """The snippet escaped, then each hit wrapped in <mark>: the only markup we add."""
-    mark = Markup('<mark style="background-color:#fff3a3;color:#1f2328;padding:0 1px;">{}</mark>')
-    return Markup("").join(
-        mark.format(piece) if hit else escape(piece) for piece, hit in snippet.segments()
-    )
-
-
-def marked(snippet: Snippet, open_mark: str, close_mark: str, quote: Callable[[str], str]) -> str:
-    """The snippet on one line with each hit between the marks; `quote` escapes feed text."""
-    return one_line(
-        "".join(
-            f"{open_mark}{quote(piece)}{close_mark}" if hit else quote(piece)
-            for piece, hit in snippet.segments()
-        )
-    )
-
-
-def marked_text(snippet: Snippet) -> str:
-    return marked(snippet, "*", "*", lambda piece: piece)
-
-
-@cache
-def environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("monitor", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(
-        when=when,
-        score=score_text,
-        oneline=one_line,
-        href=safe_href,
-        marked_html=marked_html,
-        marked_text=marked_text,
-    )
-    return env
-
-
-def render_text(content: DigestContent) -> str:
-    return (
-        environment().get_template("digest.txt").render(content=content, heading=subject(content))
-    )
-
-
-def render_html(content: DigestContent) -> str:
-    return (
-        environment().get_template("digest.html").render(content=content, heading=subject(content))
-    )
 
 
 # ---- generic JSON -------------------------------------------------------------------------

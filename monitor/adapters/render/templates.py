@@ -1,0 +1,52 @@
+"""The Jinja2 environment (templates in monitor/templates, autoescaped for HTML) and the
+plain-text and HTML renderings of a digest, for email and the file channel."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from monitor.adapters.render.text import (
+    marked_html,
+    marked_text,
+    one_line,
+    safe_href,
+    score_text,
+    subject,
+    when,
+)
+from monitor.core.digest import DigestContent
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("monitor", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        when=when,
+        score=score_text,
+        oneline=one_line,
+        href=safe_href,
+        marked_html=marked_html,
+        marked_text=marked_text,
+    )
+    return env
+
+
+def render_text(content: DigestContent) -> str:
+    return (
+        environment().get_template("digest.txt").render(content=content, heading=subject(content))
+    )
+
+
+def render_html(content: DigestContent) -> str:
+    return (
+        environment().get_template("digest.html").render(content=content, heading=subject(content))
+    )

@@ -1,0 +1,289 @@
+"""Digests and immediate alerts: gather a watchlist's pending matches, let core.digest decide,
+record the decision with its outbox rows in one transaction.
+
+- `create_digest(engine, settings, watchlist, now=..., window_end=...)`: the digest of one
+  watchlist for one window, created once whoever asks (the scheduler, a catch-up, the CLI).
+- `create_alerts(engine, settings, watchlists, now=..., found_since=...)`: alerts for the
+  strong matches found since a poll cycle began, within each watchlist's hourly budget.
+- `preview_digest(engine, watchlist, now=...)`: what the next digest would hold; writes nothing.
+
+Two workers creating the same digest serialize on a per-watchlist write lock (an advisory
+lock on PostgreSQL, BEGIN IMMEDIATE on SQLite); the second finds the first's digest under its
+unique (watchlist, kind, window key) and creates nothing. Sending is flows/outbox.py's job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine
+
+from monitor.adapters.db import digest_store
+from monitor.adapters.db.digest_store import CreatedDigest
+from monitor.adapters.db.transactions import write_transaction
+from monitor.adapters.render import utc_iso
+from monitor.config import Settings
+from monitor.core.digest import (
+    ALERT_BUDGET_WINDOW,
+    Candidate,
+    DigestContent,
+    DigestPlan,
+    alert_window_key,
+    plan_alerts,
+    plan_digest,
+    should_send,
+)
+from monitor.core.states import DigestKind
+
+log = logging.getLogger(__name__)
+
+
+class DigestPolicy(Protocol):
+    """The watchlist settings a digest needs (monitor.core.watchlist.Watchlist has them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def channels(self) -> Sequence[str]: ...
+    @property
+    def max_items(self) -> int: ...
+    @property
+    def send_empty(self) -> bool: ...
+    @property
+    def repeat_alerts_in_digest(self) -> bool: ...
+
+
+class AlertPolicy(Protocol):
+    """The watchlist settings an immediate alert needs."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def channels(self) -> Sequence[str]: ...
+    @property
+    def alert_threshold(self) -> float | None: ...
+    @property
+    def max_alerts_per_hour(self) -> int: ...
+
+
+def known_channels(settings: Settings, watchlist: DigestPolicy | AlertPolicy) -> list[str]:
+    """The watchlist's channels that config.toml defines; the others are logged and skipped."""
+    names = []
+    for name in watchlist.channels:
+        if name in settings.channels:
+            names.append(name)
+        else:
+            log.error(
+                "watchlist names channel %r, which config.toml does not define; "
+                "`monitor watchlists check` reports it",
+                name,
+                extra={"watchlist": watchlist.id, "channel": name},
+            )
+    return names
+
+
+def window_key(now: datetime, window_end: datetime | None) -> str:
+    """Scheduled digests are keyed by their window end, so every worker agrees on it; a
+    digest asked for by hand is a window of its own."""
+    return utc_iso(window_end) if window_end is not None else f"manual:{utc_iso(now)}"
+
+
+# ---- digests -----------------------------------------------------------------------------
+
+
+def create_digest(
+    engine: Engine,
+    settings: Settings,
+    watchlist: DigestPolicy,
+    *,
+    now: datetime,
+    window_end: datetime | None = None,
+) -> CreatedDigest:
+    """The digest of `watchlist` for the window ending at `window_end` (the scheduled fire
+    time), or a manual one when None. Created once: a second call returns the first's."""
+    created = record_digest(
+        engine,
+        watchlist,
+        channels=known_channels(settings, watchlist),
+        window_key=window_key(now, window_end),
+        window_end=window_end or now,
+        now=now,
+    )
+    extra = {"watchlist": watchlist.id, "digest_id": created.digest_id}
+    if created.created:
+        log.info(
+            "digest created: %d stories, %d deliveries",
+            created.content.total,
+            len(created.delivery_ids),
+            extra=extra,
+        )
+    else:
+        log.info("digest for this window exists already", extra=extra)
+    return created
+
+
+def record_digest(
+    engine: Engine,
+    watchlist: DigestPolicy,
+    *,
+    channels: Sequence[str],
+    window_key: str,
+    window_end: datetime,
+    now: datetime,
+) -> CreatedDigest:
+    """Create the digest of `watchlist` for `window_key`, or return the one that exists.
+
+    One transaction: every pending match is assigned to it (shown, "and N more", or recorded
+    as a copy of a story delivered before), and one outbox row per channel is added unless
+    the digest is empty and the watchlist does not `send_empty`.
+    """
+    with write_transaction(engine, lock=f"watchlist:{watchlist.id}") as connection:
+        existing = digest_store.find_digest(connection, watchlist.id, DigestKind.DIGEST, window_key)
+        if existing is not None:
+            return existing
+        content, plan = _plan_digest(connection, watchlist, now=now, window_end=window_end)
+        created = digest_store.insert_digest(
+            connection,
+            content,
+            window_key=window_key,
+            channels=channels,
+            send=should_send(content, send_empty=watchlist.send_empty),
+            now=now,
+        )
+        digest_store.assign_matches(connection, created.digest_id, plan.consumed)
+        digest_store.mark_duplicates(connection, plan.duplicates)
+        return created
+
+
+def preview_digest(
+    engine: Engine, watchlist: DigestPolicy, *, now: datetime, window_end: datetime | None = None
+) -> DigestContent:
+    """What the watchlist's next digest would hold; changes nothing."""
+    with engine.connect() as connection:
+        content, _ = _plan_digest(connection, watchlist, now=now, window_end=window_end or now)
+        connection.rollback()
+    return content
+
+
+def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
+    return {c.story_id for c in candidates if c.story_id is not None}
+
+
+def _plan_digest(
+    connection: Connection, watchlist: DigestPolicy, *, now: datetime, window_end: datetime
+) -> tuple[DigestContent, DigestPlan]:
+    candidates = digest_store.pending_candidates(connection, watchlist.id)
+    stories = _story_ids(candidates)
+    plan = plan_digest(
+        candidates,
+        delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
+        story_outlets=digest_store.story_outlets(connection, stories),
+        max_items=watchlist.max_items,
+        repeat_alerts=watchlist.repeat_alerts_in_digest,
+    )
+    content = plan.content(
+        kind=DigestKind.DIGEST,
+        watchlist_id=watchlist.id,
+        watchlist_name=watchlist.name,
+        generated_at=now,
+        window_start=digest_store.last_window_end(connection, watchlist.id),
+        window_end=window_end,
+    )
+    return content, plan
+
+
+# ---- alerts ------------------------------------------------------------------------------
+
+
+def create_alerts(
+    engine: Engine,
+    settings: Settings,
+    watchlists: Sequence[AlertPolicy],
+    *,
+    now: datetime,
+    found_since: datetime,
+) -> list[CreatedDigest]:
+    """Alert rows (and their outbox rows) for matches found since `found_since`."""
+    created: list[CreatedDigest] = []
+    for watchlist in watchlists:
+        if watchlist.alert_threshold is None:
+            continue
+        alerts = record_alerts(
+            engine,
+            watchlist,
+            channels=known_channels(settings, watchlist),
+            found_since=found_since,
+            now=now,
+        )
+        for alert in alerts:
+            log.info(
+                "alert created: %s",
+                alert.content.items[0].title,
+                extra={"watchlist": watchlist.id, "digest_id": alert.digest_id},
+            )
+        created.extend(alerts)
+    return created
+
+
+def record_alerts(
+    engine: Engine,
+    watchlist: AlertPolicy,
+    *,
+    channels: Sequence[str],
+    found_since: datetime,
+    now: datetime,
+) -> list[CreatedDigest]:
+    """Create immediate alerts for the watchlist's strong matches found since `found_since`.
+
+    One alert (kind "alert", window_key per story) per story not yet delivered to this
+    watchlist, at most `max_alerts_per_hour` in any hour; the rest wait for the digest.
+    """
+    threshold = watchlist.alert_threshold
+    if threshold is None or not channels:
+        return []
+    with write_transaction(engine, lock=f"watchlist:{watchlist.id}") as connection:
+        candidates = digest_store.pending_alert_candidates(
+            connection, watchlist.id, threshold=threshold, found_since=found_since
+        )
+        if not candidates:
+            return []
+        stories = _story_ids(candidates)
+        plan = plan_alerts(
+            candidates,
+            alert_threshold=threshold,
+            max_per_hour=watchlist.max_alerts_per_hour,
+            recent_alerts=digest_store.recent_alert_times(
+                connection, watchlist.id, now - ALERT_BUDGET_WINDOW
+            ),
+            now=now,
+            delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
+            story_outlets=digest_store.story_outlets(connection, stories),
+        )
+        created = []
+        for item in plan.alerts:
+            key = alert_window_key(item)
+            if digest_store.find_digest(connection, watchlist.id, DigestKind.ALERT, key):
+                continue
+            content = DigestContent(
+                kind=DigestKind.ALERT,
+                watchlist_id=watchlist.id,
+                watchlist_name=watchlist.name,
+                generated_at=now,
+                window_start=None,
+                window_end=now,
+                items=(item,),
+                total=1,
+            )
+            alert = digest_store.insert_digest(
+                connection, content, window_key=key, channels=channels, send=True, now=now
+            )
+            digest_store.mark_alerted(connection, item.match_id, alert.digest_id)
+            created.append(alert)
+        return created
