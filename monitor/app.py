@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.adapters.http import Fetcher, FetchLimits, build_client
+from monitor.adapters.http.guard import AddressGuard
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
@@ -106,8 +107,17 @@ def fetch_limits(settings: Settings) -> FetchLimits:
     )
 
 
-def make_fetcher(settings: Settings, client: httpx.AsyncClient) -> Fetcher:
-    return Fetcher(client, fetch_limits(settings), user_agent=settings.polling.user_agent)
+def make_fetcher(
+    settings: Settings, client: httpx.AsyncClient, *, guard: AddressGuard | None = None
+) -> Fetcher:
+    """`guard` replaces the SSRF guard's resolver in tests; allow_private_networks drops it."""
+    if settings.polling.allow_private_networks:
+        guard = None
+    elif guard is None:
+        guard = AddressGuard()
+    return Fetcher(
+        client, fetch_limits(settings), user_agent=settings.polling.user_agent, guard=guard
+    )
 
 
 @asynccontextmanager
@@ -124,14 +134,16 @@ async def poller(
     clock: Callable[[], datetime] = utc_now,
     client: httpx.AsyncClient | None = None,
     match_articles: MatchesArticles | None = None,
+    guard: AddressGuard | None = None,
 ) -> AsyncIterator[Poller]:
-    """A Poller wired from settings; `client` replaces the production HTTP client in tests."""
+    """A Poller wired from settings; `client` replaces the production HTTP client and `guard`
+    the SSRF guard's resolver in tests."""
     async with AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(http_client(settings))
         instance = Poller(
             engine=engine,
-            fetcher=make_fetcher(settings, client),
+            fetcher=make_fetcher(settings, client, guard=guard),
             feeds=configured_feeds(settings),
             default_interval=settings.polling.interval,
             lease=settings.polling.lease,

@@ -65,6 +65,9 @@ class PollingSettings(_Strict):
     lease: Duration = timedelta(minutes=5)
     # Parsing is the CPU-bound stage; it runs in this many worker processes (0: a thread).
     parse_processes: int = Field(2, ge=0, le=64)
+    # Redirects from public addresses into private networks, and OPML-imported feeds at
+    # private addresses, are refused unless this is true (config.toml feeds may point anywhere).
+    allow_private_networks: bool = False
 
 
 class WatchlistSettings(_Strict):

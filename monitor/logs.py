@@ -11,7 +11,16 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-_CONTEXT_KEYS = ("feed", "channel", "watchlist", "digest_id", "delivery_id", "worker")
+_CONTEXT_KEYS = (
+    "feed",
+    "channel",
+    "watchlist",
+    "article_id",
+    "status",
+    "digest_id",
+    "delivery_id",
+    "worker",
+)
 
 
 class TextFormatter(logging.Formatter):

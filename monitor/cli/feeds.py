@@ -10,7 +10,8 @@ from typing import Any
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
 from monitor.cli.output import print_json, print_table
-from monitor.core.opml import OPMLError, OPMLFeed, read_opml, write_opml
+from monitor.core.opml import OPMLFeed, read_opml, write_opml
+from monitor.errors import OPMLError
 from monitor.flows.feeds import import_feeds, list_feeds
 
 

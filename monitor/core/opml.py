@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from monitor.errors import MonitorError
-
-
-class OPMLError(MonitorError):
-    stage = "opml"
+# Defined with the rest of the tree in monitor.errors; importable from here as before.
+from monitor.errors import OPMLError
 
 
 @dataclass(frozen=True, slots=True)

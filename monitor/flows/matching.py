@@ -101,9 +101,12 @@ class MatchNewArticles:
                     for article_id, watchlist_id, score in found
                 ],
             )
-            for _, watchlist_id, score in found:
-                log.info(
-                    "match %.1f", score.score, extra={"feed": feed.name, "watchlist": watchlist_id}
+            for article_id, watchlist_id, score in found:
+                log.debug(
+                    "match %.1f: article %d",
+                    score.score,
+                    article_id,
+                    extra={"feed": feed.name, "watchlist": watchlist_id, "article_id": article_id},
                 )
                 if self._on_match:
                     self._on_match(watchlist_id, score)

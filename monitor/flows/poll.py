@@ -8,12 +8,16 @@ they score.
 Apply: one database transaction per feed, on one writer thread, so a slow feed never holds
 up another and SQLite sees a single writer.
 
-A failing feed records its error on its own row and never aborts the cycle.
+A failing feed records its error on its own row and never aborts the cycle; so does a
+failed write of one feed's transaction (TransactionFailed). Only a database that is unusable
+as a whole (DatabaseUnavailable: down, full, read-only, gone) ends the cycle early, with
+one error saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -27,13 +31,14 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine
 
 from monitor.adapters.db import article_store, feed_store
+from monitor.adapters.db.errors import database_errors
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
 from monitor.adapters.feed_parse import parse_feed
 from monitor.adapters.http import FetchResult
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
 from monitor.core.states import FeedOutcome
-from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
 from monitor.flows.digests import AlertPolicy
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.workers import worker_id
@@ -49,7 +54,12 @@ _STATE_BATCH = 100  # feed-state rows written per transaction for 304s
 
 class FetchesFeeds(Protocol):
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        trusted: bool = True,
     ) -> FetchResult: ...
 
 
@@ -183,9 +193,15 @@ class Poller:
 
     def _claim(self, ignore_schedule: bool) -> list[FeedRow]:
         now = self.clock()
-        with self.engine.begin() as connection:
+        with (
+            database_errors(what="syncing feeds from config", engine=self.engine),
+            self.engine.begin() as connection,
+        ):
             feed_store.sync_feeds(connection, self.feed_specs, now)
-        with self.engine.begin() as connection:
+        with (
+            database_errors(what="claiming due feeds", engine=self.engine),
+            self.engine.begin() as connection,
+        ):
             return feed_store.claim_due_feeds(
                 connection,
                 owner=self.owner,
@@ -213,6 +229,14 @@ class Poller:
                 if on_feed_done:
                     on_feed_done(report)
             await self._flush_states()
+        except DatabaseUnavailable as exc:
+            await self._stop_cycle(tasks)
+            raise DatabaseUnavailable(
+                f"{exc} (the poll stopped after {len(summary.feeds)} of {len(tasks)} feeds)",
+                kind=exc.kind,
+                feed=exc.feed,
+                url=exc.url,
+            ) from exc
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
@@ -224,15 +248,33 @@ class Poller:
             raise
         return summary
 
+    async def _stop_cycle(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """End a cycle whose database became unusable: every other feed would fail the same
+        way, so stop them, and let none run on after poll_once has returned."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Best effort, on the writer thread behind whatever write was in flight there: if the
+        # database takes these after all (a failed write frees what it had allocated), the
+        # next poll finds the finished feeds recorded and the rest free to claim, instead of
+        # leased until the lease expires. If not, the lease expiry frees them.
+        with contextlib.suppress(DatabaseError):
+            await self._flush_states()
+        with contextlib.suppress(DatabaseError):
+            await self._db(self._release_all)
+
     def _release_all(self) -> None:
-        with self.engine.begin() as connection:
+        with (
+            database_errors(what="releasing leases", engine=self.engine),
+            self.engine.begin() as connection,
+        ):
             feed_store.release_feeds(connection, self.owner)
 
     async def _poll_feed(self, feed: FeedRow) -> FeedReport:
         try:
             return await self._fetch_and_apply(feed)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, DatabaseUnavailable):
+            raise  # DatabaseUnavailable: poll_once stops the cycle and reports it once
         except Exception as exc:  # a bug must cost one feed, not the cycle
             log.exception("unexpected error", extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, f"internal error: {exc!r}")
@@ -240,10 +282,13 @@ class Poller:
     async def _fetch_and_apply(self, feed: FeedRow) -> FeedReport:
         try:
             result = await self.fetcher.fetch(
-                feed.url, etag=feed.etag, last_modified=feed.last_modified
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                trusted=feed.source == "config",
             )
         except FetchError as exc:
-            log.warning("fetch failed: %s", exc, extra={"feed": feed.name})
+            log.debug("fetch failed: %s", exc, extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, str(exc))
 
         report = await self._apply_result(feed, result)
@@ -263,7 +308,7 @@ class Poller:
         try:
             parsed = await self._parse(body, result)
         except ParseError as exc:
-            log.warning("unreadable feed: %s", exc, extra={"feed": feed.name})
+            log.debug("unreadable feed: %s", exc, extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, str(exc), result)
         return await self._db(self._apply_fetched, feed, result, parsed, body_hash)
 
@@ -316,8 +361,18 @@ class Poller:
             await self._db(self._write_states, batch)
 
     def _write_states(self, batch: list[dict[str, Any]]) -> None:
-        with self.engine.begin() as connection:
-            feed_store.record_polls(connection, batch)
+        try:
+            with (
+                database_errors(what=f"recording {len(batch)} unchanged feeds", engine=self.engine),
+                self.engine.begin() as connection,
+            ):
+                feed_store.record_polls(connection, batch)
+        except DatabaseUnavailable:
+            raise
+        except DatabaseError as exc:
+            # These feeds did answer (304 or the same bytes) and their reports say so; only
+            # their next poll time is lost, and their leases free them when they expire.
+            log.error("%s", exc)
 
     # --- apply: each runs on the writer thread, one transaction per feed -------------------
 
@@ -339,7 +394,10 @@ class Poller:
         )
         report = FeedReport(feed.name, FeedOutcome.FETCHED, status=result.status)
         try:
-            with self.engine.begin() as connection:
+            with (
+                database_errors(what="storing articles", feed=feed.name, engine=self.engine),
+                self.engine.begin() as connection,
+            ):
                 stored = article_store.store_entries(connection, feed.id, parsed.entries, now)
                 if self.match_articles is not None and stored.new:
                     report.matches = self.match_articles(connection, feed, stored.new, now)
@@ -349,7 +407,9 @@ class Poller:
                 if parsed.bozo_reason:
                     values["last_error"] = f"read despite errors: {parsed.bozo_reason}"
                 feed_store.record_poll(connection, feed.id, self.owner, **values)
-        except MonitorError as exc:
+        except DatabaseUnavailable:
+            raise  # not this feed's failure: poll_once stops the cycle
+        except MonitorError as exc:  # TransactionFailed, or scoring's own errors: this feed only
             log.error("storing failed: %s", exc, extra={"feed": feed.name})
             return self._apply_failure(feed, str(exc), result)
         report.new_articles = len(stored.new)
@@ -362,6 +422,13 @@ class Poller:
         self, feed: FeedRow, result: FetchResult, decision: PollDecision, now: datetime
     ) -> dict[str, Any]:
         """The feed row after a successful poll; always the same keys, so rows batch."""
+        if feed.consecutive_failures:
+            log.info(
+                "feed recovered after %d failed polls (HTTP %d)",
+                feed.consecutive_failures,
+                result.status,
+                extra={"feed": feed.name},
+            )
         values: dict[str, Any] = {
             "state": decision.state.value,
             "consecutive_failures": decision.consecutive_failures,
@@ -408,11 +475,31 @@ class Poller:
         }
         if result is not None and result.permanent_url:
             values["url"] = result.permanent_url
-        with self.engine.begin() as connection:
-            feed_store.record_poll(connection, feed.id, self.owner, **values)
+        try:
+            with (
+                database_errors(what="recording the poll", feed=feed.name, engine=self.engine),
+                self.engine.begin() as connection,
+            ):
+                feed_store.record_poll(connection, feed.id, self.owner, **values)
+        except DatabaseUnavailable:
+            raise
+        except DatabaseError as exc:
+            # The report still says why the feed failed; the row keeps its old state, and
+            # its lease frees it for a later poll when it expires.
+            log.error("%s", exc, extra={"feed": feed.name})
         outcome = FeedOutcome.STOPPED if decision.next_poll_at is None else FeedOutcome.FAILED
         if outcome is FeedOutcome.STOPPED:
             log.warning("feed stopped: %s", decision.reason, extra={"feed": feed.name})
+        elif decision.reason != feed.last_error:
+            # Once per change of state, not once per poll: a feed down for a week would
+            # otherwise fill the log with the same line every few hours.
+            log.warning(
+                "poll failed (%d in a row, next try %s): %s",
+                decision.consecutive_failures,
+                decision.next_poll_at.isoformat() if decision.next_poll_at else "never",
+                decision.reason,
+                extra={"feed": feed.name, "status": result.status if result else None},
+            )
         return FeedReport(
             feed.name, outcome, status=result.status if result else None, error=decision.reason
         )

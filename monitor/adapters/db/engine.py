@@ -2,11 +2,12 @@
 
 SQLite gets WAL (readers never block the writer), a busy timeout and enforced foreign keys;
 PostgreSQL gets pre-ping so a restarted server does not fail the next poll. Library errors
-are mapped to DatabaseError here.
+are mapped to DatabaseError by adapters/db/errors.py, the same map the flows use.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 
-from monitor.errors import DatabaseError
+from monitor.adapters.db.errors import database_errors
+from monitor.errors import DatabaseError, DatabaseKind, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +42,31 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
-    try:
+        # Validating the setting, not talking to a database: ArgumentError elsewhere is a bug.
+        raise DatabaseError(
+            f"invalid database URL {url!r}: {exc}", kind=DatabaseKind.CONFIG
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    with database_errors(url=url):
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(Path(parsed.database).parent, shown)
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    except NoSuchModuleError as exc:
-        raise DatabaseError(
-            f"no driver for {parsed.drivername}: for PostgreSQL install monitor[postgres] "
-            f"and use postgresql+psycopg://...; ({exc})"
-        ) from None
+
+
+def _make_folder(folder: Path, shown: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"cannot create the folder {folder} of the database {shown}: "
+            f"{exc.strerror or exc}; create it, or point [database] url elsewhere",
+            kind=DatabaseKind.READONLY if exc.errno == errno.EROFS else DatabaseKind.UNAVAILABLE,
+            url=shown,
+        ) from exc
 
 
 def migrations_dir() -> Path:
@@ -70,16 +83,21 @@ def upgrade_database(engine: Engine) -> str | None:
     from alembic import command
     from alembic.config import Config
     from alembic.migration import MigrationContext
+    from alembic.util import CommandError
 
     location = migrations_dir()
     if not (location / "env.py").is_file():
         raise DatabaseError(
-            f"migrations not found at {location}: set $MONITOR_MIGRATIONS to the alembic/ folder"
+            f"migrations not found at {location}: set $MONITOR_MIGRATIONS to the alembic/ folder",
+            kind=DatabaseKind.CONFIG,
         )
     config = Config()
     config.set_main_option("script_location", str(location))
     try:
-        with engine.begin() as connection:
+        with (
+            database_errors(what="migrating the database", engine=engine),
+            engine.begin() as connection,
+        ):
             if connection.dialect.name == "postgresql":
                 # Workers starting together would each try to create the tables; the first
                 # migrates, the rest wait here and then find nothing to do.
@@ -90,16 +108,25 @@ def upgrade_database(engine: Engine) -> str | None:
             before = MigrationContext.configure(connection).get_current_revision()
             command.upgrade(config, "head")
             return before
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database {safe_url(engine)}: {exc.orig}") from None
-    except SQLAlchemyError as exc:
-        raise DatabaseError(f"migrating {safe_url(engine)} failed: {exc}") from None
+    except CommandError as exc:
+        # Alembic's own errors, which only migrating raises (so they are not in the shared
+        # map, which would then import alembic for every caller): typically a revision this
+        # version of monitor does not know, written by a newer one.
+        raise DatabaseError(
+            f"migrating {safe_url(engine)} failed: {exc}; if a newer monitor upgraded this "
+            "database, run that version",
+            kind=DatabaseKind.SCHEMA,
+            url=safe_url(engine),
+        ) from exc
 
 
 def current_revision(engine: Engine) -> str | None:
     from alembic.migration import MigrationContext
 
-    with engine.connect() as connection:
+    with (
+        database_errors(what="reading the schema revision", engine=engine),
+        engine.connect() as connection,
+    ):
         if not inspect(connection).has_table("alembic_version"):
             return None
         return MigrationContext.configure(connection).get_current_revision()

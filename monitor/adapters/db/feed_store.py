@@ -42,6 +42,8 @@ class FeedRow:
     body_hash: str | None
     consecutive_failures: int
     ttl_seconds: int | None
+    source: str = "config"  # config | opml: only the operator's own URLs may be private
+    last_error: str | None = None  # as recorded by the previous poll
 
 
 def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime) -> None:
@@ -158,6 +160,8 @@ def claim_due_feeds(
             body_hash=row.body_hash,
             consecutive_failures=row.consecutive_failures,
             ttl_seconds=row.ttl_seconds,
+            source=row.source,
+            last_error=row.last_error,
         )
         for row in rows
     ]

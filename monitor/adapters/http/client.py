@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import aiohttp
 import httpx
+from aiohttp.abc import AbstractResolver
 from httpx_aiohttp import AiohttpTransport, HttpxAiohttpClient
 
+from monitor.adapters.http.guard import GuardedResolver
 from monitor.adapters.http.limits import FetchLimits
 
 
@@ -21,7 +23,11 @@ class Transport(enum.Enum):
 
 
 def build_client(
-    limits: FetchLimits, *, transport: Transport = Transport.AIOHTTP, trust_env: bool = True
+    limits: FetchLimits,
+    *,
+    transport: Transport = Transport.AIOHTTP,
+    trust_env: bool = True,
+    resolver: AbstractResolver | None = None,
 ) -> httpx.AsyncClient:
     """The production client. aiohttp's pool is the default: see bench/transport.py.
 
@@ -34,7 +40,7 @@ def build_client(
     if transport is Transport.HTTPX:
         return httpx.AsyncClient(timeout=timeout, limits=pool, trust_env=trust_env)
     context = httpx.create_ssl_context(trust_env=trust_env)
-    session = _aiohttp_session_factory(limits, context)
+    session = _aiohttp_session_factory(limits, context, resolver)
     return HttpxAiohttpClient(
         timeout=timeout,
         limits=pool,
@@ -44,10 +50,16 @@ def build_client(
 
 
 def _aiohttp_session_factory(
-    limits: FetchLimits, context: ssl.SSLContext
+    limits: FetchLimits, context: ssl.SSLContext, resolver: AbstractResolver | None
 ) -> Callable[[], aiohttp.ClientSession]:
+    """`resolver`: what the guarded resolver asks for addresses (tests map names to
+    loopback); the system's resolver by default."""
+
     def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=limits.concurrency, ssl=context)
+        # The guarded resolver repeats the SSRF check where the connection is made.
+        connector = aiohttp.TCPConnector(
+            limit=limits.concurrency, ssl=context, resolver=GuardedResolver(resolver)
+        )
         return aiohttp.ClientSession(
             connector=connector,
             # httpx keeps the cookies; a second jar in aiohttp would send them twice.

@@ -12,8 +12,10 @@ import aiohttp
 import httpx
 from aiohttp.http_exceptions import HttpProcessingError
 
+from monitor.adapters.http.guard import AddressRefused
 from monitor.adapters.http.limits import FetchLimits, seconds_text
 from monitor.errors import (
+    BlockedAddress,
     ConnectError,
     FetchError,
     FetchTimeout,
@@ -143,6 +145,10 @@ def _internal(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchE
     return FetchError(f"fetching {url} failed inside the HTTP client: {_detail(exc)}")
 
 
+def _refused_address(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> FetchError:
+    return BlockedAddress(str(exc))
+
+
 def _default_port(url: httpx.URL) -> int:
     return 443 if url.scheme == "https" else 80
 
@@ -152,6 +158,7 @@ _Build = Callable[[BaseException, httpx.URL, FetchLimits], FetchError]
 # Most specific first: several of these types inherit from each other (a DNS error is an
 # OSError; aiohttp's DNS error is also its connector error).
 _DESCRIPTIONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], _Build], ...] = (
+    (AddressRefused, _refused_address),
     ((httpx.TimeoutException, aiohttp.ServerTimeoutError, TimeoutError, socket.timeout), _timeout),
     ((socket.gaierror, aiohttp.ClientConnectorDNSError), _dns),
     ((ssl.SSLCertVerificationError, aiohttp.ClientConnectorCertificateError), _certificate),

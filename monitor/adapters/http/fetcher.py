@@ -9,13 +9,18 @@ aiohttp) exception is mapped onto monitor.errors here, with a message a user can
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 
 from monitor.adapters.http.errors import TRANSPORT_EXCEPTIONS, cause_chain, transport_error
+from monitor.adapters.http.guard import REQUIRE_PUBLIC, AddressGuard, AddressRefused
 from monitor.adapters.http.limits import Budget, FetchLimits, Slots, seconds_text, size_text
-from monitor.errors import FetchError, FetchTimeout, TooLarge, TooManyRedirects
+from monitor.errors import BlockedAddress, FetchError, FetchTimeout, TooLarge, TooManyRedirects
+
+T = TypeVar("T")
 
 DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
 # Feed types first; */* last because many servers label feeds text/html or octet-stream.
@@ -62,42 +67,89 @@ class Fetcher:
         limits: FetchLimits | None = None,
         *,
         user_agent: str = DEFAULT_USER_AGENT,
+        guard: AddressGuard | None = None,
     ) -> None:
+        """`guard`: the SSRF guard (adapters/http/guard.py); None lets every hop through, as
+        `[polling] allow_private_networks = true` asks."""
         if not _is_header_safe(user_agent):
             raise ValueError(f"user_agent must be printable ASCII on one line, got {user_agent!r}")
         self._client = client
         self._limits = limits or FetchLimits()
         self._user_agent = user_agent
         self._slots = Slots(self._limits.concurrency, self._limits.per_host)
+        self._guard = guard
 
     @property
     def limits(self) -> FetchLimits:
         return self._limits
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        trusted: bool = True,
     ) -> FetchResult:
         """GET `url`, conditionally when a stored ETag or Last-Modified is given.
 
+        `trusted`: the operator wrote this URL (config.toml), so it may point anywhere; an
+        OPML-imported URL is not, and must resolve to a public address while the guard is on.
         Returns the final answer for any HTTP status. Raises a FetchError subclass when no
-        answer came within the limits: FetchTimeout, TooLarge, TooManyRedirects, ConnectError.
+        answer came within the limits: FetchTimeout, TooLarge, TooManyRedirects,
+        ConnectError, BlockedAddress.
         """
         headers = self._request_headers(etag, last_modified)
         budget = Budget(self._limits.timeout)
         chain = [_parse_url(url)]
+        # Per hop: is its address public? None until the guard needed to know.
+        public: list[bool | None] = [None]
+        require_public: str | None = None  # what the connector enforces for this hop
+        if self._guard is not None and not trusted:
+            await self._guarded(self._guard.check(chain[0], redirected_from=None), chain[0], budget)
+            public[0], require_public = True, ""
         permanent_url: str | None = None
         permanent_so_far = True
         while True:
-            answer = await self._exchange(chain[-1], headers, budget)
+            answer = await self._exchange(chain[-1], headers, budget, require_public)
             target = self._redirect_target(answer, chain)
             if target is None:
                 if not (answer.status == 304 or 200 <= answer.status < 300):
                     permanent_url = None
                 return answer.result(permanent_url, budget.elapsed())
+            require_public = await self._check_redirect(chain[-1], target, public, budget)
             permanent_so_far = permanent_so_far and answer.status in PERMANENT_REDIRECTS
             if permanent_so_far:
                 permanent_url = str(target)
             chain.append(target)
+
+    async def _check_redirect(
+        self, source: httpx.URL, target: httpx.URL, public: list[bool | None], budget: Budget
+    ) -> str | None:
+        """Refuse a redirect from a public address to a non-public one; returns what the
+        connector must enforce for the target (its source URL), or None."""
+        if self._guard is None:
+            public.append(None)
+            return None
+        if public[-1] is None:
+            # Resolved only now: most feeds never redirect, and those cost no extra lookup.
+            public[-1] = await self._guarded(self._guard.is_public(source), source, budget)
+        if not public[-1]:
+            public.append(None)  # an intranet feed may redirect within the intranet
+            return None
+        await self._guarded(self._guard.check(target, redirected_from=source), target, budget)
+        public.append(True)
+        return str(source)
+
+    async def _guarded(self, check: Awaitable[T], url: httpx.URL, budget: Budget) -> T:
+        """Run a guard check within the fetch's time budget, its failures mapped to ours."""
+        try:
+            async with asyncio.timeout_at(budget.start()):
+                return await check
+        except AddressRefused as exc:
+            raise BlockedAddress(str(exc)) from None
+        except TRANSPORT_EXCEPTIONS as exc:
+            raise transport_error(exc, url, self._limits) from exc
 
     def _request_headers(self, etag: str | None, last_modified: str | None) -> dict[str, str]:
         headers = {"User-Agent": self._user_agent, "Accept": FEED_ACCEPT}
@@ -127,11 +179,14 @@ class Fetcher:
             )
         return target
 
-    async def _exchange(self, url: httpx.URL, headers: dict[str, str], budget: Budget) -> _Answer:
+    async def _exchange(
+        self, url: httpx.URL, headers: dict[str, str], budget: Budget, require_public: str | None
+    ) -> _Answer:
         """One request and its body, within the per-host and global limits and the budget."""
         async with self._slots.hold(url.host):
             deadline = budget.start()
             scope = asyncio.timeout_at(deadline)
+            token = REQUIRE_PUBLIC.set(require_public)
             try:
                 async with scope:
                     return await self._request(url, headers)
@@ -139,6 +194,8 @@ class Fetcher:
                 if scope.expired():
                     raise self._deadline_error(exc, url) from exc
                 raise transport_error(exc, url, self._limits) from exc
+            finally:
+                REQUIRE_PUBLIC.reset(token)
 
     def _deadline_error(self, exc: BaseException, url: httpx.URL) -> FetchError:
         # A failure found just before the deadline (TooLarge, while the connection was being
