@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests; the functions they use are in harness.py."""
+"""Fixtures of the end-to-end tests; the functions they use are in tests/harness.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The end-to-end harness: `monitor` run as an operator runs it (a subprocess of this Python,
 the environment a shell gives it), the config.toml it reads, feeds served on loopback, and
-waiting for what the process does. Plain functions; conftest.py next to this file holds the
-fixtures built on them. Nothing here listens beyond 127.0.0.1.
+waiting for what the process does. Plain functions, for tests/e2e/ (its conftest.py holds the
+fixtures) and any test that runs the command line. Nothing here listens beyond 127.0.0.1.
 """
 
 from __future__ import annotations

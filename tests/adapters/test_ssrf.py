@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -224,11 +224,8 @@ async def test_a_name_that_rebinds_to_loopback_is_refused_at_connect(
 
 
 async def test_a_refused_redirect_is_shown_on_the_feed_and_keeps_its_url(
-    httpx_mock: HTTPXMock, sqlite_engine: Engine
+    httpx_mock: HTTPXMock, sqlite_engine: Engine, now: datetime
 ) -> None:
-    from datetime import UTC, datetime
-
-    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     spec = FeedSpec("opml-feed", "https://feeds.example/rss", source="opml")
     with sqlite_engine.begin() as connection:
         feed_store.add_feeds(connection, [spec], now)

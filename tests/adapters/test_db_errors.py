@@ -14,16 +14,17 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy.exc as sa
+from fixed_time import NOW
+from harness import run_monitor, write_config
 from loopback import FeedServer, Route
 from pytest_httpx import HTTPXMock
 from sqlalchemy import Engine, event, select, text
@@ -42,7 +43,6 @@ from monitor.errors import (
 )
 from monitor.flows.poll import Poller
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 STATEMENT = "INSERT INTO articles (feed_id, title, text) VALUES (?, ?, ?)"
 PARAMETERS = (7, "Ankara weighs the S-400 second batch", "the whole article text " * 50)
 
@@ -533,19 +533,6 @@ async def test_a_database_that_fails_at_claim_time_fails_poll_once(
 # --- the command line on a real full disk ------------------------------------------------------
 
 
-def monitor(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MONITOR_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-
-
 @contextmanager
 def small_disk(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` mounted at `path`: a disk that really fills up. Needs root."""
@@ -583,18 +570,14 @@ def test_poll_once_on_a_full_disk_prints_one_line_and_the_next_poll_catches_up(
     with small_disk(tmp_path / "disk", "4m") as disk, FeedServer() as server:
         for name in NAMES:
             server.add(f"/{name}.xml", Route(rss(name, items=1), etag=f'"{name}-1"'))
-        config = tmp_path / "config.toml"
-        (tmp_path / "watchlists").mkdir()
-        config.write_text(
-            f'[database]\nurl = "sqlite:///{disk}/monitor.db"\n\n'
-            "[polling]\nparse_processes = 0\n\n"  # parse in a thread: no process pool to start
-            f'[watchlists]\ndir = "{tmp_path}/watchlists"\n\n'
-            + "".join(
-                f'[[feeds]]\nname = "{name}"\nurl = "{server.url(f"/{name}.xml")}"\n\n'
-                for name in NAMES
-            )
+        config = write_config(
+            tmp_path / "config.toml",
+            f'[database]\nurl = "sqlite:///{disk}/monitor.db"\n',
+            "[polling]\nparse_processes = 0\n",  # parse in a thread: no process pool to start
+            f'[watchlists]\ndir = "{tmp_path}/watchlists"\n',
+            feeds=[(name, server.url(f"/{name}.xml")) for name in NAMES],
         )
-        first = monitor(config, "poll", "--once")
+        first = run_monitor(config, "poll", "--once")
         assert first.returncode == 0, first.stderr
 
         # Each feed now brings ~90 KB of articles; the disk keeps room for claiming the feeds,
@@ -602,7 +585,7 @@ def test_poll_once_on_a_full_disk_prints_one_line_and_the_next_poll_catches_up(
         for name in NAMES:
             server.add(f"/{name}.xml", Route(rss(name, items=3, size=30_000), etag=f'"{name}-2"'))
         filler = fill(disk, leave=64 * 1024)
-        full = monitor(config, "poll", "--once", "--all")
+        full = run_monitor(config, "poll", "--once", "--all")
         assert full.returncode == 1, full.stderr
         assert "Traceback" not in full.stderr and full.stdout == ""
         lines = full.stderr.strip().splitlines()
@@ -615,9 +598,9 @@ def test_poll_once_on_a_full_disk_prints_one_line_and_the_next_poll_catches_up(
         ), lines[0]
 
         filler.unlink()
-        again = monitor(config, "poll", "--once", "--all", "--format", "json")
+        again = run_monitor(config, "poll", "--once", "--all", "--format", "json")
         assert again.returncode == 0, again.stderr
-        listed = monitor(config, "feeds", "list", "--format", "json")
+        listed = run_monitor(config, "feeds", "list", "--format", "json")
         feeds = {feed["name"]: feed for feed in json.loads(listed.stdout)}
         # The three items include the one stored by the first poll.
         assert all(feeds[name]["articles"] == 3 for name in NAMES), feeds
@@ -627,13 +610,12 @@ def test_poll_once_on_a_full_disk_prints_one_line_and_the_next_poll_catches_up(
 @pytest.mark.slow
 def test_poll_once_without_its_database_server_prints_one_line(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
-    config = tmp_path / "config.toml"
-    (tmp_path / "watchlists").mkdir()
-    config.write_text(
-        '[database]\nurl = "postgresql+psycopg://monitor@127.0.0.1:1/monitor"\n\n'
-        f'[watchlists]\ndir = "{tmp_path}/watchlists"\n'
+    config = write_config(
+        tmp_path / "config.toml",
+        '[database]\nurl = "postgresql+psycopg://monitor@127.0.0.1:1/monitor"\n',
+        f'[watchlists]\ndir = "{tmp_path}/watchlists"\n',
     )
-    result = monitor(config, "poll", "--once")
+    result = run_monitor(config, "poll", "--once")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(

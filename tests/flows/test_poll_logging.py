@@ -3,10 +3,11 @@ recovery once; matches only at DEBUG, with the article (issue 13)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from fixed_time import NOW
 from pytest_httpx import HTTPXMock
 from sqlalchemy import Engine
 
@@ -15,7 +16,7 @@ from monitor.adapters.db.feed_store import FeedSpec
 from monitor.adapters.http import Fetcher, FetchLimits
 from monitor.flows.poll import Poller
 
-START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+START = NOW  # the first poll
 URL = "https://gone.example/feed"
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
