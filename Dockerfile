@@ -14,20 +14,17 @@ COPY monitor ./monitor
 # Not editable: the runtime image gets the package, not the source tree.
 RUN /opt/venv/bin/pip install ".[postgres]"
 
-# ---- runtime: the virtualenv, the migrations and the config; no compilers, no pip cache ----
+# ---- runtime: the virtualenv (migrations are inside the package) and the config ----------
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    MONITOR_CONFIG=/etc/monitor/config.toml \
-    MONITOR_MIGRATIONS=/opt/monitor/alembic
+    MONITOR_CONFIG=/etc/monitor/config.toml
 RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin monitor \
  && mkdir -p /data \
  && chown monitor:monitor /data
 COPY --from=build /opt/venv /opt/venv
-# `monitor run` applies pending migrations at start; they are read from here.
-COPY alembic /opt/monitor/alembic
 COPY deploy/config.docker.toml /etc/monitor/config.toml
 COPY watchlists /etc/monitor/watchlists
 USER monitor

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import select
 import signal
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -27,6 +31,7 @@ from monitor.core.watchlist import Watchlist
 from monitor.flows.feeds import configured_feeds
 from monitor.flows.matching import MatchNewArticles, WatchlistSource
 from monitor.flows.poll import MatchesArticles, Poller
+from monitor.flows.workers import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +92,39 @@ def new_parse_executor(settings: Settings) -> Executor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_ignore_interrupts
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_parse_worker,
+        initargs=(os.getpid(),),
     )
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers."""
+def _start_parse_worker(parent: int) -> None:
+    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers.
+    And a worker must not outlive `monitor` itself: a killed parent cannot shut its pool
+    down, the workers would wait on their queue for good, and the forkserver with them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with(parent)
+
+
+def exit_with(pid: int) -> None:
+    """End this process as soon as process `pid` is gone, from a watching thread."""
+    try:
+        handle: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3+: look every second instead
+        handle = None
+
+    def watch() -> None:
+        if handle is not None:
+            select.select([handle], [], [])  # readable once the process has exited
+        else:
+            while process_alive(pid):
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -151,6 +182,7 @@ async def poller(
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
             match_articles=match_articles,
+            max_entries=settings.polling.max_entries,
         )
         stack.callback(instance.close)
         yield instance

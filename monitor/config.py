@@ -68,6 +68,8 @@ class PollingSettings(_Strict):
     # Redirects from public addresses into private networks, and OPML-imported feeds at
     # private addresses, are refused unless this is true (config.toml feeds may point anywhere).
     allow_private_networks: bool = False
+    # The newest this many entries of a feed are read; the older ones are counted and noted.
+    max_entries: int = Field(500, ge=1, le=100_000)
 
 
 class WatchlistSettings(_Strict):

@@ -47,6 +47,7 @@ ADAPTER_LIBRARIES: dict[str, frozenset[str]] = {
     "monitor.adapters.http": frozenset({"httpx", "aiohttp", "httpx_aiohttp"}),
     "monitor.adapters.db": frozenset({"sqlalchemy", "alembic", "psycopg"}),
     "monitor.adapters.feed_parse": frozenset({"feedparser", "lxml"}),
+    "monitor.adapters.feed_trim": frozenset({"lxml"}),
     "monitor.adapters.channels": frozenset({"httpx", "apprise", "standardwebhooks"}),
     "monitor.adapters.render": frozenset({"jinja2", "markupsafe"}),
     "monitor.adapters.files": frozenset({"trafilatura", "lxml"}),
@@ -56,6 +57,8 @@ ADAPTER_LIBRARIES: dict[str, frozenset[str]] = {
 ADAPTER_USES: dict[str, frozenset[str]] = {
     # A channel sends what the renderer made of a digest, configured by its [channels.*] table.
     "monitor.adapters.channels": frozenset({"monitor.adapters.render", "monitor.config"}),
+    # Parsing reads only the entries the trimming pass kept of an oversized feed.
+    "monitor.adapters.feed_parse": frozenset({"monitor.adapters.feed_trim"}),
 }
 
 

@@ -12,11 +12,13 @@ import io
 import re
 import xml.sax
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import feedparser
 
+from monitor.adapters.feed_trim import keep_newest
 from monitor.core.dates import from_struct_time, published_time
 from monitor.core.html_text import html_to_text, tidy_text
 from monitor.core.identity import content_hash, identity_key
@@ -35,13 +37,19 @@ _SNIFF_BYTES = 4096
 
 
 def parse_feed(
-    body: bytes, *, url: str, headers: Mapping[str, str], fetched_at: datetime
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+    fetched_at: datetime,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
     """Parse one fetched feed document and normalize its entries.
 
     `url` is the URL the body was fetched from (after redirects): relative links resolve
     against it, or against Content-Location and xml:base where the feed gives them.
     `fetched_at` stands in for missing dates and caps dates in the future.
+    `max_entries`: read only the newest this many entries; the rest are counted as skipped.
     Raises ParseError when the body is not a feed feedparser can read.
     """
     if not body or body.isspace():
@@ -50,6 +58,9 @@ def parse_feed(
         # A blank line before the declaration (a common CMS plugin defect) makes the
         # strict parser give up and the slower, sloppier loose parser take over.
         body = body.lstrip()
+    skipped = 0
+    if max_entries is not None and (trimmed := keep_newest(body, max_entries)) is not None:
+        body, skipped = trimmed.body, trimmed.total - trimmed.kept
     given = {key.lower(): value for key, value in headers.items()}
     base = _base_url(url, given.get("content-location"))
     fp_headers, charset_note = _feedparser_headers(body, given)
@@ -58,7 +69,8 @@ def parse_feed(
         raise ParseError(_unreadable_reason(body, given, result))
     bozo_reason = _bozo_reason(result, body, charset_note)
     try:
-        return _normalize_feed(result, base, fetched_at, bozo_reason)
+        parsed = replace(_normalize_feed(result, base, fetched_at, bozo_reason), skipped=skipped)
+        return parsed.newest(max_entries) if max_entries is not None else parsed
     except Exception as exc:  # a wire shape we did not foresee fails this feed, not the cycle
         raise ParseError(f"could not read the feed's entries: {type(exc).__name__}: {exc}") from exc
 
@@ -211,16 +223,20 @@ def _normalize_feed(
 ) -> ParsedFeed:
     feed = result.get("feed") or {}
     entries = []
+    dropped = 0
     for raw in result.get("entries") or []:
         entry = _normalize_entry(raw, base, fetched_at)
         if entry is not None:
             entries.append(entry)
+        else:
+            dropped += 1
     return ParsedFeed(
         title=_one_line(_detail_text(feed.get("title_detail"), feed.get("title"))) or None,
         link=_web_link(base, feed.get("link")),
         ttl_seconds=_ttl_seconds(feed.get("ttl")),
         entries=entries,
         bozo_reason=bozo_reason,
+        dropped=dropped,
     )
 
 

@@ -6,7 +6,7 @@ entry leaves it as a `NormalizedEntry`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 
@@ -34,3 +34,35 @@ class ParsedFeed:
     ttl_seconds: int | None  # RSS <ttl>, converted from minutes
     entries: list[NormalizedEntry] = field(default_factory=list)
     bozo_reason: str | None = None  # feedparser read it, but it was not well-formed
+    dropped: int = 0  # entries with no title, no text and no http(s) link: nothing to store
+    skipped: int = 0  # older entries beyond [polling] max_entries, not read
+
+    def newest(self, limit: int) -> ParsedFeed:
+        """The feed with only its `limit` newest entries, the rest counted as skipped."""
+        if len(self.entries) <= limit:
+            return self
+        ranked = sorted(
+            range(len(self.entries)), key=lambda i: (self.entries[i].published_at, -i)
+        )
+        keep = sorted(ranked[-limit:])
+        return replace(
+            self,
+            entries=[self.entries[i] for i in keep],
+            skipped=self.skipped + len(self.entries) - limit,
+        )
+
+    def notes(self) -> list[str]:
+        """What a reader of `feeds list` should know about a feed that was read."""
+        notes = []
+        if self.bozo_reason:
+            notes.append(f"read despite errors: {self.bozo_reason}")
+        if self.skipped:
+            total = len(self.entries) + self.dropped + self.skipped
+            notes.append(
+                f"kept the newest {len(self.entries) + self.dropped} of {total} entries "
+                "([polling] max_entries)"
+            )
+        if self.dropped:
+            noun = "entry" if self.dropped == 1 else "entries"
+            notes.append(f"{self.dropped} {noun} with no title, text or link skipped")
+        return notes

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.errors import database_errors
@@ -41,7 +41,7 @@ from monitor.core.states import FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
 from monitor.flows.digests import AlertPolicy
 from monitor.flows.outbox import DeliveryOutcome, Outbox
-from monitor.flows.workers import worker_id
+from monitor.flows.workers import dead_local_owners, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,7 @@ class Poller:
         parse_executor: Executor | None = None,
         renew_parse_executor: Callable[[], Executor] | None = None,
         match_articles: MatchesArticles | None = None,
+        max_entries: int | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -178,6 +179,8 @@ class Poller:
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
         self.owner = owner or worker_id()
+        self.max_entries = max_entries
+        self._released_dead_owners = False
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
         # short, so PostgreSQL loses nothing measurable either.
@@ -198,6 +201,8 @@ class Poller:
             self.engine.begin() as connection,
         ):
             feed_store.sync_feeds(connection, self.feed_specs, now)
+            if connection.dialect.name == "sqlite" and not self._released_dead_owners:
+                self._release_dead_owners(connection, now)
         with (
             database_errors(what="claiming due feeds", engine=self.engine),
             self.engine.begin() as connection,
@@ -209,6 +214,15 @@ class Poller:
                 lease=self.lease,
                 ignore_schedule=ignore_schedule,
             )
+
+    def _release_dead_owners(self, connection: Connection, now: datetime) -> None:
+        """SQLite holds one worker at a time, on one host: a lease whose owner process is
+        gone (a killed `poll --once`) is free now, not when it expires minutes later.
+        PostgreSQL workers may be on other hosts, so their leases expire as they are."""
+        self._released_dead_owners = True
+        for owner in dead_local_owners(feed_store.lease_owners(connection, now)):
+            released = feed_store.release_feeds(connection, owner)
+            log.info("released %d feed leases of %s, which is no longer running", released, owner)
 
     async def poll_once(
         self,
@@ -271,6 +285,7 @@ class Poller:
             feed_store.release_feeds(connection, self.owner)
 
     async def _poll_feed(self, feed: FeedRow) -> FeedReport:
+        renewing = asyncio.create_task(self._keep_lease(feed), name=f"lease:{feed.name}")
         try:
             return await self._fetch_and_apply(feed)
         except (asyncio.CancelledError, DatabaseUnavailable):
@@ -278,6 +293,26 @@ class Poller:
         except Exception as exc:  # a bug must cost one feed, not the cycle
             log.exception("unexpected error", extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, f"internal error: {exc!r}")
+        finally:
+            renewing.cancel()
+
+    async def _keep_lease(self, feed: FeedRow) -> None:
+        """Extend the feed's lease while it is still being worked on (a slow body, a long
+        parse, a queue for the writer), so no other worker takes the feed meanwhile."""
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._db(self._renew_lease, feed)
+            except DatabaseError as exc:  # the poll itself will meet and report it
+                log.debug("could not renew the lease: %s", exc, extra={"feed": feed.name})
+
+    def _renew_lease(self, feed: FeedRow) -> None:
+        with (
+            database_errors(what="renewing a feed lease", feed=feed.name, engine=self.engine),
+            self.engine.begin() as connection,
+        ):
+            feed_store.renew_lease(connection, feed.id, self.owner, self.clock() + self.lease)
 
     async def _fetch_and_apply(self, feed: FeedRow) -> FeedReport:
         try:
@@ -315,8 +350,14 @@ class Poller:
     async def _parse(self, body: bytes, result: FetchResult) -> ParsedFeed:
         fetched_at = self.clock()
         if self.parse_executor is None:
-            return parse_feed(body, url=result.url, headers=result.headers, fetched_at=fetched_at)
-        call = _ParseCall(body, result.url, dict(result.headers), fetched_at)
+            return parse_feed(
+                body,
+                url=result.url,
+                headers=result.headers,
+                fetched_at=fetched_at,
+                max_entries=self.max_entries,
+            )
+        call = _ParseCall(body, result.url, dict(result.headers), fetched_at, self.max_entries)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.parse_executor, call)
@@ -350,6 +391,10 @@ class Poller:
             jitter=self.rng.random(),
         )
         values = self._poll_values(feed, result, decision, now)
+        if outcome is FeedOutcome.UNCHANGED and not feed.consecutive_failures:
+            # The same bytes as last time say the same things: "read despite errors" and
+            # the skipped entries still hold, though nothing was parsed now.
+            values["last_error"] = feed.last_error
         self._pending_states.append({"feed_id": feed.id, **values})
         if len(self._pending_states) >= _STATE_BATCH:
             await self._flush_states()
@@ -404,8 +449,8 @@ class Poller:
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
                 values["ttl_seconds"] = parsed.ttl_seconds
-                if parsed.bozo_reason:
-                    values["last_error"] = f"read despite errors: {parsed.bozo_reason}"
+                if notes := parsed.notes():
+                    values["last_error"] = "; ".join(notes)
                 feed_store.record_poll(connection, feed.id, self.owner, **values)
         except DatabaseUnavailable:
             raise  # not this feed's failure: poll_once stops the cycle
@@ -513,9 +558,16 @@ class _ParseCall:
     url: str
     headers: dict[str, str]
     fetched_at: datetime
+    max_entries: int | None = None
 
     def __call__(self) -> ParsedFeed:
-        return parse_feed(self.body, url=self.url, headers=self.headers, fetched_at=self.fetched_at)
+        return parse_feed(
+            self.body,
+            url=self.url,
+            headers=self.headers,
+            fetched_at=self.fetched_at,
+            max_entries=self.max_entries,
+        )
 
 
 async def run_poll_cycle(

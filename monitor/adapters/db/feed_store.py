@@ -178,6 +178,26 @@ def release_feeds(connection: Connection, owner: str, feed_ids: Sequence[int] | 
     return result.rowcount
 
 
+def renew_lease(connection: Connection, feed_id: int, owner: str, until: datetime) -> bool:
+    """Extend `owner`'s lease on the feed; False if it no longer holds it."""
+    result = connection.execute(
+        update(feeds)
+        .where(feeds.c.id == feed_id, feeds.c.lease_owner == owner)
+        .values(lease_expires_at=until)
+    )
+    return result.rowcount == 1
+
+
+def lease_owners(connection: Connection, now: datetime) -> list[str]:
+    """The workers holding a live feed lease."""
+    query = (
+        select(feeds.c.lease_owner)
+        .where(feeds.c.lease_owner.is_not(None), feeds.c.lease_expires_at >= now)
+        .distinct()
+    )
+    return [str(owner) for owner in connection.execute(query).scalars()]
+
+
 def record_poll(connection: Connection, feed_id: int, owner: str, **values: Any) -> None:
     """Store a poll's outcome and release the lease in the same statement."""
     connection.execute(
