@@ -5,22 +5,16 @@ worker's leases (issue 13)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from harness import monitor_command, run_monitor, running, wait_for, write_config
 from loopback import FeedServer, Route
 
 from monitor.flows.workers import dead_local_owners
 
-T = TypeVar("T")
 OUTLET = "0c1cef22da7ddc10"
 
 
@@ -37,15 +31,6 @@ OUTLET = "0c1cef22da7ddc10"
 def test_only_this_hosts_dead_owners_are_released(owner: str, dead: bool) -> None:
     found = dead_local_owners([owner], host="here", alive=lambda pid: pid == 1)
     assert found == ([owner] if dead else [])
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def children() -> dict[int, int]:
@@ -96,53 +81,36 @@ def test_a_killed_daemon_leaves_no_process_and_no_lease_behind(
     with FeedServer() as server:
         fast = server.add("/fast.xml", Route(body, etag='"fast"'))
         slow = server.add("/slow.xml", Route(behaviour="hang"))
-        config = tmp_path / "config.toml"
-        config.write_text(
+        config = write_config(
+            tmp_path / "config.toml",
             '[database]\nurl = "sqlite:///data/monitor.db"\n'
             '[polling]\nparse_processes = 2\ntimeout = "120s"\nlease = "10m"\n'
             '[server]\nlisten = ""\n'
             '[watchlists]\ndir = "watchlists"\n'
-            '[channels.local]\ntype = "file"\npath = "data/digests"\n'
-            f'[[feeds]]\nname = "fast"\nurl = "{fast}"\n'
-            f'[[feeds]]\nname = "slow"\nurl = "{slow}"\n',
-            encoding="utf-8",
+            '[channels.local]\ntype = "file"\npath = "data/digests"\n',
+            feeds=[("fast", fast), ("slow", slow)],
         )
-        (tmp_path / "watchlists").mkdir()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("MONITOR_DATABASE_URL", None)
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
-        log = (tmp_path / "run.log").open("wb")
-        daemon = subprocess.Popen([*command, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
         database = tmp_path / "data" / "monitor.db"
-        try:
-            wait_for(lambda: count(database, "select count(*) from articles"), 60, "the fast feed")
+        with running(monitor_command(config, "run"), tmp_path / "run.log") as daemon:
+            wait_for(
+                lambda: count(database, "select count(*) from articles"), 60, "the fast feed", 0.2
+            )
             wait_for(
                 lambda: count(database, "select count(*) from feeds where lease_owner is not null"),
                 30,
                 "the slow feed's lease",
+                0.2,
             )
-            tree = wait_for(lambda: descendants(daemon.pid), 10, "the parse workers")
+            tree = wait_for(lambda: descendants(daemon.pid), 10, "the parse workers", 0.2)
             assert len(tree) >= 2, tree  # the forkserver and at least one parse worker
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(timeout=10)
-            left = wait_for(lambda: not alive(tree) or None, 15, "the workers to exit")
+            left = wait_for(lambda: not alive(tree) or None, 15, "the workers to exit", 0.2)
             assert left
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
-            log.close()
         assert alive(tree) == set()
         # The slow feed answers now; its lease belongs to the killed daemon.
         server.routes["/slow.xml"] = Route(body, etag='"slow"')
-        done = subprocess.run(
-            [*command, "poll", "--once", "--format", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_monitor(config, "poll", "--once", "--format", "json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert [feed["name"] for feed in summary["feeds"]] == ["slow"]

@@ -4,8 +4,6 @@ and a byte-identical body keeps its note (issue 13)."""
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -13,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixed_time import NOW
+from harness import monitor_command, monitor_environment, write_config
 from loopback import FeedServer, Route
 from memory import run_measuring_memory
 from pytest_httpx import HTTPXMock
@@ -24,8 +24,6 @@ from monitor.adapters.feed_parse import parse_feed
 from monitor.adapters.feed_trim import count_entries, keep_newest
 from monitor.adapters.http import Fetcher, FetchLimits
 from monitor.flows.poll import Poller
-
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def rss(count: int, *, first: datetime = NOW, dated: bool = True, step: int = -60) -> bytes:
@@ -146,20 +144,18 @@ def test_a_huge_in_limit_feed_is_bounded_and_others_are_stored(
     with FeedServer() as server:
         big_url = server.add("/huge.xml", Route(huge))
         small_url = server.add("/small.xml", Route(small.read_bytes()))
-        config = tmp_path / "config.toml"
-        config.write_text(
+        config = write_config(
+            tmp_path / "config.toml",
             '[database]\nurl = "sqlite:///monitor.db"\n[server]\nlisten = ""\n'
-            '[watchlists]\ndir = "."\n'
-            f'[[feeds]]\nname = "huge"\nurl = "{big_url}"\n'
-            f'[[feeds]]\nname = "small"\nurl = "{small_url}"\n',
-            encoding="utf-8",
+            '[watchlists]\ndir = "."\n',
+            feeds=[("huge", big_url), ("small", small_url)],
         )
-        env = {**os.environ}
-        env.pop("MONITOR_DATABASE_URL", None)
-        command = [sys.executable, "-m", "monitor", "--config", str(config)]
         started = time.monotonic()
         measured = run_measuring_memory(
-            [*command, "poll", "--once", "--format", "json"], env=env, timeout=240, scratch=tmp_path
+            monitor_command(config, "poll", "--once", "--format", "json"),
+            env=monitor_environment(),
+            timeout=240,
+            scratch=tmp_path,
         )
         elapsed = time.monotonic() - started
     print(
@@ -177,6 +173,7 @@ def test_a_huge_in_limit_feed_is_bounded_and_others_are_stored(
     assert elapsed < 120 and measured.largest_mb < 400
 
 
+@pytest.mark.slow  # 2 s of real time: the feed must outlive the lease first granted
 async def test_a_feed_still_being_worked_on_keeps_its_lease(sqlite_engine: Engine) -> None:
     """A slow feed outlives its lease unless the lease is renewed; then a second worker
     would fetch it too."""
