@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fixed_time import NOW
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -46,7 +47,8 @@ def corpus() -> Path:
 
 @pytest.fixture
 def now() -> datetime:
-    return datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    """The moment tests are set at: fixed_time.NOW."""
+    return NOW
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +84,13 @@ def _empty_tables(engine: Engine) -> None:
             connection.execute(table.delete())
 
 
+@pytest.fixture
+def postgres_engine(_migrated_postgres: Engine) -> Engine:
+    """The session's PostgreSQL database, migrated and empty."""
+    _empty_tables(_migrated_postgres)
+    return _migrated_postgres
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database: every store test runs on SQLite and on PostgreSQL."""
@@ -91,9 +100,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield sqlite
         sqlite.dispose()
         return
-    pg: Engine = request.getfixturevalue("_migrated_postgres")
-    _empty_tables(pg)
-    yield pg
+    yield request.getfixturevalue("postgres_engine")
 
 
 @pytest.fixture
