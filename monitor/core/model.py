@@ -44,9 +44,7 @@ class ParsedFeed:
         """The feed with only its `limit` newest entries, the rest counted as skipped."""
         if len(self.entries) <= limit:
             return self
-        ranked = sorted(
-            range(len(self.entries)), key=lambda i: (self.entries[i].published_at, -i)
-        )
+        ranked = sorted(range(len(self.entries)), key=lambda i: (self.entries[i].published_at, -i))
         keep = sorted(ranked[-limit:])
         return replace(
             self,

@@ -172,7 +172,9 @@ INVALID = [
         [
             f'{SOURCE}: treshold: unknown key "treshold"; valid keys here: name, description, '
             "threshold, alert_threshold, schedule, timezone, channels, feeds, max_items, send_empty, "
-            "max_alerts_per_hour, repeat_alerts_in_digest, require, exclude, terms, near (line 3)"
+            "max_alerts_per_hour, repeat_alerts_in_digest, require, exclude, terms, near, examples, "
+            "counter_examples, semantic_weight, semantic_floor, semantic_margin, semantic_max "
+            "(line 3)"
         ],
     ),
     (
