@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fixed_time import NOW
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -46,7 +47,8 @@ def corpus() -> Path:
 
 @pytest.fixture
 def now() -> datetime:
-    return datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    """The moment tests are set at: fixed_time.NOW."""
+    return NOW
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +84,13 @@ def _empty_tables(engine: Engine) -> None:
             connection.execute(table.delete())
 
 
+@pytest.fixture
+def postgres_engine(_migrated_postgres: Engine) -> Engine:
+    """The session's PostgreSQL database, migrated and empty."""
+    _empty_tables(_migrated_postgres)
+    return _migrated_postgres
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database: every store test runs on SQLite and on PostgreSQL."""
@@ -91,9 +100,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield sqlite
         sqlite.dispose()
         return
-    pg: Engine = request.getfixturevalue("_migrated_postgres")
-    _empty_tables(pg)
-    yield pg
+    yield request.getfixturevalue("postgres_engine")
 
 
 @pytest.fixture
@@ -102,18 +109,3 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     upgrade_database(sqlite)
     yield sqlite
     sqlite.dispose()
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Why tests were skipped, one line per reason with its count, without needing `-rs`:
-    a run without PostgreSQL should say so where everyone looks."""
-    reasons: dict[str, int] = {}
-    for report in terminalreporter.stats.get("skipped", []):
-        longrepr = getattr(report, "longrepr", None)
-        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        reason = reason.removeprefix("Skipped: ")
-        reasons[reason] = reasons.get(reason, 0) + 1
-    if reasons:
-        terminalreporter.write_sep("-", "skipped")
-        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
-            terminalreporter.write_line(f"{count} skipped: {reason}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
+from fixed_time import NOW
 from sqlalchemy import Engine, select
 
 from monitor.adapters.db import feed_store
@@ -13,7 +13,7 @@ from monitor.adapters.db.schema import Feed
 from monitor.core.identity import content_hash, identity_key
 from monitor.core.model import NormalizedEntry
 
-T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+T0 = NOW
 
 
 def entry(n: int, title: str | None = None, text: str = "body") -> NormalizedEntry:

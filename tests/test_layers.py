@@ -57,6 +57,8 @@ ADAPTER_LIBRARIES: dict[str, frozenset[str]] = {
 ADAPTER_USES: dict[str, frozenset[str]] = {
     # A channel sends what the renderer made of a digest, configured by its [channels.*] table.
     "monitor.adapters.channels": frozenset({"monitor.adapters.render", "monitor.config"}),
+    # The embedding model learns its vocabulary from the watchlists' example files.
+    "monitor.adapters.embed": frozenset({"monitor.adapters.files"}),
     # Parsing reads only the entries the trimming pass kept of an oversized feed.
     "monitor.adapters.feed_parse": frozenset({"monitor.adapters.feed_trim"}),
 }

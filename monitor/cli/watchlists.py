@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.adapters.files.articles import read_document
+from monitor.adapters.files.examples import example_problems
 from monitor.adapters.files.watchlists import (
     display_path,
     load_watchlist_file,
@@ -124,6 +125,9 @@ def check_command(args: argparse.Namespace) -> int:
         seen.setdefault(path.stem, path)
     loaded = load_watchlist_paths(dict.fromkeys(files), known_channels=channels)
     for watchlist in loaded.watchlists:
+        # Example files are read here, not when the watchlist loads: a missing example is
+        # reported, and the watchlist's terms still work.
+        problems += example_problems(watchlist, seen[watchlist.id])
         print(
             f"{watchlist.source}: ok ({plural(len(watchlist.terms), 'term')}, threshold "
             f"{watchlist.threshold:g}, schedule {watchlist.schedule!r} {watchlist.timezone})"

@@ -3,7 +3,7 @@
 Holds the compiled matcher and the hits it finds; must not score (scoring.py does) nor read
 files. Pure: compiled from `Watchlist` values, run on strings.
 
-How a spelling matches (the same rules the reference implementation in tests/test_matcher.py
+How a spelling matches (the same rules the reference implementation in tests/core/test_matcher.py
 spells out as one regular expression per term):
 
 - Text and spellings are folded (folding.py) and compared in match form, where every run of

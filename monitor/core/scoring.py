@@ -15,18 +15,27 @@ never adds more than twice its weight however often it is repeated; a title hit 
 mentions. A [[near]] rule holds when all its terms occur within `within` words of each other in
 the title or in the body. `matched` = score >= threshold, every `require` group has a hit and
 no `exclude` phrase has one; `alert` = matched and score >= alert_threshold.
+
+A watchlist with examples may add a semantic contribution (core/semantic.py), computed by the
+caller and passed in: it adds to the score and is explained beside the terms. It stands in for
+the `require` groups only when the article names none of the watchlist's terms: a named term
+brings its gates with it, so "S 400" next to "Mercedes" or India's S-400s without sanctions
+stay out whatever their similarity, while a report the terms cannot see at all can still match
+on similarity. `exclude` vetoes in every case.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 import weakref
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.matcher import FieldScan, Hit, Matcher, Scan
+from monitor.core.semantic import SemanticScore, Verdict
 from monitor.core.watchlist import Near
 
 TITLE_MENTIONS = 3  # one hit in the title counts as this many mentions
@@ -63,9 +72,21 @@ class Score:
     missing: tuple[tuple[str, ...], ...]  # require groups without a hit
     terms: tuple[TermScore, ...]  # the terms that matched, highest contribution first
     near: tuple[NearBonus, ...]  # the [[near]] rules that held
+    semantic: SemanticScore | None = None  # when the watchlist has examples
+    require_met_by_semantic: bool = False  # no term named: similarity stood in for `require`
 
     def explanation(self) -> dict[str, Any]:
         """The score and its reasons as plain JSON values (stored in matches.explanation)."""
+        out = self._lexical_explanation()
+        # Only watchlists with examples have the key: the lexical explanation stays as it was.
+        if self.semantic is not None:
+            out["semantic"] = {
+                **self.semantic.explanation(),
+                "require_met": self.require_met_by_semantic,
+            }
+        return out
+
+    def _lexical_explanation(self) -> dict[str, Any]:
         return {
             "watchlist": self.watchlist_id,
             "score": self.score,
@@ -99,8 +120,11 @@ def contribution(weight: float, title_count: int, body_count: int) -> float:
     return weight * (2.0 - 2.0 ** (1 - mentions))
 
 
-def score_scan(matcher: Matcher, watchlist_id: str, scan: Scan) -> Score:
-    """Score one watchlist from a scan of the article (matcher.scan)."""
+def score_scan(
+    matcher: Matcher, watchlist_id: str, scan: Scan, semantic: SemanticScore | None = None
+) -> Score:
+    """Score one watchlist from a scan of the article (matcher.scan), with its semantic
+    contribution if the watchlist has examples."""
     watchlist = matcher.watchlists[watchlist_id]
     phrase_ids = matcher.phrase_entries[watchlist_id]
 
@@ -128,9 +152,15 @@ def score_scan(matcher: Matcher, watchlist_id: str, scan: Scan) -> Score:
         for near in watchlist.near
         if _near_holds(near, [phrase_ids[p] for p in near.terms], scan)
     )
-    total = round(sum(t.contribution for _, _, t in terms) + sum(b.bonus for b in bonuses), 3)
+    lexical = sum(t.contribution for _, _, t in terms) + sum(b.bonus for b in bonuses)
+    similar = semantic is not None and semantic.verdict is Verdict.SIMILAR
+    total = round(lexical + (semantic.contribution if semantic is not None else 0.0), 3)
     vetoed_by = next((phrase for phrase in watchlist.exclude if found(phrase)), None)
     missing = tuple(group for group in watchlist.require if not any(map(found, group)))
+    # `terms` holds the terms that occur: none means the lexical gates have nothing to judge.
+    require_met_by_semantic = bool(missing) and similar and not terms
+    if require_met_by_semantic:
+        missing = ()
     matched = vetoed_by is None and not missing and total >= watchlist.threshold
     alert = matched and watchlist.alert_threshold is not None and total >= watchlist.alert_threshold
     return Score(
@@ -144,12 +174,20 @@ def score_scan(matcher: Matcher, watchlist_id: str, scan: Scan) -> Score:
         missing=missing,
         terms=tuple(t for _, _, t in terms),
         near=bonuses,
+        semantic=semantic,
+        require_met_by_semantic=require_met_by_semantic,
     )
 
 
-def score_article(matcher: Matcher, watchlist_id: str, title: str, text: str) -> Score:
+def score_article(
+    matcher: Matcher,
+    watchlist_id: str,
+    title: str,
+    text: str,
+    semantic: SemanticScore | None = None,
+) -> Score:
     """Score one article (plain-text title and body) against one watchlist of the matcher."""
-    return score_scan(matcher, watchlist_id, matcher.scan(title, text))
+    return score_scan(matcher, watchlist_id, matcher.scan(title, text), semantic)
 
 
 def score_watchlists(
@@ -160,13 +198,16 @@ def score_watchlists(
     feed_name: str | None = None,
     feed_tags: Collection[str] = (),
     watchlist_ids: Iterable[str] | None = None,
+    semantic: Mapping[str, SemanticScore] | None = None,
 ) -> list[tuple[str, Score]]:
     """Score one article against every watchlist that covers its feed, sorted by id.
 
     The article is folded and scanned once for all of them. With no `feed_name`, every
     watchlist counts as covering it (a file given to `monitor score`); `watchlist_ids`
-    narrows the set further.
+    narrows the set further. `semantic`: the article's semantic score for each watchlist
+    that has examples (core/semantic.py).
     """
+    semantic = semantic or {}
     chosen = sorted(matcher.watchlists if watchlist_ids is None else watchlist_ids)
     if feed_name is not None:
         chosen = [w for w in chosen if matcher.watchlists[w].covers_feed(feed_name, feed_tags)]
@@ -185,9 +226,18 @@ def score_watchlists(
         without_hits = _NO_HIT_SCORES[matcher] = {
             w: score_scan(matcher, w, _EMPTY_SCAN) for w in matcher.watchlists
         }
-    return [
-        (w, score_scan(matcher, w, scan) if w in with_hits else without_hits[w]) for w in chosen
-    ]
+    return [(w, _score(matcher, w, scan, w in with_hits, semantic.get(w))) for w in chosen]
+
+
+def _score(
+    matcher: Matcher, watchlist_id: str, scan: Scan, hits: bool, semantic: SemanticScore | None
+) -> Score:
+    if hits or (semantic is not None and semantic.verdict is Verdict.SIMILAR):
+        return score_scan(matcher, watchlist_id, scan, semantic)
+    # No hit and nothing added: the score of every such article, with this one's similarity
+    # to show. Most articles of a feed are this case for most watchlists.
+    without = _NO_HIT_SCORES[matcher][watchlist_id]
+    return without if semantic is None else dataclasses.replace(without, semantic=semantic)
 
 
 _EMPTY_SCAN = Scan(FieldScan("", {}), FieldScan("", {}))

@@ -144,7 +144,9 @@ def record_digest(
     as a copy of a story delivered before), and one outbox row per channel is added unless
     the digest is empty and the watchlist does not `send_empty`.
     """
-    with write_transaction(engine, lock=f"watchlist:{watchlist.id}") as connection:
+    with write_transaction(
+        engine, lock=f"watchlist:{watchlist.id}", what="creating a digest"
+    ) as connection:
         existing = digest_store.find_digest(connection, watchlist.id, DigestKind.DIGEST, window_key)
         if existing is not None:
             return existing
@@ -248,7 +250,9 @@ def record_alerts(
     threshold = watchlist.alert_threshold
     if threshold is None or not channels:
         return []
-    with write_transaction(engine, lock=f"watchlist:{watchlist.id}") as connection:
+    with write_transaction(
+        engine, lock=f"watchlist:{watchlist.id}", what="creating alerts"
+    ) as connection:
         candidates = digest_store.pending_alert_candidates(
             connection, watchlist.id, threshold=threshold, found_since=found_since
         )

@@ -142,7 +142,7 @@ class Outbox:
 
     def schedule_retry(self, *, ids: Sequence[int] | None, now: datetime) -> RetryResult:
         """Make pending and dead rows due now (all of them when `ids` is None)."""
-        with write_transaction(self.engine) as connection:
+        with write_transaction(self.engine, what="retrying deliveries") as connection:
             return outbox_store.schedule_retry(connection, ids=ids, now=now)
 
     # -- one row -----------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class Outbox:
         digest_ids: Collection[int] | None,
         delivery_ids: Collection[int] | None,
     ) -> list[ClaimedDelivery]:
-        with write_transaction(self.engine) as connection:
+        with write_transaction(self.engine, what="claiming deliveries") as connection:
             return outbox_store.claim_due(
                 connection,
                 now=now,
@@ -213,7 +213,7 @@ class Outbox:
         )
 
     def _mark_delivered(self, delivery_id: int, now: datetime) -> bool:
-        with write_transaction(self.engine) as connection:
+        with write_transaction(self.engine, what="recording a delivery") as connection:
             return outbox_store.mark_delivered(connection, delivery_id, now=now)
 
     async def _failed(
@@ -248,7 +248,7 @@ class Outbox:
     def _record_failure(
         self, row: ClaimedDelivery, now: datetime, error: DeliveryError, delay: timedelta
     ) -> DeliveryStatus | None:
-        with write_transaction(self.engine) as connection:
+        with write_transaction(self.engine, what="recording a failed delivery") as connection:
             return outbox_store.record_failure(
                 connection,
                 row.id,

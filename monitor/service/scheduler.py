@@ -30,6 +30,8 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.errors import MonitorError
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
@@ -291,6 +293,8 @@ class JobScheduler:
         except asyncio.CancelledError:
             outcome = JobOutcome.CANCELLED
             raise
+        except MonitorError as exc:  # a reported failure (the database is full...): one line
+            log.error("job %s failed: %s", name, exc)
         except Exception:  # one failed run must not stop the job's later runs
             log.exception("job %s failed", name)
         finally:

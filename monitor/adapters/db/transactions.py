@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, func, select
 
+from monitor.adapters.db.errors import database_errors
+
 CHUNK = 500  # ids per IN (...) list: far below every database's bound-parameter limit
 
 
@@ -19,14 +21,17 @@ def lock_key(name: str) -> int:
 
 
 @contextmanager
-def write_transaction(engine: Engine, lock: str | None = None) -> Iterator[Connection]:
+def write_transaction(
+    engine: Engine, lock: str | None = None, *, what: str | None = None
+) -> Iterator[Connection]:
     """A transaction that holds the write lock from its first statement.
 
     SQLite: BEGIN IMMEDIATE, so two writers queue on the busy timeout instead of one failing
     when it upgrades a read lock. PostgreSQL: a transaction-scoped advisory lock on `lock`,
-    so everything done for one watchlist happens one worker at a time.
+    so everything done for one watchlist happens one worker at a time. Database errors come
+    out mapped onto monitor.errors (adapters/db/errors.py), `what` naming the work.
     """
-    with engine.connect() as connection:
+    with database_errors(what=what, engine=engine), engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         elif lock is not None:

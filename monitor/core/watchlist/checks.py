@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.folding import case_key, fold_text, spelling_pieces, spelling_variants
 from monitor.core.watchlist.lines import LineIndex, key_path
-from monitor.core.watchlist.model import DEFAULT_TIMEZONE, Near, Term, Watchlist, spelling_key
+from monitor.core.watchlist.model import (
+    DEFAULT_SEMANTIC_FLOOR,
+    DEFAULT_SEMANTIC_MARGIN,
+    DEFAULT_SEMANTIC_WEIGHT,
+    DEFAULT_TIMEZONE,
+    Near,
+    Term,
+    Watchlist,
+    spelling_key,
+)
 from monitor.core.watchlist.schedule import (
     DEFAULT_SCHEDULE,
     SCHEDULE_ALIASES,
@@ -40,6 +49,19 @@ TOP_LEVEL_KEYS = (
     "exclude",
     "terms",
     "near",
+    "examples",
+    "counter_examples",
+    "semantic_weight",
+    "semantic_floor",
+    "semantic_margin",
+    "semantic_max",
+)
+SEMANTIC_KEYS = (
+    "counter_examples",
+    "semantic_weight",
+    "semantic_floor",
+    "semantic_margin",
+    "semantic_max",
 )
 TERM_KEYS = ("match", "aliases", "weight", "case_sensitive")
 NEAR_KEYS = ("terms", "within", "bonus")
@@ -240,6 +262,7 @@ class Checker:
         require = self.require(data.get("require", []))
         exclude = self.phrases(data.get("exclude", []), ("exclude",))
         near = self.near(data.get("near", []))
+        semantic = self.semantic(data)
         watchlist = Watchlist(
             id=watchlist_id,
             name=name or "",
@@ -259,6 +282,7 @@ class Checker:
             require=require,
             exclude=exclude,
             near=near,
+            **semantic,
             source=self.source,
         )
         return None if self.problems else watchlist
@@ -410,3 +434,41 @@ class Checker:
             if len(terms) >= 2 and bonus is not None:
                 nears.append(Near(terms, within, bonus))
         return tuple(nears)
+
+    def semantic(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The keys of the semantic part (core/semantic.py), as Watchlist fields."""
+        examples = self.strings(data.get("examples", []), ("examples",), "file paths or globs")
+        counters = self.strings(
+            data.get("counter_examples", []), ("counter_examples",), "file paths or globs"
+        )
+        if data.get("examples") == []:
+            self.problem(("examples",), "is empty: name at least one file, or leave the key out")
+        elif "examples" not in data:
+            for key in SEMANTIC_KEYS:
+                if key in data:
+                    self.problem(
+                        (key,),
+                        'has no effect without "examples": add examples = ["examples/*.txt"] '
+                        "(paths relative to this file) or remove it",
+                    )
+        weight = self.number(data, "semantic_weight", (), default=DEFAULT_SEMANTIC_WEIGHT)
+        return {
+            "examples": examples,
+            "counter_examples": counters,
+            "semantic_weight": weight or DEFAULT_SEMANTIC_WEIGHT,
+            "semantic_floor": self.bounded(data, "semantic_floor", DEFAULT_SEMANTIC_FLOOR, 0.0),
+            "semantic_margin": self.bounded(data, "semantic_margin", DEFAULT_SEMANTIC_MARGIN, -1.0),
+            "semantic_max": self.number(data, "semantic_max", ()),
+        }
+
+    def bounded(self, data: Mapping[str, Any], key: str, default: float, low: float) -> float:
+        """A similarity setting: at least 0 (a floor) or above -1 (a margin), and below 1."""
+        if key not in data:
+            return default
+        value = data[key]
+        ok = _is_number(value) and value < 1 and (value >= 0 if low == 0 else value > low)
+        if not ok:
+            shown = "[0, 1)" if low == 0 else "(-1, 1)"
+            self.problem((key,), f"must be a number in {shown}, got {_show(value)}")
+            return default
+        return float(value)

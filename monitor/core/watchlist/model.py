@@ -13,6 +13,12 @@ from monitor.core.watchlist.schedule import DEFAULT_CRON, DEFAULT_SCHEDULE
 
 DEFAULT_TIMEZONE = "UTC"
 
+# The semantic rule's defaults (core/semantic.py), tuned for the shipped model on the tune split
+# of tests/data/semantic_eval.jsonl: similarity is in that model's cosine units.
+DEFAULT_SEMANTIC_WEIGHT = 80.0  # points per unit of similarity above the floor
+DEFAULT_SEMANTIC_FLOOR = 0.12
+DEFAULT_SEMANTIC_MARGIN = 0.0  # a counter-example at least as similar as the examples vetoes
+
 
 @dataclass(frozen=True, slots=True)
 class Term:
@@ -53,6 +59,14 @@ class Watchlist:
     require: tuple[tuple[str, ...], ...] = ()
     exclude: tuple[str, ...] = ()
     near: tuple[Near, ...] = ()
+    # The semantic part (core/semantic.py): globs of example and counter-example files,
+    # relative to the watchlist file; none means no semantic part at all.
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
+    semantic_weight: float = DEFAULT_SEMANTIC_WEIGHT
+    semantic_floor: float = DEFAULT_SEMANTIC_FLOOR
+    semantic_margin: float = DEFAULT_SEMANTIC_MARGIN
+    semantic_max: float | None = None  # None: the threshold
     source: str = ""  # the file it came from, for messages
 
     def covers_feed(self, name: str | None, tags: Collection[str] = ()) -> bool:

@@ -34,8 +34,9 @@ def watchlist_from_dict(data: dict[str, Any]) -> Watchlist:
         Near(terms=tuple(n["terms"]), within=n["within"], bonus=n["bonus"]) for n in values["near"]
     )
     values["require"] = tuple(tuple(group) for group in values["require"])
-    for key in ("channels", "feeds", "exclude"):
-        values[key] = tuple(values[key])
+    for key, value in values.items():  # the other lists of strings: channels, examples...
+        if isinstance(value, list):
+            values[key] = tuple(value)
     return Watchlist(**values)
 
 

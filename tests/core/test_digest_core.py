@@ -1,0 +1,408 @@
+"""The pure digest and alert decisions (core.digest): plain data in, decisions out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fixed_time import NOW
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.adapters.db.schema import DigestKind
+from monitor.core.digest import (
+    Candidate,
+    DigestContent,
+    Snippet,
+    alert_window_key,
+    best_snippet,
+    find_hits,
+    matched_terms,
+    plan_alerts,
+    plan_digest,
+    should_send,
+    unmark,
+)
+
+
+def explain(*terms: tuple[str, float, str]) -> dict[str, Any]:
+    return {
+        "terms": [
+            {"term": t, "title_count": 0, "body_count": 1, "contribution": c, "snippets": [s]}
+            for t, c, s in terms
+        ]
+    }
+
+
+def cand(
+    match_id: int,
+    score: float,
+    *,
+    story: int | None = None,
+    source: str = "outlet",
+    hours_ago: float = 1.0,
+    alerted: bool = False,
+) -> Candidate:
+    return Candidate(
+        match_id=match_id,
+        story_id=story,
+        score=score,
+        explanation=explain(("S-400", score, "the **S-400** deal")),
+        title=f"title {match_id}",
+        url=f"https://example.org/{match_id}",
+        source=source,
+        published_at=NOW - timedelta(hours=hours_ago),
+        alerted=alerted,
+    )
+
+
+def plan(candidates: list[Candidate], **options: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "delivered_stories": {},
+        "story_outlets": {},
+        "max_items": 25,
+        "repeat_alerts": False,
+    }
+    return plan_digest(candidates, **{**defaults, **options})
+
+
+# ---- digests ------------------------------------------------------------------------------
+
+
+def test_one_item_per_story_represented_by_its_best_copy() -> None:
+    result = plan(
+        [
+            cand(1, 5.0, story=10, source="ap"),
+            cand(2, 9.0, story=10, source="reuters"),
+            cand(3, 7.0, story=10, source="ap"),
+            cand(4, 6.0, source="hurriyet"),
+        ],
+        story_outlets={10: {"ap", "reuters", "bbc"}},
+    )
+    assert [item.match_id for item in result.items] == [2, 4]
+    assert result.items[0].also_reported_by == ("ap", "bbc")
+    assert result.items[1].also_reported_by == ()
+    assert result.total == 2
+    assert result.consumed == (1, 2, 3, 4)
+    assert result.duplicates == {1: 2, 3: 2}
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [
+        pytest.param([cand(1, 5.0), cand(2, 9.0), cand(3, 7.0)], [2, 3, 1], id="by-score"),
+        pytest.param(
+            [cand(1, 5.0, hours_ago=3), cand(2, 5.0, hours_ago=1)], [2, 1], id="tie-newer-first"
+        ),
+        pytest.param([cand(7, 5.0), cand(3, 5.0)], [3, 7], id="tie-same-time-lower-id"),
+        pytest.param(
+            [cand(1, 5.0, story=1, hours_ago=2), cand(2, 5.0, story=1, hours_ago=1)],
+            [1],
+            id="story-tie-earliest-copy-represents",
+        ),
+    ],
+)
+def test_ranking_is_deterministic(candidates: list[Candidate], expected: list[int]) -> None:
+    assert [item.match_id for item in plan(candidates).items] == expected
+    assert [item.match_id for item in plan(list(reversed(candidates))).items] == expected
+
+
+def test_at_most_max_items_and_the_rest_counted() -> None:
+    result = plan([cand(i, float(i)) for i in range(1, 8)], max_items=3)
+    assert [item.match_id for item in result.items] == [7, 6, 5]
+    assert result.total == 7
+    assert result.consumed == tuple(range(1, 8))
+    content = result.content(
+        kind=DigestKind.DIGEST,
+        watchlist_id="w",
+        watchlist_name="W",
+        generated_at=NOW,
+        window_start=None,
+        window_end=NOW,
+    )
+    assert content.omitted == 4
+
+
+def test_a_story_delivered_earlier_is_not_delivered_again() -> None:
+    result = plan(
+        [cand(5, 9.0, story=10, source="bbc"), cand(6, 8.0, story=10, source="dw"), cand(7, 4.0)],
+        delivered_stories={10: 2},
+    )
+    assert [item.match_id for item in result.items] == [7]
+    assert result.duplicates == {5: 2, 6: 2}
+    assert result.consumed == (5, 6, 7)
+
+
+@pytest.mark.parametrize(("repeat", "shown"), [(False, []), (True, [1])])
+def test_an_alerted_story_is_repeated_only_on_request(repeat: bool, shown: list[int]) -> None:
+    result = plan(
+        [cand(1, 12.0, story=10, alerted=True), cand(2, 13.0, story=10, source="dw")],
+        delivered_stories={10: 1},
+        repeat_alerts=repeat,
+    )
+    assert [item.match_id for item in result.items] == shown
+    assert result.duplicates == {2: 1}
+    assert result.total == len(shown)
+
+
+def test_an_alerted_match_without_a_story_is_hidden_too() -> None:
+    result = plan([cand(1, 12.0, alerted=True), cand(2, 5.0)])
+    assert [item.match_id for item in result.items] == [2]
+    assert result.consumed == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("total", "send_empty", "expected"),
+    [(0, False, False), (0, True, True), (3, False, True), (3, True, True)],
+)
+def test_empty_digests_are_sent_only_on_request(
+    total: int, send_empty: bool, expected: bool
+) -> None:
+    content = DigestContent(DigestKind.DIGEST, "w", "W", NOW, None, NOW, (), total)
+    assert should_send(content, send_empty=send_empty) is expected
+
+
+def test_max_items_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_items"):
+        plan([cand(1, 5.0)], max_items=0)
+
+
+# ---- terms and snippets -------------------------------------------------------------------
+
+
+def test_matched_terms_strongest_first_and_only_those_that_matched() -> None:
+    explanation = {
+        "terms": [
+            {"term": "CAATSA", "title_count": 0, "body_count": 1, "contribution": 3.0},
+            {"term": "S-400", "title_count": 1, "body_count": 0, "contribution": 7.5},
+            {"term": "Incirlik", "title_count": 0, "body_count": 0, "contribution": 0.0},
+        ]
+    }
+    assert matched_terms(explanation) == ("S-400", "CAATSA")
+    assert matched_terms({}) == ()
+    assert matched_terms({"terms": "garbage"}) == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "highlights"),
+    [
+        pytest.param("…the **S-400** deal…", "…the S-400 deal…", ((5, 10),), id="scoring-marks"),
+        pytest.param(
+            "**S-400** and **CAATSA**", "S-400 and CAATSA", ((0, 5), (10, 16)), id="two-marks"
+        ),
+        pytest.param("no marks here", "no marks here", (), id="no-marks"),
+    ],
+)
+def test_unmark(raw: str, text: str, highlights: tuple[tuple[int, int], ...]) -> None:
+    assert unmark(raw) == (text, highlights)
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "expected"),
+    [
+        pytest.param("İDLİB'de clashes", ["Idlib"], ["İDLİB'de"], id="turkish-i-and-suffix"),
+        pytest.param("two S-400s arrived", ["S-400"], ["S-400s"], id="plural"),
+        pytest.param("usual US policy", ["US"], ["US"], id="whole-words-only"),
+        pytest.param("Erdoğan met", ["Erdogan"], ["Erdoğan"], id="diacritics"),
+        pytest.param("nothing", ["S-400"], [], id="no-hit"),
+    ],
+)
+def test_find_hits_marks_what_the_author_wrote(
+    text: str, terms: list[str], expected: list[str]
+) -> None:
+    assert [text[a:b] for a, b in find_hits(text, terms)] == expected
+
+
+def test_best_snippet_takes_the_strongest_term_and_falls_back_to_searching() -> None:
+    explanation = explain(("CAATSA", 3.0, "**CAATSA** bites"), ("S-400", 7.0, "the S-400 deal"))
+    snippet = best_snippet(explanation, matched_terms(explanation))
+    assert snippet == Snippet("the S-400 deal", ((4, 9),))
+    offsets = {
+        "terms": [
+            {
+                "term": "X",
+                "contribution": 1.0,
+                "snippets": [{"text": "abc X", "highlights": [[4, 5], [9, 12]]}],
+            }
+        ]
+    }
+    assert best_snippet(offsets, ("X",)) == Snippet("abc X", ((4, 5),))
+    assert best_snippet({"terms": []}, ()) is None
+
+
+def test_snippet_segments() -> None:
+    assert Snippet("a S-400 b", ((2, 7),)).segments() == [
+        ("a ", False),
+        ("S-400", True),
+        (" b", False),
+    ]
+    assert Snippet("S-400", ((0, 5),)).segments() == [("S-400", True)]
+
+
+# ---- alerts -------------------------------------------------------------------------------
+
+
+def alerts(candidates: list[Candidate], **options: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "alert_threshold": 10.0,
+        "max_per_hour": 6,
+        "recent_alerts": [],
+        "now": NOW,
+        "delivered_stories": set(),
+        "story_outlets": {},
+    }
+    return plan_alerts(candidates, **{**defaults, **options})
+
+
+def test_alerts_pick_strong_matches_one_per_story() -> None:
+    result = alerts(
+        [
+            cand(1, 12.0, story=5, source="ap"),
+            cand(2, 14.0, story=5, source="dw"),
+            cand(3, 9.9),
+            cand(4, 10.0),
+        ],
+        story_outlets={5: {"ap", "dw", "bbc"}},
+    )
+    assert [item.match_id for item in result.alerts] == [2, 4]
+    assert result.alerts[0].also_reported_by == ("ap", "bbc")
+    assert result.deferred == ()
+
+
+@pytest.mark.parametrize(
+    ("recent_minutes_ago", "max_per_hour", "alerted"),
+    [
+        pytest.param([], 6, [4, 3, 2, 1], id="within-budget"),
+        pytest.param([], 2, [4, 3], id="budget-cuts-the-weakest"),
+        pytest.param([5, 30, 59], 5, [4, 3], id="recent-alerts-count"),
+        pytest.param([60, 61, 120], 2, [4, 3], id="an-hour-ago-no-longer-counts"),
+        pytest.param([1, 2], 2, [], id="budget-spent"),
+        pytest.param([], 0, [], id="alerts-off"),
+    ],
+)
+def test_the_hourly_budget(
+    recent_minutes_ago: list[int], max_per_hour: int, alerted: list[int]
+) -> None:
+    candidates = [cand(i, 10.0 + i) for i in range(1, 5)]
+    result = alerts(
+        candidates,
+        max_per_hour=max_per_hour,
+        recent_alerts=[NOW - timedelta(minutes=m) for m in recent_minutes_ago],
+    )
+    assert [item.match_id for item in result.alerts] == alerted
+    assert set(result.deferred) == {1, 2, 3, 4} - set(alerted)
+
+
+def test_no_alert_without_threshold_for_delivered_stories_or_twice() -> None:
+    assert alerts([cand(1, 50.0)], alert_threshold=None).alerts == ()
+    assert alerts([cand(1, 50.0, story=3)], delivered_stories={3}).alerts == ()
+    assert alerts([cand(1, 50.0, alerted=True)]).alerts == ()
+
+
+def test_alert_window_keys() -> None:
+    items = alerts([cand(1, 12.0, story=9), cand(2, 12.0)]).alerts
+    assert sorted(alert_window_key(item) for item in items) == ["match:2", "story:9"]
+
+
+# ---- properties ---------------------------------------------------------------------------
+
+candidate_lists = st.lists(
+    st.builds(
+        lambda i, score, story, source, hours, alerted: cand(
+            i, score, story=story, source=source, hours_ago=hours, alerted=alerted
+        ),
+        st.integers(1, 10_000),
+        st.floats(0, 30, allow_nan=False).map(lambda x: round(x, 1)),
+        st.one_of(st.none(), st.integers(1, 6)),
+        st.sampled_from(["ap", "reuters", "dw", "bbc"]),
+        st.integers(0, 48),
+        st.booleans(),
+    ),
+    max_size=30,
+    unique_by=lambda c: c.match_id,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    candidate_lists,
+    st.dictionaries(st.integers(1, 6), st.integers(20_000, 20_010), max_size=3),
+    st.integers(1, 8),
+    st.booleans(),
+)
+def test_every_match_is_taken_once_and_every_story_shown_at_most_once(
+    candidates: list[Candidate], delivered: dict[int, int], max_items: int, repeat: bool
+) -> None:
+    result = plan(
+        candidates, delivered_stories=delivered, max_items=max_items, repeat_alerts=repeat
+    )
+    assert sorted(result.consumed) == sorted(c.match_id for c in candidates)
+    keys = [(i.story_id, i.match_id if i.story_id is None else 0) for i in result.items]
+    assert len(keys) == len(set(keys))
+    assert len(result.items) == min(max_items, result.total)
+    assert all(result.duplicates[k] != k for k in result.duplicates)
+    shown = {i.match_id for i in result.items}
+    assert not shown & set(result.duplicates)
+    assert not any(i.story_id in delivered for i in result.items)
+    scores = [i.score for i in result.items]
+    assert scores == sorted(scores, reverse=True)
+    if not repeat:
+        alerted = {c.match_id for c in candidates if c.alerted}
+        assert not shown & alerted
+
+
+@settings(max_examples=100, deadline=None)
+@given(candidate_lists, st.integers(0, 8), st.lists(st.integers(0, 120), max_size=8))
+def test_alerts_never_exceed_the_budget(
+    candidates: list[Candidate], max_per_hour: int, minutes: list[int]
+) -> None:
+    recent = [NOW - timedelta(minutes=m) for m in minutes]
+    result = alerts(candidates, max_per_hour=max_per_hour, recent_alerts=recent)
+    used = sum(1 for m in minutes if m < 60)
+    assert len(result.alerts) <= max(0, max_per_hour - used)
+    stories = [i.story_id for i in result.alerts if i.story_id is not None]
+    assert len(stories) == len(set(stories))
+    assert all(i.score >= 10.0 for i in result.alerts)
+
+
+text_pieces = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="*"), max_size=20
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(candidate_lists, text_pieces)
+def test_content_survives_its_json_round_trip(candidates: list[Candidate], name: str) -> None:
+    result = plan(candidates, max_items=5)
+    content = result.content(
+        kind=DigestKind.DIGEST,
+        watchlist_id="w",
+        watchlist_name=name,
+        generated_at=NOW,
+        window_start=NOW - timedelta(days=1),
+        window_end=NOW,
+    )
+    assert DigestContent.from_dict(content.to_dict()) == content
+
+
+@given(
+    st.lists(
+        st.tuples(
+            text_pieces,
+            st.text(
+                min_size=1,
+                max_size=5,
+                alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="*"),
+            ),
+        ),
+        max_size=5,
+    ),
+    text_pieces,
+)
+def test_unmark_recovers_the_hits(pieces: list[tuple[str, str]], tail: str) -> None:
+    marked = "".join(f"{plain}**{hit}**" for plain, hit in pieces) + tail
+    text, spans = unmark(marked)
+    assert text == "".join(plain + hit for plain, hit in pieces) + tail
+    # Touching hits merge into one mark, so compare what is marked, not how it is cut.
+    assert "".join(text[a:b] for a, b in spans) == "".join(hit for _, hit in pieces)
