@@ -18,7 +18,7 @@ import pytest
 
 from monitor.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = '[database]\nurl = "sqlite:///data/monitor.db"\n[channels.local]\ntype = "file"\npath = "data/digests"\n'
 WATCHLIST = 'name = "S-400"\nthreshold = 4.0\nchannels = ["local"]\n[[terms]]\nmatch = "S-400"\nweight = 5\n'
 

@@ -15,7 +15,7 @@ import pytest
 
 from monitor.cli import build_parser, command_in
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
