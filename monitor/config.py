@@ -108,6 +108,11 @@ class DeliverySettings(_Strict):
     base_delay: Duration = timedelta(seconds=30)
     max_delay: Duration = timedelta(hours=1)
     timeout: Duration = timedelta(seconds=30)
+    # Sends in flight in one process: per channel, and in all (also the rows claimed at once).
+    per_channel: int = Field(4, ge=1, le=100)
+    concurrency: int = Field(16, ge=1, le=500)
+    # How long the end of a poll cycle (and `poll --once`) may spend draining the outbox.
+    drain_time: Duration = timedelta(minutes=5)
 
 
 class FeedSettings(_Strict):

@@ -1,6 +1,10 @@
-"""The outbox sender: claim due (digest or alert, channel) rows, deliver them concurrently,
-record each outcome. One failing or slow channel never holds up another, and every send is
-bounded by its channel's timeout.
+"""The outbox sender: claim due (digest or alert, channel) rows in bounded batches, deliver
+them concurrently, record each outcome. One failing or slow channel never holds up another,
+every send is bounded by its channel's timeout, and at most `[delivery] per_channel` sends per
+channel and `[delivery] concurrency` in all are in flight in this process, whoever asks (the
+daemon's jobs, `poll --once`, `deliveries retry --all`): one drain at a time per Outbox, one
+batch (at most `concurrency` rows) claimed at a time, so every claimed row is sent well
+within its lease.
 
 `Outbox` holds what every send needs (engine, settings, sender dependencies, the worker's
 name, the jitter source), so a call says only what differs: which rows, and when. Database
@@ -14,10 +18,12 @@ import asyncio
 import logging
 import os
 import random
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine
@@ -28,7 +34,7 @@ from monitor.adapters.db.outbox_store import ClaimedDelivery, RetryResult
 from monitor.adapters.db.transactions import write_transaction
 from monitor.config import Settings
 from monitor.core.backoff import backoff_delay
-from monitor.core.states import DeliveryStatus
+from monitor.core.states import DeliveryStatus, DigestKind
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.flows.digests import AlertPolicy, create_alerts
 from monitor.flows.workers import worker_id
@@ -50,6 +56,7 @@ class DeliveryOutcome:
     attempts: int
     error: str | None = None
     next_attempt_at: datetime | None = None
+    kind: DigestKind = DigestKind.DIGEST
 
 
 def delivery_lease(settings: Settings) -> timedelta:
@@ -58,6 +65,44 @@ def delivery_lease(settings: Settings) -> timedelta:
     timeouts = [settings.delivery.timeout]
     timeouts += [c.timeout for c in settings.channels.values() if hasattr(c, "timeout")]
     return max(timeouts) + LEASE_MARGIN
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SendLimits:
+    """The concurrency limits of one process: a global semaphore and one per channel, bound
+    to the event loop that first uses them (asyncio primitives belong to one loop)."""
+
+    def __init__(self, per_channel: int, overall: int) -> None:
+        self.per_channel = per_channel
+        self.overall = overall
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = asyncio.Lock()
+        self._all = asyncio.Semaphore(overall)
+        self._channels: dict[str, asyncio.Semaphore] = {}
+
+    def _bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._draining = asyncio.Lock()
+            self._all = asyncio.Semaphore(self.overall)
+            self._channels = {}
+
+    def draining(self) -> asyncio.Lock:
+        self._bind()
+        return self._draining
+
+    @asynccontextmanager
+    async def slot(self, channel: str) -> AsyncIterator[None]:
+        """Wait for a free slot on `channel` (first) and overall (then): a send waiting for
+        a busy channel never holds a global slot another channel could use."""
+        self._bind()
+        per_channel = self._channels.setdefault(channel, asyncio.Semaphore(self.per_channel))
+        async with per_channel, self._all:
+            yield
 
 
 def send_timeout(settings: Settings, channel: str) -> float:
@@ -89,6 +134,7 @@ class Outbox:
         senders: Mapping[str, Sender] | None = None,
         owner: str | None = None,
         jitter: Callable[[], float] = random.random,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -96,31 +142,76 @@ class Outbox:
         self.senders = dict(senders or {})
         self.owner = owner or worker_id()
         self.jitter = jitter
+        self.clock = clock
+        self.limits = SendLimits(settings.delivery.per_channel, settings.delivery.concurrency)
+        # This process's outbox writes take turns: on SQLite, writers that collide sleep in
+        # the busy handler (tens of ms each), which made recording 3,000 sends take minutes.
+        self._writing = threading.Lock()
+
+    @property
+    def batch(self) -> int:
+        """Rows claimed at a time: as many as may be in flight at once."""
+        return self.settings.delivery.concurrency
 
     async def deliver_pending(
         self,
         *,
-        now: datetime,
-        limit: int = 100,
+        now: datetime | None = None,
+        limit: int | None = None,
         digest_ids: Collection[int] | None = None,
         delivery_ids: Collection[int] | None = None,
+        time_limit: timedelta | None = None,
     ) -> list[DeliveryOutcome]:
-        """Claim the due rows (optionally only those of `digest_ids` or `delivery_ids`) and
-        deliver them concurrently."""
-        claimed = await asyncio.to_thread(
-            self._claim, now, limit, digest_ids=digest_ids, delivery_ids=delivery_ids
-        )
-        if not claimed:
-            return []
-        async with sender_deps(self.settings, self.deps) as ready:
-            attempts = [self._deliver_one(row, ready, now) for row in claimed]
-            # Every send finishes before the client closes: one row failing to be recorded
-            # must not cut the other channels' sends off mid-request.
-            results = await asyncio.gather(*attempts, return_exceptions=True)
+        """Deliver every row due at the start (optionally only those of `digest_ids` or
+        `delivery_ids`), each at most once per call, in batches of at most `concurrency`
+        rows, within the concurrency limits. Stops claiming after `limit` rows or once
+        `time_limit` has passed (the rows in flight finish; the rest stay due for the next
+        call). With `now`, every batch uses that time (tests); else the Outbox's clock."""
+        outcomes: list[DeliveryOutcome] = []
+        deadline = None if time_limit is None else time.monotonic() + time_limit.total_seconds()
+        async with self.limits.draining(), AsyncExitStack() as stack:
+            due_by = now or self.clock()
+            ready: SenderDeps | None = None
+            while limit is None or len(outcomes) < limit:
+                if deadline is not None and time.monotonic() >= deadline:
+                    log.info("outbox: time limit reached, the rest is sent on the next run")
+                    break
+                size = self.batch if limit is None else min(self.batch, limit - len(outcomes))
+                at = now or max(due_by, self.clock())
+                claimed = await asyncio.to_thread(
+                    self._claim,
+                    at,
+                    size,
+                    due_by=due_by,
+                    digest_ids=digest_ids,
+                    delivery_ids=delivery_ids,
+                )
+                if not claimed:
+                    break
+                if ready is None:  # one HTTP client for the whole drain, only if needed
+                    ready = await stack.enter_async_context(sender_deps(self.settings, self.deps))
+                outcomes += await self._deliver_batch(claimed, ready, at)
+                if len(claimed) < size:
+                    break
+        return outcomes
+
+    async def _deliver_batch(
+        self, claimed: Sequence[ClaimedDelivery], deps: SenderDeps, now: datetime
+    ) -> list[DeliveryOutcome]:
+        attempts = [self._deliver_limited(row, deps, now) for row in claimed]
+        # Every send finishes before the client closes: one row failing to be recorded
+        # must not cut the other channels' sends off mid-request.
+        results = await asyncio.gather(*attempts, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         return [r for r in results if isinstance(r, DeliveryOutcome)]
+
+    async def _deliver_limited(
+        self, row: ClaimedDelivery, deps: SenderDeps, now: datetime
+    ) -> DeliveryOutcome:
+        async with self.limits.slot(row.channel):
+            return await self._deliver_one(row, deps, now)
 
     async def send_alerts(
         self, watchlists: Sequence[AlertPolicy], *, now: datetime, found_since: datetime
@@ -140,6 +231,11 @@ class Outbox:
             return []
         return await self.deliver_pending(now=now, digest_ids=[a.digest_id for a in created])
 
+    async def drain(self) -> list[DeliveryOutcome]:
+        """Everything due, within `[delivery] drain_time`: what a poll cycle ends with, so
+        that cron-only set-ups (`poll --once`) send every alert and digest in time."""
+        return await self.deliver_pending(time_limit=self.settings.delivery.drain_time)
+
     def schedule_retry(self, *, ids: Sequence[int] | None, now: datetime) -> RetryResult:
         """Make pending and dead rows due now (all of them when `ids` is None)."""
         with write_transaction(self.engine) as connection:
@@ -152,15 +248,18 @@ class Outbox:
         now: datetime,
         limit: int,
         *,
+        due_by: datetime,
         digest_ids: Collection[int] | None,
         delivery_ids: Collection[int] | None,
     ) -> list[ClaimedDelivery]:
-        with write_transaction(self.engine) as connection:
+        with self._writing, write_transaction(self.engine) as connection:
             return outbox_store.claim_due(
                 connection,
                 now=now,
+                due_by=due_by,
                 owner=self.owner,
                 lease=delivery_lease(self.settings),
+                per_channel=self.settings.delivery.per_channel,
                 max_attempts=self.settings.delivery.max_attempts,
                 limit=limit,
                 digest_ids=digest_ids,
@@ -210,10 +309,11 @@ class Outbox:
             row.channel,
             DeliveryStatus.DELIVERED,
             row.attempts,
+            kind=row.content.kind,
         )
 
     def _mark_delivered(self, delivery_id: int, now: datetime) -> bool:
-        with write_transaction(self.engine) as connection:
+        with self._writing, write_transaction(self.engine) as connection:
             return outbox_store.mark_delivered(connection, delivery_id, now=now)
 
     async def _failed(
@@ -243,12 +343,13 @@ class Outbox:
             row.attempts,
             str(error),
             now + delay if status is DeliveryStatus.PENDING else None,
+            kind=row.content.kind,
         )
 
     def _record_failure(
         self, row: ClaimedDelivery, now: datetime, error: DeliveryError, delay: timedelta
     ) -> DeliveryStatus | None:
-        with write_transaction(self.engine) as connection:
+        with self._writing, write_transaction(self.engine) as connection:
             return outbox_store.record_failure(
                 connection,
                 row.id,
