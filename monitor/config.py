@@ -156,6 +156,19 @@ class WebhookChannel(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Duration = timedelta(seconds=15)
 
+    @field_validator("headers")
+    @classmethod
+    def _headers_once(cls, headers: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for name in headers:
+            if name.lower() in seen:
+                raise ValueError(
+                    f"header {name!r} is also given as {seen[name.lower()]!r}: header names "
+                    f"ignore letter case, so give it once"
+                )
+            seen[name.lower()] = name
+        return headers
+
 
 Channel = Annotated[FileChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]
 

@@ -28,12 +28,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import Engine
 
-from monitor.adapters.channels import Outgoing, Sender, SenderDeps, build_sender
+from monitor.adapters.channels import (
+    Outgoing,
+    Sender,
+    SenderDeps,
+    build_sender,
+    channel_secrets,
+)
 from monitor.adapters.db import outbox_store
 from monitor.adapters.db.outbox_store import ClaimedDelivery, RetryResult
 from monitor.adapters.db.transactions import write_transaction
 from monitor.config import Settings
 from monitor.core.backoff import backoff_delay
+from monitor.core.redact import scrub
 from monitor.core.states import DeliveryStatus, DigestKind
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.flows.digests import AlertPolicy, create_alerts
@@ -292,13 +299,19 @@ class Outbox:
             sender = self._sender_for(row.channel, deps)
             await asyncio.wait_for(sender.send(message), timeout=timeout)
         except DeliveryError as exc:
-            return await self._failed(row, now, exc, extra)
+            return await self._failed(row, now, self._scrubbed(exc, row.channel, deps), extra)
         except TimeoutError:
             error = DeliveryError(f"channel {row.channel}: no answer within {timeout:g}s")
             return await self._failed(row, now, error, extra)
         except Exception as exc:  # a bug in a sender must not stop the other channels
-            log.exception("unexpected error while sending", extra=extra)
-            error = DeliveryError(f"channel {row.channel}: {type(exc).__name__}: {exc}")
+            error = self._scrubbed(
+                DeliveryError(f"channel {row.channel}: {type(exc).__name__}: {exc}"),
+                row.channel,
+                deps,
+            )
+            # The traceback only at debug level: its frames may hold the secrets scrubbed here.
+            log.error("unexpected error while sending: %s", error, extra=extra)
+            log.debug("the unexpected error's traceback", exc_info=True, extra=extra)
             return await self._failed(row, now, error, extra)
         await asyncio.to_thread(self._mark_delivered, row.id, now)
         log.info("delivered (attempt %d)", row.attempts, extra=extra)
@@ -311,6 +324,15 @@ class Outbox:
             row.attempts,
             kind=row.content.kind,
         )
+
+    def _scrubbed(self, error: DeliveryError, channel: str, deps: SenderDeps) -> DeliveryError:
+        """The error with the channel's secrets masked: it is stored and logged."""
+        config = self.settings.channels.get(channel)
+        if config is None:
+            return error
+        text = str(error)
+        clean = scrub(text, channel_secrets(config, deps.environ))
+        return error if clean == text else type(error)(clean)
 
     def _mark_delivered(self, delivery_id: int, now: datetime) -> bool:
         with self._writing, write_transaction(self.engine) as connection:

@@ -22,6 +22,7 @@ from email.utils import format_datetime
 from monitor.adapters.channels.base import Outgoing, SenderDeps
 from monitor.adapters.render import render_html, render_text, subject
 from monitor.config import EmailChannel
+from monitor.core.redact import scrub, secret_forms
 from monitor.errors import DeliveryError, PermanentDeliveryError
 
 log = logging.getLogger(__name__)
@@ -149,10 +150,12 @@ class EmailSender:
             raise map_smtp_error(exc, self.config, self.name) from exc
         if refused:
             # The others got it: retrying would send them a second copy, so this counts as
-            # delivered and the refusals go to the log.
+            # delivered and the refusals go to the log, with the password masked.
+            text = ", ".join(f"{rcpt} ({_reply(*reply)})" for rcpt, reply in refused.items())
+            secrets = secret_forms(password, username=self.config.username) if password else ()
             log.warning(
                 "some recipients were refused: %s",
-                ", ".join(f"{rcpt} ({_reply(*reply)})" for rcpt, reply in refused.items()),
+                scrub(text, secrets),
                 extra={"channel": self.name},
             )
 
