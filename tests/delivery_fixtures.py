@@ -272,8 +272,10 @@ class WebhookReceiver:
         *,
         delay: float = 0.0,
         shared: InFlight | None = None,
+        check: Callable[[bytes], int | None] | None = None,
     ) -> None:
         self.script = list(statuses or [])
+        self.check = check  # the receiver's own rules: a status to refuse the body with
         self.delay = delay
         self.gauge = InFlight()
         self.shared = shared or InFlight()  # counts several receivers together
@@ -309,6 +311,8 @@ class WebhookReceiver:
                     receiver._release.wait(10)
                     return
                 status = int(step)
+                refused = receiver.check(body) if receiver.check and status < 300 else None
+                status = refused or status
                 received = Received(status, headers, body)
                 with receiver._lock:
                     receiver.requests.append(received)

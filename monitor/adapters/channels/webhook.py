@@ -21,14 +21,19 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
+from dataclasses import replace
 
 import httpx
 
 from monitor import __version__
 from monitor.adapters.channels.base import Outgoing, SenderDeps
 from monitor.adapters.render import webhook_payload
+from monitor.adapters.render.payloads import cut
 from monitor.config import WebhookChannel
 from monitor.errors import DeliveryError, PermanentDeliveryError
+
+log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429})
 USER_AGENT = f"monitor/{__version__} (webhook)"
@@ -141,15 +146,38 @@ class WebhookSender:
         return {**extras, **ours}
 
     async def send(self, message: Outgoing) -> None:
+        """Post the delivery; a 413 (the receiver's size limit) is answered at once with the
+        same delivery showing half as many stories ("…and N more"), down to none, under the
+        same webhook-id. Only a 413 for the bare heading is final."""
         client = self.deps.http_client
         if client is None:
             raise DeliveryError(f"channel {self.name}: no HTTP client to post with")
         where = f"channel {self.name}: webhook {httpx.URL(self.config.url).host}"
+        shown = len(message.content.items)
+        while True:
+            response = await self._post(
+                client, replace(message, content=cut(message.content, shown)), where
+            )
+            if response.status_code != 413 or shown == 0:
+                break
+            log.warning(
+                "%s answered 413 with %d stories: sending %d",
+                where,
+                shown,
+                shown // 2,
+                extra={"channel": self.name},
+            )
+            shown //= 2
+        check_status(response, where)
+
+    async def _post(
+        self, client: httpx.AsyncClient, message: Outgoing, where: str
+    ) -> httpx.Response:
         body = encode_body(self.config.format, message)
         headers = self.headers(message, body)
         timeout = self.config.timeout.total_seconds()
         try:
-            response = await client.post(
+            return await client.post(
                 self.config.url,
                 content=body,
                 headers=headers,
@@ -158,4 +186,3 @@ class WebhookSender:
             )
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as exc:
             raise map_httpx_error(exc, where, timeout) from exc
-        check_status(response, where)
