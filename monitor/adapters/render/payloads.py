@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from importlib import resources
 from typing import Any
 
 from monitor.adapters.render.text import (
@@ -24,6 +25,15 @@ from monitor.core.digest import DigestContent, DigestItem, Snippet
 from monitor.core.states import DigestKind
 
 SCHEMA = "monitor.digest/v1"
+SCHEMA_FILE = "schemas/digest-v1.schema.json"  # inside the monitor package: its JSON Schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the generic payload, as shipped in the package."""
+    text = resources.files("monitor").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
 
 # Service limits, from their incoming-webhook documentation. A digest that would exceed one
 # is cut, with "…and N more", never refused.
