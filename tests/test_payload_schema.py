@@ -1,5 +1,5 @@
 """The generic webhook payload against the JSON Schema shipped in the package
-(monitor/schemas/digest-v1.schema.json), and the README's example against both."""
+(monitor/adapters/render/schemas/digest-v1.schema.json), and the README's example against both."""
 
 from __future__ import annotations
 

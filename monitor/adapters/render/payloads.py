@@ -25,12 +25,16 @@ from monitor.core.digest import DigestContent, DigestItem, Snippet
 from monitor.core.states import DigestKind
 
 SCHEMA = "monitor.digest/v1"
-SCHEMA_FILE = "schemas/digest-v1.schema.json"  # inside the monitor package: its JSON Schema
+SCHEMA_FILE = "schemas/digest-v1.schema.json"  # next to this module: the JSON Schema
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the generic payload, as shipped in the package."""
-    text = resources.files("monitor").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    text = (
+        resources.files(__package__ or "monitor.adapters.render")
+        .joinpath(SCHEMA_FILE)
+        .read_text(encoding="utf-8")
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema
 
