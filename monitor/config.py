@@ -170,7 +170,16 @@ class WebhookChannel(_Strict):
         return headers
 
 
-Channel = Annotated[FileChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]
+class AppriseChannel(_Strict):
+    type: Literal["apprise"]
+    # The variable holding one or more Apprise URLs, space-separated: they carry tokens.
+    urls_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: Duration = timedelta(seconds=30)
+
+
+Channel = Annotated[
+    FileChannel | EmailChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")
+]
 
 
 class Settings(_Strict):
@@ -229,7 +238,7 @@ def _message(error: Any, model_fields: dict[str, list[str]]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return 'channel "type" must be one of "file", "email", "webhook"'
+        return 'channel "type" must be one of "file", "email", "webhook", "apprise"'
     if kind == "literal_error":
         return f"must be {error['ctx']['expected']}, got {error['input']!r}"
     if kind == "string_pattern_mismatch":
@@ -258,6 +267,7 @@ _PATTERN_HINTS = {
     "sender": ": must be an email address",
     "password_env": ": must be the name of an environment variable, e.g. MONITOR_SMTP_PASSWORD",
     "secret_env": ": must be the name of an environment variable, e.g. MONITOR_WEBHOOK_SECRET",
+    "urls_env": ": must be the name of an environment variable, e.g. MONITOR_APPRISE_URLS",
 }
 
 

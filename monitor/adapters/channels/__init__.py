@@ -8,21 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from monitor.adapters.channels.apprise_channel import AppriseSender
 from monitor.adapters.channels.base import Outgoing, Sender, SenderDeps
 from monitor.adapters.channels.email import EmailSender
 from monitor.adapters.channels.file import FileSender
 from monitor.adapters.channels.webhook import WebhookSender
-from monitor.config import EmailChannel, FileChannel, WebhookChannel
+from monitor.config import AppriseChannel, EmailChannel, FileChannel, WebhookChannel
 from monitor.core.redact import secret_forms
 from monitor.errors import PermanentDeliveryError
 
-ChannelConfig = FileChannel | EmailChannel | WebhookChannel
+ChannelConfig = FileChannel | EmailChannel | WebhookChannel | AppriseChannel
 SenderFactory = Callable[[str, Any, SenderDeps], Sender]
 
 SENDERS: Mapping[str, SenderFactory] = {
     "file": FileSender,
     "email": EmailSender,
     "webhook": WebhookSender,
+    "apprise": AppriseSender,
 }
 
 
