@@ -135,6 +135,9 @@ class EmailChannel(_Strict):
     username: str | None = None
     password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    sender_name: str | None = Field(None, max_length=200)  # the From display name
+    # Where List-Unsubscribe mail goes (default: the sender).
+    unsubscribe: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
 
