@@ -186,6 +186,7 @@ class DaemonJobs:
     # -- counting ------------------------------------------------------------------------------
 
     def update_watchlist_metrics(self) -> None:
+        self.metrics.start_at_zero(self.settings.channels, self.reloader.state.in_force)
         self.metrics.watchlists_loaded.set(len(self.reloader.state.in_force))
         self.metrics.watchlists_invalid.set(len(self.reloader.state.invalid))
 
