@@ -85,7 +85,7 @@ def settings(tmp_path: Path) -> Any:
 
 
 async def test_a_strong_match_is_stored_with_its_alert_and_outbox_rows(
-    sqlite_engine: Engine, settings: Any, httpx_mock: HTTPXMock
+    engine: Engine, settings: Any, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(
         url=FEED, content=rss(("S-400 deal signed", "Turkey and the S-400 and CAATSA"))
@@ -93,37 +93,37 @@ async def test_a_strong_match_is_stored_with_its_alert_and_outbox_rows(
     recorder = Recorder()
     recorder.failing = True  # the send fails: the alert must still exist, pending
     async with httpx.AsyncClient() as client:
-        p = poller(sqlite_engine, client, settings)
-        outbox = Outbox(sqlite_engine, settings, senders={"hook": recorder}, clock=lambda: NOW)
+        p = poller(engine, client, settings)
+        outbox = Outbox(engine, settings, senders={"hook": recorder}, clock=lambda: NOW)
         try:
             summary = await run_poll_cycle(p, outbox)
         finally:
             p.close()
     assert summary.matches == 1
-    [match] = match_rows(sqlite_engine).values()
-    [alert] = digest_rows(sqlite_engine)
+    [match] = match_rows(engine).values()
+    [alert] = digest_rows(engine)
     assert alert.kind == "alert" and match.alert_digest_id == alert.id
-    [row] = delivery_rows(sqlite_engine)
+    [row] = delivery_rows(engine)
     assert row.status == "pending" and row.digest_id == alert.id
     assert [a.status.value for a in summary.alerts] == ["pending"]
 
     # The next run (a cron `poll --once` with nothing new) sends it, once.
     recorder.failing = False
     later = Outbox(
-        sqlite_engine, settings, senders={"hook": recorder}, clock=lambda: NOW + timedelta(hours=1)
+        engine, settings, senders={"hook": recorder}, clock=lambda: NOW + timedelta(hours=1)
     )
     await later.drain()
     await later.drain()
     assert [m.digest_id for m in recorder.sent] == [alert.id]
-    assert delivery_rows(sqlite_engine)[0].status == "delivered"
+    assert delivery_rows(engine)[0].status == "delivered"
 
 
 def test_the_match_and_its_alert_commit_together_or_not_at_all(
-    sqlite_engine: Engine, settings: Any, tmp_path: Path
+    engine: Engine, settings: Any, tmp_path: Path
 ) -> None:
     """A crash inside the feed's transaction, after the match and its alert were written:
     neither is left behind, so the next poll stores both again (not the match alone)."""
-    rows = Rows(sqlite_engine, NOW)
+    rows = Rows(engine, NOW)
     article = rows.article("wire", title="S-400 deal signed")
     from monitor.adapters.db.match_store import NewMatch, record_matches
     from monitor.core.scoring import Score
@@ -146,17 +146,17 @@ def test_the_match_and_its_alert_commit_together_or_not_at_all(
         terms=(),
         near=(),
     )
-    with pytest.raises(Boom), write_transaction(sqlite_engine) as connection:
+    with pytest.raises(Boom), write_transaction(engine) as connection:
         record_matches(connection, [NewMatch(wl.id, article, None, score, NOW)])
         created = alerts_in_transaction(
             connection, wl, channels=["hook"], article_ids=[article], now=NOW
         )
         assert len(created) == 1
         raise Boom
-    assert match_rows(sqlite_engine) == {} and digest_rows(sqlite_engine) == []
-    assert delivery_rows(sqlite_engine) == []
+    assert match_rows(engine) == {} and digest_rows(engine) == []
+    assert delivery_rows(engine) == []
 
-    with write_transaction(sqlite_engine) as connection:
+    with write_transaction(engine) as connection:
         record_matches(connection, [NewMatch(wl.id, article, None, score, NOW)])
         alerts_in_transaction(connection, wl, channels=["hook"], article_ids=[article], now=NOW)
         # Asked again in the same transaction (a retried feed): no second alert.
@@ -164,9 +164,9 @@ def test_the_match_and_its_alert_commit_together_or_not_at_all(
             alerts_in_transaction(connection, wl, channels=["hook"], article_ids=[article], now=NOW)
             == []
         )
-    [match] = match_rows(sqlite_engine).values()
+    [match] = match_rows(engine).values()
     assert match.alert_digest_id is not None
-    assert len(delivery_rows(sqlite_engine)) == 1
+    assert len(delivery_rows(engine)) == 1
 
 
 async def test_poll_once_drains_everything_due_in_bounded_batches(
@@ -231,3 +231,29 @@ async def test_a_failing_row_is_tried_once_per_drain(sqlite_engine: Engine, tmp_
     )
     outcomes = await outbox.drain()
     assert [o.attempts for o in outcomes] == [1]
+
+
+async def test_a_poll_tick_does_not_wait_behind_a_running_drain(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, {"hook": {"type": "webhook", "url": "https://h.example/"}})
+    with write_transaction(sqlite_engine) as connection:
+        content = DigestContent(
+            kind=DigestKind.DIGEST,
+            watchlist_id="s400",
+            watchlist_name="S-400",
+            generated_at=NOW,
+            window_start=None,
+            window_end=NOW,
+            items=(),
+            total=0,
+        )
+        digest_store.insert_digest(
+            connection, content, window_key="w", channels=["hook"], send=True, now=NOW
+        )
+    slow = Recorder(delay=0.5)
+    outbox = Outbox(sqlite_engine, settings, senders={"hook": slow}, clock=lambda: NOW)
+    running = asyncio.create_task(outbox.drain())
+    await asyncio.sleep(0.2)
+    assert await outbox.drain(if_idle=True) == []  # at once, not after the slow send
+    assert len(await running) == 1

@@ -238,9 +238,14 @@ class Outbox:
             return []
         return await self.deliver_pending(now=now, digest_ids=[a.digest_id for a in created])
 
-    async def drain(self) -> list[DeliveryOutcome]:
+    async def drain(self, *, if_idle: bool = False) -> list[DeliveryOutcome]:
         """Everything due, within `[delivery] drain_time`: what a poll cycle ends with, so
-        that cron-only set-ups (`poll --once`) send every alert and digest in time."""
+        that cron-only set-ups (`poll --once`) send every alert and digest in time. With
+        `if_idle`, nothing when this process is draining already (the daemon's poll tick
+        must not wait minutes behind a slow channel; the outbox job follows that drain)."""
+        if if_idle and self.limits.draining().locked():
+            log.debug("outbox: a drain is running already; the outbox job sends the rest")
+            return []
         return await self.deliver_pending(time_limit=self.settings.delivery.drain_time)
 
     def schedule_retry(self, *, ids: Sequence[int] | None, now: datetime) -> RetryResult:

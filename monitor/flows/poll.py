@@ -461,5 +461,5 @@ async def run_poll_cycle(
     summary = await poller.poll_once(
         ignore_schedule=ignore_schedule, on_feed_done=on_feed_done, on_claimed=on_claimed
     )
-    summary.deliveries = await outbox.drain()
+    summary.deliveries = await outbox.drain(if_idle=True)
     return summary
