@@ -30,15 +30,17 @@ from monitor.errors import ConfigError
 from monitor.flows.digests import create_digest
 from monitor.flows.outbox import Outbox
 
-NOW = datetime.now(UTC)  # the library checks the timestamp against its own clock
+NOW = datetime.now(UTC)
 OLD = "whsec_" + base64.b64encode(b"the old secret, 32 bytes long!!!").decode()
 NEW = "whsec_" + base64.b64encode(b"the new secret, also 32 bytes!!!").decode()
 
 
 async def deliver(engine: Engine, settings: Any, environ: dict[str, str]) -> list[Any]:
     async with httpx.AsyncClient() as client:
-        deps = SenderDeps(http_client=client, environ=environ, clock=lambda: NOW)
-        return await Outbox(engine, settings, deps=deps).deliver_pending(now=NOW)
+        # Signed now, not at import: the library checks the timestamp against its clock.
+        at = datetime.now(UTC)
+        deps = SenderDeps(http_client=client, environ=environ, clock=lambda: at)
+        return await Outbox(engine, settings, deps=deps).deliver_pending(now=at)
 
 
 async def test_a_real_delivery_verifies_with_standardwebhooks_under_both_rotated_secrets(
