@@ -28,6 +28,7 @@ from monitor.adapters.http.guard import AddressGuard
 from monitor.config import Settings, database_url
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
+from monitor.flows.digests import known_channels
 from monitor.flows.feeds import configured_feeds
 from monitor.flows.matching import MatchNewArticles, WatchlistSource
 from monitor.flows.poll import MatchesArticles, Poller
@@ -59,7 +60,12 @@ def matching_for(
         def watchlists() -> Collection[Watchlist]:
             return fixed
 
-    return MatchNewArticles(watchlists, story_window=settings.stories.window, on_match=on_match)
+    return MatchNewArticles(
+        watchlists,
+        story_window=settings.stories.window,
+        on_match=on_match,
+        alert_channels=lambda watchlist: known_channels(settings, watchlist),
+    )
 
 
 def utc_now() -> datetime:

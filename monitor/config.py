@@ -141,6 +141,11 @@ class DeliverySettings(_Strict):
     base_delay: Duration = timedelta(seconds=30)
     max_delay: Duration = timedelta(hours=1)
     timeout: Duration = timedelta(seconds=30)
+    # Sends in flight in one process: per channel, and in all (also the rows claimed at once).
+    per_channel: int = Field(4, ge=1, le=100)
+    concurrency: int = Field(16, ge=1, le=500)
+    # How long the end of a poll cycle (and `poll --once`) may spend draining the outbox.
+    drain_time: Duration = timedelta(minutes=5)
 
 
 class FeedSettings(_Strict):
@@ -163,6 +168,9 @@ class EmailChannel(_Strict):
     username: str | None = None
     password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    sender_name: str | None = Field(None, max_length=200)  # the From display name
+    # Where List-Unsubscribe mail goes (default: the sender).
+    unsubscribe: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
 
@@ -184,8 +192,30 @@ class WebhookChannel(_Strict):
     headers: dict[HeaderValue, HeaderValue] = Field(default_factory=dict)
     timeout: Duration = timedelta(seconds=15)
 
+    @field_validator("headers")
+    @classmethod
+    def _headers_once(cls, headers: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for name in headers:
+            if name.lower() in seen:
+                raise ValueError(
+                    f"header {name!r} is also given as {seen[name.lower()]!r}: header names "
+                    f"ignore letter case, so give it once"
+                )
+            seen[name.lower()] = name
+        return headers
 
-Channel = Annotated[FileChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]
+
+class AppriseChannel(_Strict):
+    type: Literal["apprise"]
+    # The variable holding one or more Apprise URLs, space-separated: they carry tokens.
+    urls_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: Duration = timedelta(seconds=30)
+
+
+Channel = Annotated[
+    FileChannel | EmailChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")
+]
 
 
 class Settings(_Strict):
@@ -244,7 +274,7 @@ def _message(error: Any, model_fields: dict[str, list[str]]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return 'channel "type" must be one of "file", "email", "webhook"'
+        return 'channel "type" must be one of "file", "email", "webhook", "apprise"'
     if kind == "literal_error":
         return f"must be {error['ctx']['expected']}, got {error['input']!r}"
     if kind == "string_pattern_mismatch":
@@ -273,6 +303,7 @@ _PATTERN_HINTS = {
     "sender": ": must be an email address",
     "password_env": ": must be the name of an environment variable, e.g. MONITOR_SMTP_PASSWORD",
     "secret_env": ": must be the name of an environment variable, e.g. MONITOR_WEBHOOK_SECRET",
+    "urls_env": ": must be the name of an environment variable, e.g. MONITOR_APPRISE_URLS",
 }
 
 

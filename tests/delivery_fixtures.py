@@ -222,6 +222,30 @@ def verify_signature(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return hmac.compare_digest("sha256=" + expected, headers.get("X-Monitor-Signature", ""))
 
 
+def hook_id(headers: dict[str, str]) -> str:
+    """The delivery's id as a receiver sees it: webhook-id, else Idempotency-Key."""
+    folded = {k.lower(): v for k, v in headers.items()}
+    return folded.get("webhook-id") or folded.get("idempotency-key", "")
+
+
+class InFlight:
+    """Requests being answered right now, and the most there ever were (shareable)."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.current += 1
+            self.most = max(self.most, self.current)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.current -= 1
+
+
 @dataclass
 class Received:
     status: int
@@ -236,12 +260,25 @@ class WebhookReceiver:
     """A real HTTP server on 127.0.0.1 that answers from a script of statuses.
 
     `statuses` are used one per request (then 200 forever); "hang" never answers. Requests
-    whose Idempotency-Key was already accepted are answered 200 and not accepted again, as
-    the payload documentation asks receivers to do.
+    whose webhook-id (or Idempotency-Key) was already accepted are answered 200 and not
+    accepted again, as the payload documentation asks receivers to do. `delay` seconds pass
+    before each answer; `gauge` (and `shared`, which several receivers may share) count the
+    requests being answered.
     """
 
-    def __init__(self, statuses: list[int | str] | None = None) -> None:
+    def __init__(
+        self,
+        statuses: list[int | str] | None = None,
+        *,
+        delay: float = 0.0,
+        shared: InFlight | None = None,
+        check: Callable[[bytes], int | None] | None = None,
+    ) -> None:
         self.script = list(statuses or [])
+        self.check = check  # the receiver's own rules: a status to refuse the body with
+        self.delay = delay
+        self.gauge = InFlight()
+        self.shared = shared or InFlight()  # counts several receivers together
         self.requests: list[Received] = []
         self.accepted: list[Received] = []
         self._seen: set[str] = set()
@@ -253,18 +290,33 @@ class WebhookReceiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                receiver.gauge.enter()
+                receiver.shared.enter()
+                try:
+                    self._answer()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up (or was killed) before the answer
+                finally:
+                    receiver.gauge.leave()
+                    receiver.shared.leave()
+
+            def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k: v for k, v in self.headers.items()}
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver._lock:
                     step = receiver.script.pop(0) if receiver.script else 200
                 if step == "hang":
                     receiver._release.wait(10)
                     return
                 status = int(step)
+                refused = receiver.check(body) if receiver.check and status < 300 else None
+                status = refused or status
                 received = Received(status, headers, body)
                 with receiver._lock:
                     receiver.requests.append(received)
-                    key = headers.get("Idempotency-Key", "")
+                    key = self.headers.get("webhook-id") or self.headers.get("Idempotency-Key", "")
                     if 200 <= status < 300 and key not in receiver._seen:
                         receiver._seen.add(key)
                         receiver.accepted.append(received)
@@ -279,6 +331,8 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        # A sender that gives up or is killed mid-request is part of several tests: quiet.
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         # A short poll interval: shutdown() waits up to one interval.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

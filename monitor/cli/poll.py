@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -14,8 +13,7 @@ from monitor.app import load_watchlists_once, matching_for, open_database, polle
 from monitor.cli.common import settings_from
 from monitor.cli.output import print_json
 from monitor.config import Settings
-from monitor.core.states import DeliveryStatus, FeedOutcome
-from monitor.core.watchlist import Watchlist
+from monitor.core.states import DeliveryStatus, DigestKind, FeedOutcome
 from monitor.flows.backfill import apply_watchlists
 from monitor.flows.outbox import Outbox
 from monitor.flows.poll import FeedReport, Poller, PollSummary, run_poll_cycle
@@ -66,13 +64,11 @@ async def _poll(
     async with poller(settings, engine, match_articles=process) as p:
         outbox = Outbox(engine, settings, owner=p.owner)
         if show_progress:
-            return await _with_progress(p, outbox, watchlists, ignore_schedule)
-        return await run_poll_cycle(p, outbox, watchlists, ignore_schedule=ignore_schedule)
+            return await _with_progress(p, outbox, ignore_schedule)
+        return await run_poll_cycle(p, outbox, ignore_schedule=ignore_schedule)
 
 
-async def _with_progress(
-    p: Poller, outbox: Outbox, watchlists: Sequence[Watchlist], ignore_schedule: bool
-) -> PollSummary:
+async def _with_progress(p: Poller, outbox: Outbox, ignore_schedule: bool) -> PollSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -94,7 +90,6 @@ async def _with_progress(
         return await run_poll_cycle(
             p,
             outbox,
-            watchlists,
             ignore_schedule=ignore_schedule,
             on_feed_done=done,
             on_claimed=claimed,
@@ -117,6 +112,10 @@ def _summary_text(summary: PollSummary) -> str:
             for a in summary.alerts
             if a.status is not DeliveryStatus.DELIVERED
         )
+    others = [d for d in summary.deliveries if d.kind is not DigestKind.ALERT]
+    if others:
+        sent = [d for d in others if d.status is DeliveryStatus.DELIVERED]
+        lines.append(f"other deliveries sent: {len(sent)} of {len(others)}")
     failures = [r for r in summary.feeds if r.outcome in (FeedOutcome.FAILED, FeedOutcome.STOPPED)]
     if failures:
         lines.append("")

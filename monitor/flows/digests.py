@@ -3,8 +3,11 @@ record the decision with its outbox rows in one transaction.
 
 - `create_digest(engine, settings, watchlist, now=..., window_end=...)`: the digest of one
   watchlist for one window, created once whoever asks (the scheduler, a catch-up, the CLI).
-- `create_alerts(engine, settings, watchlists, now=..., found_since=...)`: alerts for the
-  strong matches found since a poll cycle began, within each watchlist's hourly budget.
+- `alerts_in_transaction(connection, watchlist, ...)`: alerts for the strong matches a feed's
+  transaction has just stored, in that transaction (the transactional outbox), within the
+  watchlist's hourly budget; flows/matching.py calls it.
+- `create_alerts(engine, settings, watchlists, now=..., found_since=...)`: the same for
+  matches found since a time, in transactions of their own (a catch-up).
 - `preview_digest(engine, watchlist, now=...)`: what the next digest would hold; writes nothing.
 
 Two workers creating the same digest serialize on a per-watchlist write lock (an advisory
@@ -15,7 +18,7 @@ unique (watchlist, kind, window key) and creates nothing. Sending is flows/outbo
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -23,7 +26,7 @@ from sqlalchemy import Connection, Engine
 
 from monitor.adapters.db import digest_store
 from monitor.adapters.db.digest_store import CreatedDigest
-from monitor.adapters.db.transactions import write_transaction
+from monitor.adapters.db.transactions import hold_lock, write_transaction
 from monitor.adapters.render import utc_iso
 from monitor.config import Settings
 from monitor.core.digest import (
@@ -242,53 +245,94 @@ def record_alerts(
     found_since: datetime,
     now: datetime,
 ) -> list[CreatedDigest]:
-    """Create immediate alerts for the watchlist's strong matches found since `found_since`.
-
-    One alert (kind "alert", window_key per story) per story not yet delivered to this
-    watchlist, at most `max_alerts_per_hour` in any hour; the rest wait for the digest.
-    """
-    threshold = watchlist.alert_threshold
-    if threshold is None or not channels:
+    """Create immediate alerts for the watchlist's strong matches found since `found_since`,
+    in a transaction of their own: the catch-up for matches stored without their alerts
+    (by a version before the transactional outbox). Poll cycles alert inside the feed's
+    transaction instead, through `alerts_in_transaction`."""
+    if watchlist.alert_threshold is None or not channels:
         return []
     with write_transaction(
         engine, lock=f"watchlist:{watchlist.id}", what="creating alerts"
     ) as connection:
-        candidates = digest_store.pending_alert_candidates(
-            connection, watchlist.id, threshold=threshold, found_since=found_since
+        return _record_alerts(
+            connection, watchlist, channels=channels, now=now, found_since=found_since
         )
-        if not candidates:
-            return []
-        stories = _story_ids(candidates)
-        plan = plan_alerts(
-            candidates,
-            alert_threshold=threshold,
-            max_per_hour=watchlist.max_alerts_per_hour,
-            recent_alerts=digest_store.recent_alert_times(
-                connection, watchlist.id, now - ALERT_BUDGET_WINDOW
-            ),
-            now=now,
-            delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
-            story_outlets=digest_store.story_outlets(connection, stories),
+
+
+def alerts_in_transaction(
+    connection: Connection,
+    watchlist: AlertPolicy,
+    *,
+    channels: Sequence[str],
+    article_ids: Collection[int],
+    now: datetime,
+) -> list[CreatedDigest]:
+    """The transactional outbox: alerts, with their outbox rows, for the strong matches of
+    `article_ids`, in the transaction (the feed's) that has just stored those matches. The
+    match and its alert commit together or not at all, so a crash between them loses
+    nothing and alerts nothing twice."""
+    if watchlist.alert_threshold is None or not channels or not article_ids:
+        return []
+    hold_lock(connection, f"watchlist:{watchlist.id}")
+    return _record_alerts(
+        connection, watchlist, channels=channels, now=now, article_ids=article_ids
+    )
+
+
+def _record_alerts(
+    connection: Connection,
+    watchlist: AlertPolicy,
+    *,
+    channels: Sequence[str],
+    now: datetime,
+    found_since: datetime | None = None,
+    article_ids: Collection[int] | None = None,
+) -> list[CreatedDigest]:
+    """One alert (kind "alert", window_key per story) per story not yet delivered to this
+    watchlist, at most `max_alerts_per_hour` in any hour; the rest wait for the digest."""
+    threshold = watchlist.alert_threshold
+    if threshold is None:
+        return []
+    candidates = digest_store.pending_alert_candidates(
+        connection,
+        watchlist.id,
+        threshold=threshold,
+        found_since=found_since,
+        article_ids=article_ids,
+    )
+    if not candidates:
+        return []
+    stories = _story_ids(candidates)
+    plan = plan_alerts(
+        candidates,
+        alert_threshold=threshold,
+        max_per_hour=watchlist.max_alerts_per_hour,
+        recent_alerts=digest_store.recent_alert_times(
+            connection, watchlist.id, now - ALERT_BUDGET_WINDOW
+        ),
+        now=now,
+        delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
+        story_outlets=digest_store.story_outlets(connection, stories),
+    )
+    digest_store.mark_held(connection, plan.deferred, HeldReason.RATE_LIMITED)
+    created = []
+    for item in plan.alerts:
+        key = alert_window_key(item)
+        if digest_store.find_digest(connection, watchlist.id, DigestKind.ALERT, key):
+            continue
+        content = DigestContent(
+            kind=DigestKind.ALERT,
+            watchlist_id=watchlist.id,
+            watchlist_name=watchlist.name,
+            generated_at=now,
+            window_start=None,
+            window_end=now,
+            items=(item,),
+            total=1,
         )
-        digest_store.mark_held(connection, plan.deferred, HeldReason.RATE_LIMITED)
-        created = []
-        for item in plan.alerts:
-            key = alert_window_key(item)
-            if digest_store.find_digest(connection, watchlist.id, DigestKind.ALERT, key):
-                continue
-            content = DigestContent(
-                kind=DigestKind.ALERT,
-                watchlist_id=watchlist.id,
-                watchlist_name=watchlist.name,
-                generated_at=now,
-                window_start=None,
-                window_end=now,
-                items=(item,),
-                total=1,
-            )
-            alert = digest_store.insert_digest(
-                connection, content, window_key=key, channels=channels, send=True, now=now
-            )
-            digest_store.mark_alerted(connection, item.match_id, alert.digest_id)
-            created.append(alert)
-        return created
+        alert = digest_store.insert_digest(
+            connection, content, window_key=key, channels=channels, send=True, now=now
+        )
+        digest_store.mark_alerted(connection, item.match_id, alert.digest_id)
+        created.append(alert)
+    return created

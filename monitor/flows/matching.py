@@ -4,7 +4,9 @@ against every watchlist that covers the feed, grouped into stories, and their ma
 The decisions are the core's (core.scoring, core.dedup); this module gathers the current
 watchlists and applies the results. Scoring needs no database and runs first; story
 assignment holds a lock on PostgreSQL until the transaction commits, so only the match rows
-come after it.
+come after it. Immediate alerts and their outbox rows are created in the same transaction as
+the matches they alert (the transactional outbox): whatever happens after the commit, a match
+above `alert_threshold` has its alert, and a crash before it leaves neither.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from monitor.adapters.db.story_store import NewArticle, assign_stories
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, score_watchlists
 from monitor.core.watchlist import Watchlist
+from monitor.flows.digests import AlertPolicy, alerts_in_transaction
 
 log = logging.getLogger(__name__)
 
 
 WatchlistSource = Callable[[], Collection[Watchlist]]
+AlertChannels = Callable[[AlertPolicy], Sequence[str]]
 
 
 class MatchNewArticles:
@@ -43,8 +47,10 @@ class MatchNewArticles:
         *,
         story_window: timedelta,
         on_match: Callable[[str, Score], None] | None = None,
+        alert_channels: AlertChannels | None = None,
     ) -> None:
         self._watchlists = watchlists
+        self._alert_channels = alert_channels
         self._story_window = story_window
         self._on_match = on_match
         self._compiled: tuple[tuple[Watchlist, ...], Matcher] | None = None
@@ -65,6 +71,7 @@ class MatchNewArticles:
         now: datetime,
     ) -> int:
         matcher = self.matcher()
+        in_force = self._compiled[0] if self._compiled is not None else ()
         found: list[tuple[int, str, Score]] = []
         if matcher is not None:
             for item in stored:
@@ -110,4 +117,33 @@ class MatchNewArticles:
                 )
                 if self._on_match:
                     self._on_match(watchlist_id, score)
+            self._alert(connection, in_force, found, now)
         return len(found)
+
+    def _alert(
+        self,
+        connection: Connection,
+        watchlists: Sequence[Watchlist],
+        found: Sequence[tuple[int, str, Score]],
+        now: datetime,
+    ) -> None:
+        if self._alert_channels is None:
+            return
+        # Sorted by id (as `watchlists` is), so two feeds' transactions on PostgreSQL take
+        # the watchlist locks in the same order and never deadlock.
+        for watchlist in watchlists:
+            threshold = watchlist.alert_threshold
+            if threshold is None:
+                continue
+            strong = {a for a, wid, s in found if wid == watchlist.id and s.score >= threshold}
+            if not strong:
+                continue
+            channels = self._alert_channels(watchlist)
+            for alert in alerts_in_transaction(
+                connection, watchlist, channels=channels, article_ids=strong, now=now
+            ):
+                log.info(
+                    "alert created: %s",
+                    alert.content.items[0].title,
+                    extra={"watchlist": watchlist.id, "digest_id": alert.digest_id},
+                )

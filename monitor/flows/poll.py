@@ -37,9 +37,8 @@ from monitor.adapters.feed_parse import parse_feed
 from monitor.adapters.http import FetchResult
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
-from monitor.core.states import FeedOutcome
+from monitor.core.states import DigestKind, FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
-from monitor.flows.digests import AlertPolicy
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.workers import dead_local_owners, worker_id
 
@@ -90,7 +89,12 @@ class FeedReport:
 @dataclass(slots=True)
 class PollSummary:
     feeds: list[FeedReport] = field(default_factory=list)
-    alerts: list[DeliveryOutcome] = field(default_factory=list)  # sent after the cycle
+    # The outbox drained after the cycle: this cycle's alerts, and whatever else was due.
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+
+    @property
+    def alerts(self) -> list[DeliveryOutcome]:
+        return [d for d in self.deliveries if d.kind is DigestKind.ALERT]
 
     def count(self, outcome: FeedOutcome) -> int:
         return sum(1 for report in self.feeds if report.outcome == outcome)
@@ -131,6 +135,17 @@ class PollSummary:
                     "error": a.error,
                 }
                 for a in self.alerts
+            ],
+            "deliveries": [
+                {
+                    "delivery_id": d.delivery_id,
+                    "kind": d.kind.value,
+                    "watchlist": d.watchlist_id,
+                    "channel": d.channel,
+                    "status": d.status.value,
+                    "error": d.error,
+                }
+                for d in self.deliveries
             ],
             "feeds": [
                 {
@@ -575,20 +590,17 @@ class _ParseCall:
 async def run_poll_cycle(
     poller: Poller,
     outbox: Outbox,
-    watchlists: Sequence[AlertPolicy],
     *,
     ignore_schedule: bool = False,
     on_feed_done: Callable[[FeedReport], None] | None = None,
     on_claimed: Callable[[int], None] | None = None,
 ) -> PollSummary:
-    """Poll every due feed (every feed with `ignore_schedule`), then create and deliver the
-    immediate alerts for the strong matches this cycle found, within the cycle rather than
-    at the next digest."""
-    started = poller.clock()
+    """Poll every due feed (every feed with `ignore_schedule`), then drain the outbox: the
+    alerts this cycle's feed transactions created with their matches (the transactional
+    outbox, flows/matching.py), and anything an earlier run left due, in bounded batches
+    within `[delivery] drain_time`."""
     summary = await poller.poll_once(
         ignore_schedule=ignore_schedule, on_feed_done=on_feed_done, on_claimed=on_claimed
     )
-    alerting = [w for w in watchlists if w.alert_threshold is not None]
-    if summary.matches and alerting:
-        summary.alerts = await outbox.send_alerts(alerting, now=poller.clock(), found_since=started)
+    summary.deliveries = await outbox.drain(if_idle=True)
     return summary

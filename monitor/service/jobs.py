@@ -1,6 +1,6 @@
 """What each of the daemon's jobs does: a few lines calling a flow, and counting the result.
 
-The poll tick runs flows.poll.run_poll_cycle (poll, then alert); a digest job runs
+The poll tick runs flows.poll.run_poll_cycle (poll, then drain the outbox); a digest job runs
 flows.digests.create_digest for the window that just ended; the outbox job runs
 flows.outbox.Outbox.deliver_pending; retention runs flows.retention.prune; the reload job
 checks the watchlist folder and backfills what changed (flows.backfill.apply_watchlists).
@@ -88,7 +88,7 @@ class DaemonJobs:
     def attach(self, poller: Poller) -> None:
         """The poller exists only inside the daemon's serve(); the outbox shares its name."""
         self.poller = poller
-        self.outbox = Outbox(self.engine, self.settings, owner=poller.owner)
+        self.outbox = Outbox(self.engine, self.settings, owner=poller.owner, clock=self.clock)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -102,7 +102,7 @@ class DaemonJobs:
         """Claim the due feeds and poll them; alert strong matches found in this tick."""
         assert self.poller is not None and self.outbox is not None
         summary = await run_poll_cycle(
-            self.poller, self.outbox, self.watchlists(), on_feed_done=self.metrics.observe_feed
+            self.poller, self.outbox, on_feed_done=self.metrics.observe_feed
         )
         self.last_poll_at = self.clock()
         self.metrics.last_poll.set(self.last_poll_at.timestamp())
@@ -114,7 +114,7 @@ class DaemonJobs:
                 summary.matches,
                 summary.failed,
             )
-        self.count_deliveries(summary.alerts)
+        self.count_deliveries(summary.deliveries)
 
     async def make_digest(self, watchlist_id: str) -> None:
         """The digest of the window that ended at the schedule's latest fire time (made once,
@@ -138,7 +138,7 @@ class DaemonJobs:
 
     async def send_outbox(self) -> None:
         outbox = self.outbox or Outbox(self.engine, self.settings)
-        self.count_deliveries(await outbox.deliver_pending(now=self.clock()))
+        self.count_deliveries(await outbox.drain())
 
     async def prune(self) -> None:
         result = await self.in_thread(
@@ -206,6 +206,7 @@ class DaemonJobs:
     # -- counting ------------------------------------------------------------------------------
 
     def update_watchlist_metrics(self) -> None:
+        self.metrics.start_at_zero(self.settings.channels, self.reloader.state.in_force)
         self.metrics.watchlists_loaded.set(len(self.reloader.state.in_force))
         self.metrics.watchlists_invalid.set(len(self.reloader.state.invalid))
 

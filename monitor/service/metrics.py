@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine
 
 from monitor.adapters.db.status import DatabaseStatus, database_status
-from monitor.core.states import DeliveryStatus, FeedState
+from monitor.core.states import DeliveryStatus, FeedOutcome, FeedState
 from monitor.flows.poll import FeedReport
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ class Metrics:
         )
         self.deliveries = Counter(
             "monitor_deliveries",
-            "Delivery attempts this process made, by channel and outcome (delivered, retry, dead).",
+            "Delivery attempts this process made, by channel and outcome "
+            "(delivered, failed, dead).",
             ["channel", "outcome"],
             registry=r,
         )
@@ -118,6 +119,21 @@ class Metrics:
             self.fetch_duration.observe(report.elapsed)
         if report.new_articles:
             self.articles_stored.inc(report.new_articles)
+
+    def start_at_zero(self, channels: Iterable[str], watchlists: Iterable[str]) -> None:
+        """Create every labelled series this process can report, at 0, so that rules over
+        them (MonitorOutboxStuck: pending but nothing delivered) also hold for a channel or
+        watchlist that has had no event yet: an absent series is not a zero."""
+        for channel in channels:
+            for outcome in ("delivered", "failed", "dead"):  # jobs.DELIVERY_OUTCOMES
+                self.deliveries.labels(channel=channel, outcome=outcome)
+        for watchlist in watchlists:
+            self.matches.labels(watchlist=watchlist)
+            self.digests_created.labels(watchlist=watchlist)
+        for feed_outcome in FeedOutcome:
+            self.feeds_polled.labels(outcome=feed_outcome.value)
+        for cycle_outcome in ("ok", "error"):
+            self.poll_cycles.labels(outcome=cycle_outcome)
 
     def observe_delivery(self, channel: str, outcome: str) -> None:
         self.deliveries.labels(channel=channel, outcome=outcome).inc()

@@ -71,8 +71,44 @@ class DigestSchedule:
 # ---- pure calculations ---------------------------------------------------------------------
 
 
+class WallClockCronTrigger(BaseTrigger):  # type: ignore[misc]  # apscheduler is untyped
+    """A crontab line read on the local wall clock, firing once per matching wall time
+    across daylight-saving changes.
+
+    APScheduler 3's CronTrigger does its arithmetic on aware datetimes and goes wrong at the
+    changes: after the spring change a midnight digest skips a day, a time in the skipped
+    hour fires at a time that does not exist, and in the repeated autumn hour it fires twice
+    or stops. Here the fields are matched on naive wall-clock time (a CronTrigger in UTC,
+    which has no changes), and each wall time becomes one instant: a time in the skipped hour
+    runs when the clock jumps past it (02:30 becomes 03:30), a repeated time runs at its
+    first occurrence only, and no instant is used twice.
+    """
+
+    def __init__(self, cron: str, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.timezone = zone  # as CronTrigger names it
+        self.wall = CronTrigger.from_crontab(cron, timezone=UTC)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        wall_now = now.astimezone(self.zone).replace(tzinfo=UTC)
+        candidate: datetime | None = self.wall.get_next_fire_time(None, wall_now)
+        while candidate is not None:
+            # fold=0: the first of a repeated time; a skipped one takes the offset before.
+            instant = candidate.replace(tzinfo=self.zone).astimezone(UTC)
+            if instant >= now and (previous_fire_time is None or instant > previous_fire_time):
+                return instant
+            candidate = self.wall.get_next_fire_time(None, candidate + timedelta(microseconds=1))
+        return None
+
+    def __str__(self) -> str:
+        return f"wall-clock {self.wall} in {self.zone.key}"
+
+
 def cron_trigger(schedule: DigestSchedule) -> BaseTrigger:
-    """The trigger for a crontab line in its time zone.
+    """The trigger for a crontab line in its time zone, on its wall clock (see
+    WallClockCronTrigger: once per matching local time across daylight-saving changes).
 
     Crontab fires when the day of month OR the weekday matches if both are restricted
     ("0 7 1 * mon": the 1st, and every Monday); APScheduler ANDs its fields, so that case
@@ -84,12 +120,9 @@ def cron_trigger(schedule: DigestSchedule) -> BaseTrigger:
         by_day = " ".join([*fields[:4], "*"])
         by_weekday = " ".join([*fields[:2], "*", fields[3], fields[4]])
         return OrTrigger(
-            [
-                CronTrigger.from_crontab(by_day, timezone=zone),
-                CronTrigger.from_crontab(by_weekday, timezone=zone),
-            ]
+            [WallClockCronTrigger(by_day, zone), WallClockCronTrigger(by_weekday, zone)]
         )
-    return CronTrigger.from_crontab(schedule.cron, timezone=zone)
+    return WallClockCronTrigger(schedule.cron, zone)
 
 
 def previous_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:

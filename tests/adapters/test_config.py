@@ -70,7 +70,7 @@ def problems(data: dict, path: str = "config.toml") -> list[str]:
         ),
         pytest.param(
             {"channels": {"x": {"type": "pigeon"}}},
-            'config.toml: channels.x: channel "type" must be one of "file", "email", "webhook"',
+            'config.toml: channels.x: channel "type" must be one of "file", "email", "webhook", "apprise"',
             id="channel-type",
         ),
         pytest.param(

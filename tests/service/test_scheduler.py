@@ -34,6 +34,7 @@ from monitor.service.scheduler import (
     DigestSchedule,
     Intervals,
     JobScheduler,
+    WallClockCronTrigger,
     cron_trigger,
     digest_job_changes,
     digest_job_id,
@@ -111,7 +112,7 @@ def test_previous_fire_time(case: tuple[str, str, str, str]) -> None:
 
 def test_digest_triggers_run_in_the_watchlist_time_zone() -> None:
     trigger = cron_trigger(DigestSchedule("0 7 * * *", "Europe/Istanbul"))
-    assert isinstance(trigger, CronTrigger)
+    assert isinstance(trigger, WallClockCronTrigger)
     assert str(trigger.timezone) == "Europe/Istanbul"
 
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 from monitor.adapters.channels.base import Outgoing, SenderDeps
 from monitor.adapters.render import render_html, render_text, subject
 from monitor.config import EmailChannel
+from monitor.core.redact import scrub, secret_forms
 from monitor.errors import DeliveryError, PermanentDeliveryError
 
 log = logging.getLogger(__name__)
@@ -32,15 +35,33 @@ def message_id(idempotency_key: str, sender: str) -> str:
     return f"<{idempotency_key}@{domain}>"
 
 
+def list_id(watchlist_id: str, watchlist_name: str, sender: str) -> str:
+    """RFC 2919: "S-400 air defence system <s400.monitor.example.org>"."""
+    domain = sender.rpartition("@")[2] or "monitor.invalid"
+    label = re.sub(r"[^A-Za-z0-9-]", "-", watchlist_id).strip("-") or "watchlist"
+    name = " ".join(watchlist_name.replace('"', "'").split())
+    return f'"{name}" <{label}.monitor.{domain}>' if name else f"<{label}.monitor.{domain}>"
+
+
 def build_email(config: EmailChannel, message: Outgoing, deps: SenderDeps) -> EmailMessage:
     content = message.content
     mail = EmailMessage()
     mail["Subject"] = subject(content)
-    mail["From"] = config.sender
+    mail["From"] = (
+        formataddr((config.sender_name, config.sender)) if config.sender_name else config.sender
+    )
     mail["To"] = ", ".join(config.to)
     mail["Date"] = format_datetime(deps.clock())
     mail["Message-ID"] = message_id(message.idempotency_key, config.sender)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+    # A mailing list in all but name: mail clients offer "unsubscribe", filters sort it by
+    # List-Id (RFC 2919), and auto-responders stay quiet.
+    mail["List-Id"] = list_id(content.watchlist_id, content.watchlist_name, config.sender)
+    unsubscribe = config.unsubscribe or config.sender
+    mail["List-Unsubscribe"] = (
+        f"<mailto:{unsubscribe}?subject=unsubscribe%20{quote(content.watchlist_id)}>"
+    )
+    mail["Precedence"] = "bulk"
     mail["X-Monitor-Watchlist"] = content.watchlist_id
     mail["X-Monitor-Digest-Id"] = str(message.digest_id)
     mail.set_content(render_text(content), subtype="plain", charset="utf-8")
@@ -149,10 +170,12 @@ class EmailSender:
             raise map_smtp_error(exc, self.config, self.name) from exc
         if refused:
             # The others got it: retrying would send them a second copy, so this counts as
-            # delivered and the refusals go to the log.
+            # delivered and the refusals go to the log, with the password masked.
+            text = ", ".join(f"{rcpt} ({_reply(*reply)})" for rcpt, reply in refused.items())
+            secrets = secret_forms(password, username=self.config.username) if password else ()
             log.warning(
                 "some recipients were refused: %s",
-                ", ".join(f"{rcpt} ({_reply(*reply)})" for rcpt, reply in refused.items()),
+                scrub(text, secrets),
                 extra={"channel": self.name},
             )
 

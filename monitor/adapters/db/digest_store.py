@@ -102,22 +102,28 @@ def pending_candidates(
 
 
 def pending_alert_candidates(
-    connection: Connection, watchlist_id: str, *, threshold: float, found_since: datetime
+    connection: Connection,
+    watchlist_id: str,
+    *,
+    threshold: float,
+    found_since: datetime | None = None,
+    article_ids: Collection[int] | None = None,
 ) -> list[Candidate]:
-    """Pending matches strong enough to alert, found since `found_since`, not yet alerted and
-    not a recorded copy."""
-    return pending_candidates(
-        connection,
-        watchlist_id,
-        extra=(
-            matches.c.score >= threshold,
-            matches.c.matched_at >= found_since,
-            matches.c.alert_digest_id.is_(None),
-            matches.c.duplicate_of_match_id.is_(None),
-            # A backfilled match is old news for the next digest, never an alert.
-            matches.c.origin == MatchOrigin.POLL.value,
-        ),
-    )
+    """Pending matches strong enough to alert, not yet alerted and not a recorded copy: those
+    found since `found_since`, or those of `article_ids` (the articles a feed's transaction
+    has just stored)."""
+    extra: list[ColumnElement[bool]] = [
+        matches.c.score >= threshold,
+        matches.c.alert_digest_id.is_(None),
+        matches.c.duplicate_of_match_id.is_(None),
+    ]
+    # A backfilled match is old news for the next digest, never an alert.
+    extra.append(matches.c.origin == MatchOrigin.POLL.value)
+    if found_since is not None:
+        extra.append(matches.c.matched_at >= found_since)
+    if article_ids is not None:
+        extra.append(matches.c.article_id.in_(sorted(article_ids)))
+    return pending_candidates(connection, watchlist_id, extra=extra)
 
 
 def delivered_stories(

@@ -7,6 +7,8 @@ commits: flows/outbox.py opens the transactions. This module must not send or re
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,16 +78,23 @@ def claim_due(
     limit: int = 50,
     digest_ids: Collection[int] | None = None,
     delivery_ids: Collection[int] | None = None,
+    due_by: datetime | None = None,
+    per_channel: int | None = None,
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` due pending rows to `owner` and count the attempt being made.
 
-    Due: pending, next attempt at or before `now`, no live lease. Rows locked by another
-    worker are skipped, not waited for. A row whose lease expired after its last allowed
-    attempt (its worker died mid-send) is dead-lettered instead, with that said.
+    Due: pending, next attempt at or before `due_by` (default `now`; a drain passes its
+    start, so a row that fails during the drain waits for the next one), no live lease.
+    Rows locked by another worker are skipped, not waited for. A row whose lease expired
+    after its last allowed attempt (its worker died mid-send) is dead-lettered instead,
+    with that said.
+
+    With `per_channel` (sends in flight per channel), the lease is `lease` times the rounds
+    the busiest channel of the batch needs, since its last row starts only after the others.
     """
     conditions = [
         deliveries.c.status == DeliveryStatus.PENDING.value,
-        deliveries.c.next_attempt_at <= now,
+        deliveries.c.next_attempt_at <= (now if due_by is None else due_by),
         _free_lease(now),
     ]
     if digest_ids is not None:
@@ -93,7 +102,9 @@ def claim_due(
     if delivery_ids is not None:
         conditions.append(deliveries.c.id.in_(list(delivery_ids)))
     due = (
-        select(deliveries.c.id, deliveries.c.attempts, deliveries.c.lease_owner)
+        select(
+            deliveries.c.id, deliveries.c.channel, deliveries.c.attempts, deliveries.c.lease_owner
+        )
         .where(*conditions)
         .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
         .limit(limit)
@@ -114,6 +125,9 @@ def claim_due(
     claimed = [r.id for r in rows if r.id not in stale]
     if not claimed:
         return []
+    if per_channel is not None:
+        busiest = max(Counter(r.channel for r in rows if r.id not in stale).values())
+        lease = lease * math.ceil(busiest / per_channel)
     connection.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(claimed))

@@ -44,6 +44,16 @@ def write_transaction(
         connection.commit()
 
 
+def hold_lock(connection: Connection, lock: str) -> None:
+    """Take `write_transaction`'s lock inside a transaction opened elsewhere (a feed's).
+
+    PostgreSQL: the same transaction-scoped advisory lock. SQLite: nothing, since the
+    transaction that writes already holds the database's one write lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(lock_key(lock))))
+
+
 def chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]

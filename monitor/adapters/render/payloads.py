@@ -4,8 +4,11 @@ markup characters so a feed title cannot ping a channel or forge a link."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from importlib import resources
 from typing import Any
 
 from monitor.adapters.render.text import (
@@ -22,17 +25,35 @@ from monitor.core.digest import DigestContent, DigestItem, Snippet
 from monitor.core.states import DigestKind
 
 SCHEMA = "monitor.digest/v1"
+SCHEMA_FILE = "schemas/digest-v1.schema.json"  # next to this module: the JSON Schema
 
-# Service limits, from their incoming-webhook documentation.
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the generic payload, as shipped in the package."""
+    text = (
+        resources.files(__package__ or "monitor.adapters.render")
+        .joinpath(SCHEMA_FILE)
+        .read_text(encoding="utf-8")
+    )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+# Service limits, from their incoming-webhook documentation. A digest that would exceed one
+# is cut, with "…and N more", never refused.
 SLACK_MAX_BLOCKS = 50
 SLACK_SECTION_CHARS = 3000
 SLACK_HEADER_CHARS = 150
+SLACK_TEXT_CHARS = 40_000
 DISCORD_MAX_EMBEDS = 10
 DISCORD_CONTENT_CHARS = 2000
 DISCORD_TITLE_CHARS = 256
+DISCORD_FOOTER_CHARS = 2048
 DISCORD_EMBEDS_TOTAL_CHARS = 6000
 DISCORD_DESCRIPTION_CHARS = 1000  # well under the 4096 cap, so ten embeds fit in 6000 total
 TEAMS_CARD_VERSION = "1.4"
+TEAMS_MAX_BYTES = 28 * 1024  # the whole message, as posted
+TEAMS_TITLE_CHARS = 400  # a 2,000-character title would crowd the other stories out
 
 WebhookFormatter = Callable[[int, DigestContent], dict[str, Any]]
 
@@ -118,7 +139,11 @@ def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
         note = f"…and {more} more" if content.items else "No new stories."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     # `text` is what notifications and clients without Block Kit show.
-    return {"text": slack_escape(heading), "blocks": blocks, "unfurl_links": False}
+    return {
+        "text": shorten(slack_escape(heading), SLACK_TEXT_CHARS),
+        "blocks": blocks,
+        "unfurl_links": False,
+    }
 
 
 # ---- Discord: execute-webhook body with embeds --------------------------------------------
@@ -145,7 +170,7 @@ def discord_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
         embed: dict[str, Any] = {
             "title": shorten(one_line(item.title), DISCORD_TITLE_CHARS),
             "timestamp": utc_iso(item.published_at),
-            "footer": {"text": f"{item.source} · score {score_text(item.score)}"},
+            "footer": {"text": shorten(f"{item.source} · score {score_text(item.score)}", 200)},
             "color": 0xB42318 if content.kind is DigestKind.ALERT else 0x1F4E79,
         }
         description = shorten("\n".join(parts), DISCORD_DESCRIPTION_CHARS)
@@ -190,19 +215,41 @@ def _text_block(text: str, **options: Any) -> dict[str, Any]:
     return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": text, **options}]}
 
 
+def encoded_size(payload: Mapping[str, Any]) -> int:
+    """Bytes of the body as the webhook channel posts it (compact UTF-8 JSON)."""
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def cut(content: DigestContent, shown: int) -> DigestContent:
+    """The same digest showing only its first `shown` items: the rest become "and N more"."""
+    return replace(content, items=content.items[: max(0, shown)])
+
+
 def teams_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
-    """An Adaptive Card (1.4) as Teams Workflows webhooks and incoming webhooks accept it.
+    """An Adaptive Card (1.4) as Teams Workflows webhooks and incoming webhooks accept it,
+    within Teams' 28 KB per message: the lowest-ranked stories are cut ("…and N more").
 
     Not the legacy Office 365 connector MessageCard, which Microsoft is retiring. Feed text
     goes into RichTextBlock TextRuns, which Teams never reads as Markdown.
     """
+    shown = len(content.items)
+    payload = _teams_card(content)
+    while shown > 0 and encoded_size(payload) > TEAMS_MAX_BYTES:
+        # Cards grow about linearly with their stories: jump close, then step.
+        ratio = TEAMS_MAX_BYTES / encoded_size(payload)
+        shown = min(shown - 1, max(0, int(shown * ratio)))
+        payload = _teams_card(cut(content, shown))
+    return payload
+
+
+def _teams_card(content: DigestContent) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         _text_block(subject(content), size="Large", weight="Bolder"),
     ]
     for item in content.items:
         title: dict[str, Any] = {
             "type": "TextRun",
-            "text": one_line(item.title),
+            "text": shorten(one_line(item.title), TEAMS_TITLE_CHARS),
             "weight": "Bolder",
         }
         href = safe_href(item.url)

@@ -203,6 +203,6 @@ def digest_item(candidate: Candidate, outlets: Iterable[str]) -> DigestItem:
         published_at=candidate.published_at,
         score=candidate.score,
         matched_terms=terms,
-        snippet=best_snippet(candidate.explanation, terms),
+        snippet=best_snippet(candidate.explanation, terms, title=candidate.title),
         also_reported_by=tuple(sorted(set(outlets) - {candidate.source}, key=str.casefold)),
     )

@@ -42,24 +42,40 @@ def matched_terms(explanation: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(unique)
 
 
-def best_snippet(explanation: Mapping[str, Any], terms: Sequence[str]) -> Snippet | None:
-    """The first snippet of the strongest term, with the hits of every matched term marked."""
+def best_snippet(
+    explanation: Mapping[str, Any], terms: Sequence[str], *, title: str | None = None
+) -> Snippet | None:
+    """The passage around the strongest term's first hit in the body (its hits in the title
+    only repeat the title, which the reader sees anyway), with the hits of every matched term
+    marked. Falls back to a title snippet when the body has none."""
     by_term = {str(e.get("term")): e for e in _term_entries(explanation)}
+    fallback: Snippet | None = None
     for term in terms:
         snippets = by_term[term].get("snippets") or []
         for raw in snippets if isinstance(snippets, list) else []:
             snippet = _snippet_from(raw, terms)
-            if snippet is not None:
-                return snippet
-    return None
+            if snippet is None:
+                continue
+            if title is not None and _same_text(snippet.text, title):
+                fallback = fallback or snippet
+                continue
+            return snippet
+    return fallback
+
+
+def _same_text(snippet: str, title: str) -> bool:
+    """Is the snippet (perhaps cut, with "…") just the title, or a piece of it?"""
+    a = " ".join(fold(snippet.strip("… ")).text.split())
+    b = " ".join(fold(title).text.split())
+    return bool(a) and a in b
 
 
 def _snippet_from(raw: Any, terms: Sequence[str]) -> Snippet | None:
     """A snippet from the explanation: scoring's "…**hit**…" strings, or text with offsets."""
     if isinstance(raw, str):
         text, spans = unmark(raw)
-        if not spans:
-            spans = find_hits(text, terms)
+        # Scoring marks only its own term's hits; the reader is promised every matched term.
+        spans = _merge((*spans, *find_hits(text, terms)))
     elif isinstance(raw, Mapping) and isinstance(raw.get("text"), str):
         text = raw["text"]
         spans = _valid_spans(raw.get("highlights"), len(text))

@@ -1,0 +1,54 @@
+"""core.redact: every spelling in which a secret can come back is masked."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from monitor.adapters.channels import channel_secrets
+from monitor.config import parse_settings
+from monitor.core.redact import MASK, scrub, secret_forms
+
+PASSWORD = "s3cret/pa ss"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(PASSWORD, id="verbatim"),
+        pytest.param("s3cret%2Fpa%20ss", id="url-quoted"),
+        pytest.param(base64.b64encode(PASSWORD.encode()).decode(), id="base64 (AUTH LOGIN)"),
+        pytest.param(
+            base64.b64encode(b"\0monitor\0" + PASSWORD.encode()).decode(), id="AUTH PLAIN"
+        ),
+    ],
+)
+def test_each_form_is_masked(echo: str) -> None:
+    text = f"535 authentication failed for {echo} (try again)"
+    clean = scrub(text, secret_forms(PASSWORD, username="monitor"))
+    assert echo not in clean and MASK in clean and clean.startswith("535 authentication")
+
+
+def test_short_values_are_not_secrets() -> None:
+    assert secret_forms("abc") == set()
+    assert scrub("a b c", ["a"]) == "a b c"
+
+
+def test_channel_secrets_come_from_the_environment_and_credential_headers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = parse_settings(
+        {
+            "channels": {
+                "hook": {
+                    "type": "webhook",
+                    "url": "https://hooks.example.org/x",
+                    "secret_env": "HOOK",
+                    "headers": {"Authorization": "Bearer tok-123456", "X-Team": "desk"},
+                }
+            }
+        },
+        tmp_path / "config.toml",
+    )
+    found = channel_secrets(settings.channels["hook"], {"HOOK": "whsec_QUJDREVGR0g= whsec_other1"})
+    assert {"whsec_QUJDREVGR0g=", "QUJDREVGR0g=", "whsec_other1", "tok-123456"} <= found
+    assert "desk" not in found
