@@ -44,8 +44,8 @@ from monitor.core.states import DigestKind, HeldReason
 log = logging.getLogger(__name__)
 
 
-class DigestPolicy(Protocol):
-    """The watchlist settings a digest needs (monitor.core.watchlist.Watchlist has them)."""
+class Addressed(Protocol):
+    """Which watchlist a digest or alert is for, and where it goes."""
 
     @property
     def id(self) -> str: ...
@@ -53,6 +53,11 @@ class DigestPolicy(Protocol):
     def name(self) -> str: ...
     @property
     def channels(self) -> Sequence[str]: ...
+
+
+class DigestPolicy(Addressed, Protocol):
+    """The watchlist settings a digest needs (monitor.core.watchlist.Watchlist has them)."""
+
     @property
     def max_items(self) -> int: ...
     @property
@@ -61,22 +66,16 @@ class DigestPolicy(Protocol):
     def repeat_alerts_in_digest(self) -> bool: ...
 
 
-class AlertPolicy(Protocol):
+class AlertPolicy(Addressed, Protocol):
     """The watchlist settings an immediate alert needs."""
 
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def channels(self) -> Sequence[str]: ...
     @property
     def alert_threshold(self) -> float | None: ...
     @property
     def max_alerts_per_hour(self) -> int: ...
 
 
-def known_channels(settings: Settings, watchlist: DigestPolicy | AlertPolicy) -> list[str]:
+def known_channels(settings: Settings, watchlist: Addressed) -> list[str]:
     """The watchlist's channels that config.toml defines; the others are logged and skipped."""
     names = []
     for name in watchlist.channels:
