@@ -560,7 +560,7 @@ class Poller:
                 decision.consecutive_failures,
                 decision.next_poll_at.isoformat() if decision.next_poll_at else "never",
                 decision.reason,
-                extra={"feed": feed.name, "status": result.status if result else None},
+                extra={"feed": feed.name, **({"status": result.status} if result else {})},
             )
         return FeedReport(
             feed.name, outcome, status=result.status if result else None, error=decision.reason
