@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, select
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.schema import articles, feedback
+from monitor.adapters.db.transactions import CHUNK
 from monitor.core.states import FeedbackLabel
 from monitor.errors import InputError
 
@@ -123,3 +124,31 @@ def _label(row: Row[Any]) -> Label:
         row.note,
         row.labelled_at,
     )
+
+
+@dataclass(frozen=True)
+class LabelledArticle:
+    """What a label list or an evaluation set shows of the article labelled."""
+
+    article_id: int
+    title: str
+    url: str | None
+    text: str | None  # None once pruned
+
+
+def labelled_articles(conn: Connection, article_ids: Iterable[int]) -> dict[int, LabelledArticle]:
+    wanted = sorted(set(article_ids))
+    found: dict[int, LabelledArticle] = {}
+    for start in range(0, len(wanted), CHUNK):
+        query = select(articles.c.id, articles.c.title, articles.c.url, articles.c.text).where(
+            articles.c.id.in_(wanted[start : start + CHUNK])
+        )
+        for row in conn.execute(query):
+            found[row.id] = LabelledArticle(row.id, row.title, row.url, row.text)
+    return found
+
+
+def token_used(conn: Connection, token_id: str) -> bool:
+    """Whether a one-click token has stored its label already."""
+    query = select(feedback.c.id).where(feedback.c.token_id == token_id)
+    return conn.execute(query).first() is not None
