@@ -30,6 +30,25 @@ USAGE = (
 )
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """Reads positionals wherever they stand: `feedback 12 --watchlist s400 irrelevant` puts
+    the label after an option, which plain argparse reports as an unrecognized argument
+    (it matches the optional label to nothing when it meets `--watchlist`)."""
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:  # parse_known_intermixed_args calls back into this
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def register(subparsers: Any) -> None:
     feedback = subparsers.add_parser(
         "feedback",
@@ -54,6 +73,8 @@ def register(subparsers: Any) -> None:
         help='list: only labels given within this long, e.g. "30d"',
     )
     add_format(feedback)
+    # The subparsers action made a plain parser; only this command needs intermixed reading.
+    feedback.__class__ = _IntermixedParser
     feedback.set_defaults(func=feedback_command, feedback_parser=feedback)
 
 
