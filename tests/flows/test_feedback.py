@@ -64,7 +64,7 @@ def test_an_article_is_labelled_by_its_id_or_any_form_of_its_url(engine: Engine)
 def test_an_unknown_article_says_so(engine: Engine) -> None:
     _stored(engine, 1)
     for reference in ("99999", "https://example.org/never-stored"):
-        with pytest.raises(InputError, match="no stored article (is|with id)"):
+        with pytest.raises(InputError, match=r"no stored article (is|with id)"):
             _label(engine, reference, "s400", "relevant")
 
 
