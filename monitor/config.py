@@ -106,6 +106,30 @@ class WatchlistSettings(_Strict):
 
 class ServerSettings(_Strict):
     listen: str = "127.0.0.1:8080"
+    # The address under which this server is reachable by the people reading digests
+    # (usually a reverse proxy): set, it puts one-click feedback links into every digest.
+    public_url: str = Field("", pattern=r"^(https?://[^\s?#]+)?$")
+    feedback_secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    feedback_link_days: int = Field(30, ge=1, le=366, strict=True)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _links_are_signed(self) -> ServerSettings:
+        if self.public_url and not self.feedback_secret_env:
+            raise ValueError(
+                "public_url is set but feedback_secret_env is not: name the environment "
+                "variable that holds the secret feedback links are signed with"
+            )
+        if self.public_url and not self.listen:
+            raise ValueError(
+                'public_url is set but listen is "": the feedback links need the HTTP server; '
+                "set listen, or remove public_url to turn the links off"
+            )
+        return self
 
     @field_validator("listen")
     @classmethod
@@ -303,6 +327,9 @@ _PATTERN_HINTS = {
     "sender": ": must be an email address",
     "password_env": ": must be the name of an environment variable, e.g. MONITOR_SMTP_PASSWORD",
     "secret_env": ": must be the name of an environment variable, e.g. MONITOR_WEBHOOK_SECRET",
+    "feedback_secret_env": ": must be the name of an environment variable, "
+    "e.g. MONITOR_FEEDBACK_SECRET",
+    "public_url": ": must be an http:// or https:// URL without query or fragment",
     "urls_env": ": must be the name of an environment variable, e.g. MONITOR_APPRISE_URLS",
 }
 

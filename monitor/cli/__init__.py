@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "monitor.cli.score",
     "monitor.cli.backtest",
     "monitor.cli.explain",
+    "monitor.cli.feedback",
     "monitor.cli.digest",
     "monitor.cli.deliveries",
     "monitor.cli.db",

@@ -40,10 +40,12 @@ from monitor.adapters.db.outbox_store import ClaimedDelivery, RetryResult
 from monitor.adapters.db.transactions import write_transaction
 from monitor.config import Settings
 from monitor.core.backoff import backoff_delay
+from monitor.core.digest import DigestContent
 from monitor.core.redact import scrub
 from monitor.core.states import DeliveryStatus, DigestKind
-from monitor.errors import DeliveryError, PermanentDeliveryError
+from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
 from monitor.flows.digests import AlertPolicy, create_alerts
+from monitor.flows.feedback import with_feedback_links
 from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
@@ -301,7 +303,8 @@ class Outbox:
             "delivery_id": row.id,
             "watchlist": row.content.watchlist_id,
         }
-        message = Outgoing(row.id, row.digest_id, row.channel, row.idempotency_key, row.content)
+        content = self._with_feedback_links(row, deps, now)
+        message = Outgoing(row.id, row.digest_id, row.channel, row.idempotency_key, content)
         timeout = send_timeout(self.settings, row.channel)
         try:
             sender = self._sender_for(row.channel, deps)
@@ -332,6 +335,17 @@ class Outbox:
             row.attempts,
             kind=row.content.kind,
         )
+
+    def _with_feedback_links(
+        self, row: ClaimedDelivery, deps: SenderDeps, now: datetime
+    ) -> DigestContent:
+        # Minted per send, so every delivery's links expire feedback_link_days after it.
+        try:
+            return with_feedback_links(self.settings, row.content, now, deps.environ)
+        except ConfigError as exc:
+            # The daemon refuses to start like this; a CLI send still delivers, without links.
+            log.warning("sending without feedback links: %s", exc, extra={"channel": row.channel})
+            return row.content
 
     def _scrubbed(self, error: DeliveryError, channel: str, deps: SenderDeps) -> DeliveryError:
         """The error with the channel's secrets masked: it is stored and logged."""

@@ -30,6 +30,7 @@ from monitor.core.health import HealthSnapshot
 from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
 from monitor.errors import ConfigError
+from monitor.flows.feedback import LinkFeedback, feedback_secret
 from monitor.flows.poll import Poller
 from monitor.service.health import ProcessState, gather_health
 from monitor.service.http import HttpEndpoint, make_app
@@ -182,8 +183,11 @@ class Daemon:
         address = self.settings.server.host_port
         if address is None:
             return
+        secret = feedback_secret(self.settings)  # ConfigError: links on, but no secret
+        desk = None if secret is None else LinkFeedback(self.engine, secret, self.clock)
         endpoint = HttpEndpoint(
-            make_app(self.health, self.metrics, run_blocking=self._in_probe_thread), *address
+            make_app(self.health, self.metrics, run_blocking=self._in_probe_thread, feedback=desk),
+            *address,
         )
         try:
             await endpoint.start()

@@ -191,6 +191,26 @@ CASES: dict[str, Case] = {
     "explain: unknown article": Case(
         ["explain", "99999"], 1, "monitor: explain: no stored article is '99999'"
     ),
+    "feedback: unknown article": Case(
+        ["feedback", "99999", "--watchlist", "s400", "irrelevant"],
+        2,
+        "monitor: input: no stored article with id 99999",
+    ),
+    "feedback: unknown watchlist": Case(
+        ["feedback", "1", "--watchlist", "nope", "relevant"], 2, "--watchlist 'nope': no such"
+    ),
+    "feedback: a label that is not one": Case(
+        ["feedback", "1", "--watchlist", "s400", "meh"], 2, "use relevant or irrelevant"
+    ),
+    "feedback list: an option of labelling": Case(
+        ["feedback", "list", "--note", "x"], 2, "--note: not used when feedback list"
+    ),
+    "run: public_url without feedback_secret_env": Case(
+        ["run"],
+        2,
+        "server: public_url is set but feedback_secret_env is not",
+        config='[server]\npublic_url = "https://monitor.example.org"\n',
+    ),
     "deliveries list: unknown status": Case(
         ["deliveries", "list", "--status", "lost"], 2, "invalid choice: 'lost'"
     ),

@@ -71,6 +71,7 @@ def _candidate(row: Row[*tuple[Any, ...]]) -> Candidate:
         source=row.source,
         published_at=row.published_at,
         alerted=row.alert_digest_id is not None,
+        article_id=row.article_id,
     )
 
 
@@ -81,6 +82,7 @@ def pending_candidates(
     query = (
         select(
             matches.c.id,
+            matches.c.article_id,
             _story.label("story_id"),
             matches.c.score,
             matches.c.explanation,

@@ -17,7 +17,12 @@ from monitor.adapters.render.payloads import (
     teams_payload,
     webhook_payload,
 )
-from monitor.adapters.render.templates import environment, render_html, render_text
+from monitor.adapters.render.templates import (
+    environment,
+    render_feedback_page,
+    render_html,
+    render_text,
+)
 from monitor.adapters.render.text import safe_href, subject, utc_iso
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "discord_payload",
     "environment",
     "json_payload",
+    "render_feedback_page",
     "render_html",
     "render_text",
     "safe_href",

@@ -91,6 +91,11 @@ def _json_story(item: DigestItem) -> dict[str, Any]:
         "highlights": [list(span) for span in item.snippet.highlights] if item.snippet else [],
         "also_reported_by": list(item.also_reported_by),
         "story_id": item.story_id,
+        "feedback": (
+            {"relevant": item.feedback.relevant, "irrelevant": item.feedback.irrelevant}
+            if item.feedback
+            else None
+        ),
     }
 
 
@@ -108,6 +113,10 @@ def _slack_link(url: str | None, title: str) -> str:
     if href is None:
         return f"*{label}*"
     return f"*<{href.replace('|', '%7C').replace('>', '%3E')}|{label}>*"
+
+
+def _slack_href(url: str, label: str) -> str:
+    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{label}>"
 
 
 def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
@@ -131,6 +140,11 @@ def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
         if item.also_reported_by:
             lines.append(
                 "_Also reported by: " + slack_escape(", ".join(item.also_reported_by)) + "_"
+            )
+        if item.feedback:
+            lines.append(
+                f"{_slack_href(item.feedback.relevant, 'Relevant')} · "
+                f"{_slack_href(item.feedback.irrelevant, 'Not relevant')}"
             )
         text = shorten("\n".join(lines), SLACK_SECTION_CHARS)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
@@ -180,6 +194,12 @@ def discord_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
         if href:
             embed["url"] = href
         size = len(embed["title"]) + len(description) + len(embed["footer"]["text"])
+        if item.feedback:
+            value = (
+                f"[Relevant]({item.feedback.relevant}) · [Not relevant]({item.feedback.irrelevant})"
+            )
+            embed["fields"] = [{"name": "Feedback", "value": value}]
+            size += len("Feedback") + len(value)
         if size > budget:
             break
         budget -= size
@@ -271,6 +291,19 @@ def _teams_card(content: DigestContent) -> dict[str, Any]:
                     isSubtle=True,
                     size="Small",
                 )
+            )
+        if item.feedback:
+            items.append(
+                {
+                    "type": "ActionSet",
+                    "actions": [
+                        {"type": "Action.OpenUrl", "title": title, "url": url}
+                        for title, url in (
+                            ("Relevant", item.feedback.relevant),
+                            ("Not relevant", item.feedback.irrelevant),
+                        )
+                    ],
+                }
             )
         body.append({"type": "Container", "separator": True, "items": items})
     if content.omitted or not content.items:

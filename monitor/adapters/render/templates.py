@@ -50,3 +50,29 @@ def render_html(content: DigestContent) -> str:
     return (
         environment().get_template("digest.html").render(content=content, heading=subject(content))
     )
+
+
+def render_feedback_page(
+    heading: str,
+    message: str,
+    *,
+    article_title: str | None = None,
+    article_url: str | None = None,
+    button: str | None = None,
+    watchlist: str | None = None,
+    refused: bool = False,
+) -> str:
+    """A page of a one-click feedback link (confirm, recorded or refused)."""
+    article = None if article_title is None else {"title": article_title, "url": article_url}
+    return (
+        environment()
+        .get_template("feedback.html")
+        .render(
+            heading=heading,
+            message=message,
+            article=article,
+            button=button,
+            watchlist=watchlist,
+            accent="#b42318" if refused else "#1f4e79",
+        )
+    )

@@ -49,11 +49,20 @@ class Candidate:
     source: str  # the outlet: the feed's name
     published_at: datetime
     alerted: bool = False  # an immediate alert already carried it
+    article_id: int | None = None  # the copy shown; feedback links name it
 
     @property
     def story_key(self) -> tuple[str, int]:
         # Without a story (clustering off or not yet run) each match is a story of its own.
         return ("story", self.story_id) if self.story_id is not None else ("match", self.match_id)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackLinks:
+    """The one-click "relevant" / "not relevant" links of one item, minted per send."""
+
+    relevant: str
+    irrelevant: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,9 @@ class DigestItem:
     matched_terms: tuple[str, ...]
     snippet: Snippet | None
     also_reported_by: tuple[str, ...]
+    article_id: int | None = None  # None in payloads frozen before feedback existed
+    # Not frozen into the payload: links carry expiring tokens, minted when a digest is sent.
+    feedback: FeedbackLinks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,7 @@ def _item_to_dict(item: DigestItem) -> dict[str, Any]:
             else None
         ),
         "also_reported_by": list(item.also_reported_by),
+        "article_id": item.article_id,
     }
 
 
@@ -154,4 +167,5 @@ def _item_from_dict(data: Mapping[str, Any]) -> DigestItem:
             else None
         ),
         also_reported_by=tuple(data.get("also_reported_by", ())),
+        article_id=data.get("article_id"),
     )

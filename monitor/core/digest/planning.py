@@ -205,4 +205,5 @@ def digest_item(candidate: Candidate, outlets: Iterable[str]) -> DigestItem:
         matched_terms=terms,
         snippet=best_snippet(candidate.explanation, terms, title=candidate.title),
         also_reported_by=tuple(sorted(set(outlets) - {candidate.source}, key=str.casefold)),
+        article_id=candidate.article_id,
     )
