@@ -23,6 +23,8 @@ from monitor.cli.common import database_from, duration_arg
 from monitor.cli.output import plural, print_json
 from monitor.config import load_settings
 from monitor.core.suggest import Document, suggest_watchlist
+from monitor.core.watchlist.lines import LineIndex
+from monitor.core.watchlist.reach import ConfigNames, delivery_problems
 from monitor.errors import ConfigError, InputError, MonitorError, ParseError
 from monitor.flows.backfill import backfill_watchlist
 
@@ -83,12 +85,25 @@ def watchlist_context(config: str | None) -> tuple[Path, frozenset[str] | None, 
 
     The third value is a note saying why the config could not be used, if it could not.
     """
+    directory, names, note = config_names(config)
+    return directory, frozenset(names.channels) if names.channels is not None else None, note
+
+
+def config_names(config: str | None) -> tuple[Path, ConfigNames, str | None]:
+    """The watchlist folder and the channel, feed and tag names of the config; when the config
+    cannot be used, ./watchlists, nothing known, and a note saying why."""
     try:
         settings = load_settings(config)
     except ConfigError as exc:
         reason = exc.problems[0] if exc.problems else str(exc)
-        return DEFAULT_DIR, None, f"note: config not used ({reason}); channels are not checked"
-    return settings.watchlist_dir, frozenset(settings.channels), None
+        note = f"note: config not used ({reason}); channels and feeds are not checked"
+        return DEFAULT_DIR, ConfigNames(), note
+    names = ConfigNames(
+        channels=frozenset(settings.channels),
+        feeds=frozenset(feed.name for feed in settings.feeds),
+        tags=frozenset(tag for feed in settings.feeds for tag in feed.tags),
+    )
+    return settings.watchlist_dir, names, None
 
 
 def _watchlist_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
@@ -111,7 +126,8 @@ def _watchlist_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    directory, channels, note = watchlist_context(args.config)
+    directory, names, note = config_names(args.config)
+    channels = frozenset(names.channels) if names.channels is not None else None
     if note:
         print(note, file=sys.stderr)
     files, problems = _watchlist_files(args.paths or [directory])
@@ -128,6 +144,7 @@ def check_command(args: argparse.Namespace) -> int:
         # Example files are read here, not when the watchlist loads: a missing example is
         # reported, and the watchlist's terms still work.
         problems += example_problems(watchlist, seen[watchlist.id])
+        problems += delivery_problems(watchlist, names, lines=_line_index(seen[watchlist.id]))
         print(
             f"{watchlist.source}: ok ({plural(len(watchlist.terms), 'term')}, threshold "
             f"{watchlist.threshold:g}, schedule {watchlist.schedule!r} {watchlist.timezone})"
@@ -142,6 +159,14 @@ def check_command(args: argparse.Namespace) -> int:
         + (f", {plural(len(problems), 'problem')}" if problems else "")
     )
     return 1 if problems else 0
+
+
+def _line_index(path: Path) -> LineIndex:
+    # The file loaded a moment ago; read again only for the line numbers of messages.
+    try:
+        return LineIndex(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return LineIndex("")
 
 
 def apply_command(args: argparse.Namespace) -> int:
@@ -166,6 +191,10 @@ def apply_command(args: argparse.Namespace) -> int:
 
 
 def suggest_command(args: argparse.Namespace) -> int:
+    _, channels, note = watchlist_context(args.config)
+    if note:
+        print(note.replace("are not checked", "are not known: channels = [] in the draft"),
+              file=sys.stderr)
     documents: list[Document] = []
     for path in args.documents:
         try:
@@ -178,6 +207,7 @@ def suggest_command(args: argparse.Namespace) -> int:
             watchlist_id=args.watchlist_id,
             frequency=english_frequency(),
             max_terms=max(1, args.max_terms),
+            channels=sorted(channels or ()),
         ),
         end="",
     )
