@@ -193,8 +193,10 @@ def apply_command(args: argparse.Namespace) -> int:
 def suggest_command(args: argparse.Namespace) -> int:
     _, channels, note = watchlist_context(args.config)
     if note:
-        print(note.replace("are not checked", "are not known: channels = [] in the draft"),
-              file=sys.stderr)
+        print(
+            note.replace("are not checked", "are not known: channels = [] in the draft"),
+            file=sys.stderr,
+        )
     documents: list[Document] = []
     for path in args.documents:
         try:

@@ -126,4 +126,6 @@ def test_seeds_give_the_topics_they_are_about() -> None:
 def test_draft_delivers_to_the_configured_channels() -> None:
     text = suggest_watchlist(DOCS, frequency=frequency, channels=["analysts", "local"])
     assert tomllib.loads(text)["channels"] == ["analysts", "local"]
-    parse_watchlist(text, watchlist_id="draft", source="d.toml", known_channels={"analysts", "local"})
+    parse_watchlist(
+        text, watchlist_id="draft", source="d.toml", known_channels={"analysts", "local"}
+    )

@@ -98,7 +98,9 @@ CASES: dict[str, tuple[str, str | None]] = {
         None,
     ),
     "exclude that vetoes one alias": (
-        HEAD + 'threshold = 1\nexclude = ["Triumf"]\n' + S400.replace("S-400 Triumf", "Triumf missile"),
+        HEAD
+        + 'threshold = 1\nexclude = ["Triumf"]\n'
+        + S400.replace("S-400 Triumf", "Triumf missile"),
         'x.toml: terms[0].aliases[1]: "Triumf missile" can never count: exclude "Triumf" matches '
         "every text it matches; remove the alias or make the exclude more specific (line 7)",
     ),
@@ -133,7 +135,7 @@ CASES: dict[str, tuple[str, str | None]] = {
         + 'threshold = 1\nrequire = [["S-400"], ["Mercedes S-Class", "Benz"]]\n'
         + 'exclude = ["Mercedes*", "Benz"]\n'
         + S400,
-        'x.toml: require[1]: no term or phrase can satisfy this group: every text that matches '
+        "x.toml: require[1]: no term or phrase can satisfy this group: every text that matches "
         'one of its strings is vetoed ("Mercedes S-Class" by exclude "Mercedes*"; "Benz" by '
         'exclude "Benz"); add a string the excludes leave alone or make the excludes more '
         "specific (line 4)",

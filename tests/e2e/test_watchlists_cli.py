@@ -258,8 +258,17 @@ def test_suggest_prints_toml_that_check_accepts(
     config = tmp_path / "config.toml"
     config.write_text('[channels.local]\ntype = "file"\npath = "digests"\n', encoding="utf-8")
     code, out, _ = run(
-        ["--config", str(config), "watchlists", "suggest", *map(str, seeds), "--id", "draft",
-         "--max-terms", "12"],
+        [
+            "--config",
+            str(config),
+            "watchlists",
+            "suggest",
+            *map(str, seeds),
+            "--id",
+            "draft",
+            "--max-terms",
+            "12",
+        ],
         capsys,
     )
     assert code == 0
@@ -267,9 +276,7 @@ def test_suggest_prints_toml_that_check_accepts(
     assert 'channels = ["local"]' in out.splitlines()
     draft = tmp_path / "draft.toml"
     draft.write_text(out, encoding="utf-8")
-    code, out, _ = run(
-        ["--config", str(config), "watchlists", "check", str(draft)], capsys
-    )
+    code, out, _ = run(["--config", str(config), "watchlists", "check", str(draft)], capsys)
     assert (code, out.splitlines()[-1]) == (0, "1 valid, 0 invalid")
 
 

@@ -140,7 +140,7 @@ def _feeds(check: Checker, watchlist: Watchlist, names: ConfigNames) -> None:
         check.problem(
             ("feeds", index),
             f'"{name}" is no feed name or tag of config.toml, so it selects no articles; '
-            f"{hint}use a feed name (`monitor feeds list`), a tag ({shown_tags}) or \"*\"",
+            f'{hint}use a feed name (`monitor feeds list`), a tag ({shown_tags}) or "*"',
         )
     if len(unknown) == len(watchlist.feeds):
         check.problem(
@@ -210,9 +210,7 @@ def _highest(watchlist: Watchlist, vetoes: _Vetoes) -> float:
         if vetoes.term(index) is None
     )
     bonuses = sum(
-        near.bonus
-        for near in watchlist.near
-        if all(vetoes.phrase(p) is None for p in near.terms)
+        near.bonus for near in watchlist.near if all(vetoes.phrase(p) is None for p in near.terms)
     )
     return round(terms + bonuses + _semantic_cap(watchlist), 3)
 
