@@ -53,3 +53,10 @@ class HeldReason(enum.StrEnum):
     """Why a match strong enough for an immediate alert did not get one."""
 
     RATE_LIMITED = "max_alerts_per_hour"  # the watchlist's hourly alert budget was spent
+
+
+class FeedbackLabel(enum.StrEnum):
+    """An analyst's verdict on one delivered article for one watchlist."""
+
+    RELEVANT = "relevant"  # the watchlist was right to deliver it
+    IRRELEVANT = "irrelevant"  # noise: the watchlist should not have delivered it

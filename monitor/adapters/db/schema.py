@@ -30,9 +30,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The states are plain enums of the core; the schema stores their values.
-from monitor.core.states import DeliveryStatus, DigestKind, FeedState
+from monitor.core.states import DeliveryStatus, DigestKind, FeedbackLabel, FeedState
 
-__all__ = ["DeliveryStatus", "DigestKind", "FeedState"]
+__all__ = ["DeliveryStatus", "DigestKind", "FeedState", "FeedbackLabel"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -249,6 +249,30 @@ class Delivery(Base):
     lease_expires_at: Mapped[datetime | None]
 
 
+class Feedback(Base):
+    """An analyst's label (core.states.FeedbackLabel) on an article for a watchlist.
+
+    Every label is a row, so the history is kept; the current label is the newest row per
+    (watchlist, story), or per (watchlist, article) for an article without a story.
+    `token_id` is the one-click link's token that stored the row: unique, so a replayed link
+    stores nothing. Labels typed at the command line have none.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_watchlist", "watchlist_id", "labelled_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(String(200))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    # The article's story when it was labelled: the label speaks for the whole story.
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    label: Mapped[str] = mapped_column(String(20))
+    who: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    labelled_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    token_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
 metadata = Base.metadata
 
 
@@ -268,3 +292,4 @@ digests = _table(Digest)
 matches = _table(Match)
 deliveries = _table(Delivery)
 watchlist_versions = _table(WatchlistVersion)
+feedback = _table(Feedback)
