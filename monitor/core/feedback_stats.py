@@ -22,6 +22,7 @@ What counts:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from monitor.core.matcher import compile_matcher, match_form
 from monitor.core.states import FeedbackLabel
 from monitor.core.watchlist import Watchlist
 
+_WORD = re.compile(r"\w+")
 MAX_CANDIDATES = 12  # exclude words replayed per noisy term
 NEAR_WORDS = 8  # words on each side of a hit that count as "near the term"
 MIN_WORD = 3  # shorter words are too common to exclude
@@ -341,7 +343,17 @@ def _exclude_candidates(
         and not any(matcher.scan("", w).body.hits)
     ]
     usable.sort(key=lambda w: (-near[w], -anywhere[w], -len(w), w))
-    return usable[:MAX_CANDIDATES]
+    noise = [item for item in labelled if not item.relevant]
+    return [_as_written(w, noise) for w in usable[:MAX_CANDIDATES]]
+
+
+def _as_written(word: str, labelled: Sequence[LabelledArticle]) -> str:
+    """The folded word as the articles spell it (Mercedes, not mercedes), for the file."""
+    for item in labelled:
+        for written in _WORD.findall(f"{item.article.title} {item.article.text}"):
+            if match_form(written).split() == [word]:
+                return str(written)
+    return word
 
 
 def _words(*texts: str) -> set[str]:
