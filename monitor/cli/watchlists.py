@@ -260,12 +260,17 @@ def print_stats(stats: WatchlistStats, out: TextIO) -> None:
         )
     for noisy in stats.noisy:
         print(
-            f"\n{noisy.noise.term}: brought {noisy.noise.irrelevant} irrelevant "
-            f"and {noisy.noise.relevant} relevant labelled stories; replayed, these edits:",
+            f"\n{noisy.noise.term}: brought {noisy.noise.irrelevant} irrelevant and "
+            f"{noisy.noise.relevant} relevant labelled stories"
+            f"{' (noisy)' if noisy.noise.noisy else ''}; replaying the labelled articles:",
             file=out,
         )
         if not noisy.edits:
-            print("  no exclude or weight change removes its noise", file=out)
+            print(
+                "  no exclude of a word near it, nor a lower weight, removes its irrelevant "
+                "matches",
+                file=out,
+            )
         for edit in noisy.edits:
             kept = (
                 "keeps every relevant one"

@@ -11,8 +11,11 @@ What counts:
 - a label speaks for its story (the label in force: the newest per story), and counts when
   the story matched within the window. Precision = relevant / labelled, over those stories.
 - a term brought a labelled story when the stored explanation of one of the story's matches
-  names it. A term is noisy when it brought more irrelevant stories than relevant ones.
-- for each noisy term, the edits that would remove its irrelevant matches, each checked by
+  names it. A term is noisy when it brought more irrelevant stories than relevant ones; the
+  noisy terms come first, the largest share of irrelevant first.
+- for each term that brought irrelevant stories (the first MAX_NOISY_TERMS in that order:
+  a term every match needs, such as S-400 for s400, is rarely "mostly noise", yet it is where
+  an exclude goes), the edits that would remove its irrelevant matches, each checked by
   replaying every labelled article through the edited watchlist (core/label_replay.py): an
   `exclude` of a word found near the term in the irrelevant articles and in no relevant one,
   and a lower weight for the term. An edit is shown only when the replay says it removes at
@@ -36,6 +39,7 @@ from monitor.core.states import FeedbackLabel
 from monitor.core.watchlist import Watchlist
 
 _WORD = re.compile(r"\w+")
+MAX_NOISY_TERMS = 5  # terms that get edits suggested, the noisiest first
 MAX_CANDIDATES = 12  # exclude words replayed per noisy term
 NEAR_WORDS = 8  # words on each side of a hit that count as "near the term"
 MIN_WORD = 3  # shorter words are too common to exclude
@@ -137,7 +141,7 @@ class WatchlistStats:
     relevant: int
     irrelevant: int
     terms: tuple[TermNoise, ...]  # noisy terms first, the noisiest first
-    noisy: tuple[NoisyTerm, ...]
+    noisy: tuple[NoisyTerm, ...]  # the terms that brought irrelevant stories, in that order
 
     @property
     def labelled_share(self) -> float | None:
@@ -210,8 +214,7 @@ def watchlist_stats(
         terms=noise,
         noisy=tuple(
             NoisyTerm(term, _edits(watchlist, term.term, replayable))
-            for term in noise
-            if term.noisy
+            for term in [t for t in noise if t.irrelevant][:MAX_NOISY_TERMS]
         ),
     )
 

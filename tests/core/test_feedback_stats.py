@@ -123,7 +123,7 @@ def test_replay_lists_the_flips_with_the_label() -> None:
         watchlist_id="x",
         source="x.toml",
     )
-    labelled = [LabelledArticle(ARTICLES[i], label.label) for i, label in zip(ARTICLES, LABELS)]
+    labelled = [LabelledArticle(ARTICLES[label.article_id], label.label) for label in LABELS]
     replay = replay_labels(WATCHLIST, edited, labelled)
     assert (replay.before.precision, replay.after.precision) == (0.5, round(1 / 3, 4))
     [flip] = replay.flips
