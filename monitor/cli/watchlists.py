@@ -284,6 +284,12 @@ def print_stats(stats: WatchlistStats, out: TextIO) -> None:
                 f"{_precision(edit.after.precision)}",
                 file=out,
             )
+            if edit.removes_unlabelled is not None and edit.unlabelled:
+                print(
+                    f"    and {edit.removes_unlabelled} of the window's "
+                    f"{plural(edit.unlabelled, 'match')} without a label",
+                    file=out,
+                )
 
 
 def _precision(value: float | None) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from monitor.core.backtest import StoredArticle
+from monitor.core.backtest import Replay, StoredArticle
 from monitor.core.label_replay import LabelCounts, LabelledArticle, replay_labels
 from monitor.core.matcher import compile_matcher, match_form
 from monitor.core.states import FeedbackLabel
@@ -107,6 +107,11 @@ class Edit:
     loses_relevant: int  # relevant labelled articles matched before and not after
     before: LabelCounts
     after: LabelCounts
+    edited: Watchlist = dataclasses.field(repr=False, compare=False)
+    # Unlabelled matches of the window the edit removes too: how far beyond the labels it
+    # reaches (None: not replayed).
+    removes_unlabelled: int | None = None
+    unlabelled: int = 0  # unlabelled articles of the window's matches that match before
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +119,8 @@ class Edit:
             "toml": self.toml,
             "removes_irrelevant": self.removes_irrelevant,
             "loses_relevant": self.loses_relevant,
+            "removes_unlabelled": self.removes_unlabelled,
+            "unlabelled": self.unlabelled,
             "precision_before": self.before.precision,
             "precision_after": self.after.precision,
         }
@@ -179,12 +186,15 @@ def watchlist_stats(
     *,
     since: datetime,
     now: datetime,
+    matched: Sequence[StoredArticle] = (),
 ) -> WatchlistStats:
     """The stats of one watchlist over [since, now].
 
     `labels`: the labels in force, one per story; those of stories without a match in the
     window are left out. `articles`: the labelled articles whose text is still stored, for
     the replay (a pruned one still counts in precision, but cannot check an edit).
+    `matched`: the stored articles of the window's matches; the suggested edits are replayed
+    on the unlabelled ones too, to say how many more matches each would remove.
     """
     window = [m for m in matches if since <= m.matched_at <= now]
     terms_of: dict[tuple[str, int], set[str]] = {}
@@ -197,6 +207,8 @@ def watchlist_stats(
         for label in counted
         if label.article_id in by_id
     ]
+    labelled_keys = {label.story_key for label in labels}
+    unlabelled = [a for a in matched if _key(a.story_id, a.article_id) not in labelled_keys]
     noise = _term_noise(watchlist, counted, terms_of)
     per_day = Counter(m.matched_at.date() for m in window)
     relevant = sum(label.relevant for label in counted)
@@ -213,7 +225,9 @@ def watchlist_stats(
         irrelevant=len(counted) - relevant,
         terms=noise,
         noisy=tuple(
-            NoisyTerm(term, _edits(watchlist, term.term, replayable))
+            NoisyTerm(
+                term, _with_reach(watchlist, _edits(watchlist, term.term, replayable), unlabelled)
+            )
             for term in [t for t in noise if t.irrelevant][:MAX_NOISY_TERMS]
         ),
     )
@@ -258,6 +272,23 @@ def _edits(
     return tuple(edit for edit in edits if edit is not None)
 
 
+def _with_reach(
+    watchlist: Watchlist, edits: Sequence[Edit], unlabelled: Sequence[StoredArticle]
+) -> tuple[Edit, ...]:
+    """The edits with the unlabelled matches of the window each removes, by replay."""
+    out = []
+    for edit in edits:
+        replay = Replay(watchlist, edit.edited)
+        matched = removed = 0
+        for article in unlabelled:
+            scored = replay.score(article)
+            if scored.before is not None and scored.before.matched:
+                matched += 1
+                removed += scored.after is None or not scored.after.matched
+        out.append(dataclasses.replace(edit, removes_unlabelled=removed, unlabelled=matched))
+    return tuple(out)
+
+
 def _try(
     watchlist: Watchlist, edited: Watchlist, labelled: Sequence[LabelledArticle]
 ) -> tuple[int, int, LabelCounts, LabelCounts]:
@@ -282,7 +313,7 @@ def _best_exclude(
         return None
     removes, edited, before, after = best
     shown = ", ".join(f'"{p}"' for p in edited.exclude)
-    return Edit("exclude", f"exclude = [{shown}]", removes, 0, before, after)
+    return Edit("exclude", f"exclude = [{shown}]", removes, 0, before, after, edited)
 
 
 def _best_weight(
@@ -301,7 +332,7 @@ def _best_weight(
         if removes == 0:
             continue
         toml = f'weight = {weight:g} for "{term.match}" (terms[{index}], now {term.weight:g})'
-        edit = Edit("weight", toml, removes, loses, before, after)
+        edit = Edit("weight", toml, removes, loses, before, after, edited)
         # The fewest relevant lost, then the most noise removed; the mildest change on a tie.
         rank = (loses, -removes)
         if best is None or rank < best[0]:

@@ -24,8 +24,11 @@ def stats_of_watchlist(
         matches = match_store.matches_since(connection, watchlist.id, since)
         labels = stored_labels(connection, watchlist.id)
         articles = article_store.articles_by_id(connection, [label.article_id for label in labels])
+        matched = article_store.articles_by_id(connection, [m.article_id for m in matches])
         connection.rollback()
-    return watchlist_stats(watchlist, matches, labels, articles, since=since, now=now)
+    return watchlist_stats(
+        watchlist, matches, labels, articles, since=since, now=now, matched=matched
+    )
 
 
 def labelled_articles(engine: Engine, watchlist_id: str) -> list[LabelledArticle]:

@@ -197,6 +197,8 @@ def test_stats_name_the_noisy_term_and_an_exclude_that_replays_clean(
     exclude = next(e for e in noisy["edits"] if e["kind"] == "exclude")
     assert exclude["toml"] == 'exclude = ["Mercedes"]'
     assert (exclude["removes_irrelevant"], exclude["loses_relevant"]) == (3, 0)
+    # ... and the one Mercedes report nobody labelled, replayed with the window's matches
+    assert (exclude["removes_unlabelled"], exclude["unlabelled"]) == (1, 1)
     assert (exclude["precision_before"], exclude["precision_after"]) == (round(4 / 7, 4), 1.0)
 
     # The suggestion, written into an edit of the file and replayed by `monitor backtest`:
@@ -237,3 +239,4 @@ def test_stats_text_names_the_noisy_term_first(labelled: tuple[Path, dict[str, i
         "    removes 3 of 3 irrelevant matches, keeps every relevant one; precision 0.57 -> 1.00"
         in lines
     )
+    assert "    and 1 of the window's 1 match without a label" in lines
