@@ -227,8 +227,8 @@ def test_stats_name_the_noisy_term_and_an_exclude_that_replays_clean(
     }
 
 
-def test_stats_text_names_the_noisy_term_first(labelled: tuple[Path, dict[str, int]]) -> None:
-    config, _ = labelled
+def test_stats_and_backtest_text(labelled: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    config, ids = labelled
     out = run(config, "watchlists", "stats", "defence")
     lines = out.splitlines()
     assert "labelled: 7 of 8 stories (88%): 4 relevant, 3 irrelevant; precision 0.57" in lines
@@ -240,3 +240,18 @@ def test_stats_text_names_the_noisy_term_first(labelled: tuple[Path, dict[str, i
         in lines
     )
     assert "    and 1 of the window's 1 match without a label" in lines
+
+    edited = tmp_path / "defence-edited.toml"
+    edited.write_text(WATCHLIST.replace("[[terms]]", 'exclude = ["Mercedes"]\n[[terms]]', 1))
+    lines = run(config, "backtest", "defence", "--file", str(edited)).splitlines()
+    assert (
+        "on 7 labelled articles: precision before 0.57 (4 relevant, 3 irrelevant match), after "
+        "1.00 (4 relevant, 0 irrelevant match); 3 change verdict" in lines
+    )
+    flips = [line for line in lines if line.startswith("  irrelevant: no longer matches")]
+    assert [int(line.split("article ")[1].split()[0]) for line in flips] == [
+        ids["i1"],
+        ids["i2"],
+        ids["i3"],
+    ]
+    assert all("(as its label wants)" in line for line in flips)
