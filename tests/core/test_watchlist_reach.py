@@ -164,8 +164,9 @@ def test_feeds_that_select_nothing_at_all() -> None:
 
 
 def test_unknown_config_skips_the_checks_that_need_it() -> None:
-    text = 'name = "x"\nchannels = ["desk"]\nthreshold = 1\nfeeds = ["nowhere"]\n' + S400
-    assert problems(text, ConfigNames()) == []
+    for channels in ('["desk"]', "[]"):
+        text = f'name = "x"\nchannels = {channels}\nthreshold = 1\nfeeds = ["nowhere"]\n' + S400
+        assert problems(text, ConfigNames()) == []
 
 
 def test_highest_score_leaves_out_vetoed_terms() -> None:

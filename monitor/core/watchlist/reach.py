@@ -109,7 +109,9 @@ def _probe_texts(spelling: str) -> list[str]:
 
 
 def _channels(check: Checker, watchlist: Watchlist, known: Collection[str] | None) -> None:
-    defined = ", ".join(sorted(known)) if known else ""
+    if known is None:
+        return  # no config to deliver through: `watchlists check` says channels go unchecked
+    defined = ", ".join(sorted(known))
     if not watchlist.channels:
         fix = (
             f"name one or more of the channels of config.toml: {defined}"
@@ -120,7 +122,7 @@ def _channels(check: Checker, watchlist: Watchlist, known: Collection[str] | Non
             ("channels",),
             f"is empty: digests and alerts of this watchlist go nowhere; {fix}",
         )
-    elif known is not None and not set(watchlist.channels) & set(known):
+    elif not set(watchlist.channels) & set(known):
         check.problem(
             ("channels",),
             "names no channel of config.toml, so nothing is ever delivered; channels defined "
