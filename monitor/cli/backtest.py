@@ -15,6 +15,7 @@ from monitor.app import utc_now
 from monitor.cli.common import database_from, duration_arg
 from monitor.cli.output import print_json
 from monitor.core.backtest import ChangedStory
+from monitor.core.label_replay import LabelCounts
 from monitor.core.watchlist import Watchlist
 from monitor.errors import WatchlistError
 from monitor.flows.backtest import BacktestReport, run_backtest, watchlist_in_force
@@ -117,6 +118,7 @@ def print_text(report: BacktestReport, edited: Path, out: TextIO) -> None:
             print(f"\n{label}:", file=out)
             for item in items:
                 _print_item(item, out)
+    _print_labels(report, out)
     print(
         f"\n{diff.scanned} articles in {report.seconds:.3f} s: "
         f"{report.articles_per_second:,.0f} articles/s",
@@ -136,3 +138,32 @@ def _print_item(item: ChangedStory, out: TextIO) -> None:
     print(f"      {item.reason}", file=out)
     for change in item.changes:
         print(f"      {change.term}: {change.before:g} -> {change.after:g}", file=out)
+
+
+def _print_labels(report: BacktestReport, out: TextIO) -> None:
+    labels = report.labels
+    if labels is None:
+        print("\nno labelled articles: precision needs `monitor feedback` labels", file=out)
+        return
+    print(
+        f"\non {labels.labelled} labelled articles: precision before "
+        f"{_precision(labels.before)}, after {_precision(labels.after)}; "
+        f"{len(labels.flips)} change verdict",
+        file=out,
+    )
+    for flip in labels.flips:
+        verdict = "now matches" if flip.matched_after else "no longer matches"
+        agrees = "as its label wants" if flip.good else "against its label"
+        story = f"story {flip.story_id}" if flip.story_id is not None else "no story"
+        print(
+            f"  {flip.label.value}: {verdict} ({agrees}), {flip.score_before:g} -> "
+            f"{flip.score_after:g}  article {flip.article_id} ({story}): "
+            f"{flip.title or '(no title)'}",
+            file=out,
+        )
+        print(f"      {flip.reason}", file=out)
+
+
+def _precision(counts: LabelCounts) -> str:
+    value = f"{counts.precision:.2f}" if counts.precision is not None else "n/a"
+    return f"{value} ({counts.relevant} relevant, {counts.irrelevant} irrelevant match)"

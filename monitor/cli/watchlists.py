@@ -1,5 +1,6 @@
-"""`monitor watchlists check|suggest|apply`: validate watchlist files; draft one from documents;
-backfill one by hand (flows/backfill.py)."""
+"""`monitor watchlists check|suggest|apply|stats`: validate watchlist files; draft one from
+documents; backfill one by hand (flows/backfill.py); how good one is, from the analysts' labels
+(flows/watchlist_stats.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from monitor.adapters.files.articles import read_document
 from monitor.adapters.files.examples import example_problems
@@ -22,9 +23,13 @@ from monitor.app import utc_now
 from monitor.cli.common import database_from, duration_arg
 from monitor.cli.output import plural, print_json
 from monitor.config import load_settings
+from monitor.core.feedback_stats import WatchlistStats
 from monitor.core.suggest import Document, suggest_watchlist
+from monitor.core.watchlist.lines import LineIndex
+from monitor.core.watchlist.reach import ConfigNames, delivery_problems
 from monitor.errors import ConfigError, InputError, MonitorError, ParseError
 from monitor.flows.backfill import backfill_watchlist
+from monitor.flows.watchlist_stats import stats_of_watchlist
 
 DEFAULT_DIR = Path("watchlists")
 
@@ -76,6 +81,21 @@ def register(subparsers: Any) -> None:
     )
     apply.add_argument("--format", choices=("text", "json"), default="text")
     apply.set_defaults(func=apply_command)
+    stats = commands.add_parser(
+        "stats",
+        help="how good a watchlist is: matches, alerts, precision from labels, the noisy terms "
+        "and the edits that would remove their noise (checked by replay)",
+    )
+    stats.add_argument("watchlist_id", metavar="ID", help="the watchlist (its file stem)")
+    stats.add_argument(
+        "--since",
+        type=duration_arg,
+        default=timedelta(days=30),
+        metavar="DURATION",
+        help='matches stored within this long (default: "30d")',
+    )
+    stats.add_argument("--format", choices=("text", "json"), default="text")
+    stats.set_defaults(func=stats_command)
 
 
 def watchlist_context(config: str | None) -> tuple[Path, frozenset[str] | None, str | None]:
@@ -83,12 +103,25 @@ def watchlist_context(config: str | None) -> tuple[Path, frozenset[str] | None, 
 
     The third value is a note saying why the config could not be used, if it could not.
     """
+    directory, names, note = config_names(config)
+    return directory, frozenset(names.channels) if names.channels is not None else None, note
+
+
+def config_names(config: str | None) -> tuple[Path, ConfigNames, str | None]:
+    """The watchlist folder and the channel, feed and tag names of the config; when the config
+    cannot be used, ./watchlists, nothing known, and a note saying why."""
     try:
         settings = load_settings(config)
     except ConfigError as exc:
         reason = exc.problems[0] if exc.problems else str(exc)
-        return DEFAULT_DIR, None, f"note: config not used ({reason}); channels are not checked"
-    return settings.watchlist_dir, frozenset(settings.channels), None
+        note = f"note: config not used ({reason}); channels and feeds are not checked"
+        return DEFAULT_DIR, ConfigNames(), note
+    names = ConfigNames(
+        channels=frozenset(settings.channels),
+        feeds=frozenset(feed.name for feed in settings.feeds),
+        tags=frozenset(tag for feed in settings.feeds for tag in feed.tags),
+    )
+    return settings.watchlist_dir, names, None
 
 
 def _watchlist_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
@@ -111,7 +144,8 @@ def _watchlist_files(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    directory, channels, note = watchlist_context(args.config)
+    directory, names, note = config_names(args.config)
+    channels = frozenset(names.channels) if names.channels is not None else None
     if note:
         print(note, file=sys.stderr)
     files, problems = _watchlist_files(args.paths or [directory])
@@ -128,6 +162,7 @@ def check_command(args: argparse.Namespace) -> int:
         # Example files are read here, not when the watchlist loads: a missing example is
         # reported, and the watchlist's terms still work.
         problems += example_problems(watchlist, seen[watchlist.id])
+        problems += delivery_problems(watchlist, names, lines=_line_index(seen[watchlist.id]))
         print(
             f"{watchlist.source}: ok ({plural(len(watchlist.terms), 'term')}, threshold "
             f"{watchlist.threshold:g}, schedule {watchlist.schedule!r} {watchlist.timezone})"
@@ -142,6 +177,14 @@ def check_command(args: argparse.Namespace) -> int:
         + (f", {plural(len(problems), 'problem')}" if problems else "")
     )
     return 1 if problems else 0
+
+
+def _line_index(path: Path) -> LineIndex:
+    # The file loaded a moment ago; read again only for the line numbers of messages.
+    try:
+        return LineIndex(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return LineIndex("")
 
 
 def apply_command(args: argparse.Namespace) -> int:
@@ -165,7 +208,101 @@ def apply_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def stats_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+    out = stream or sys.stdout
+    settings, engine = database_from(args)
+    path = settings.watchlist_dir / f"{args.watchlist_id}.toml"
+    try:
+        watchlist = load_watchlist_file(path, known_channels=settings.channels.keys())
+        now = utc_now()
+        stats = stats_of_watchlist(engine, watchlist, since=now - args.since, now=now)
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        print_json(stats.as_dict(), out)
+    else:
+        print_stats(stats, out)
+    return 0
+
+
+def print_stats(stats: WatchlistStats, out: TextIO) -> None:
+    days = (stats.until - stats.since).total_seconds() / 86400
+    print(
+        f"stats {stats.watchlist_id}: matches stored since {stats.since:%Y-%m-%d %H:%M} UTC "
+        f"({days:g} days)",
+        file=out,
+    )
+    print(
+        f"{plural(stats.matches, 'match')} ({plural(stats.stories, 'story')}), "
+        f"{plural(stats.alerts, 'alert')}",
+        file=out,
+    )
+    if stats.per_day:
+        shown = ", ".join(f"{day:%m-%d} {n}" for day, n in stats.per_day)
+        print(f"matches per day (UTC): {shown}", file=out)
+    share = f" ({stats.labelled_share:.0%})" if stats.labelled_share is not None else ""
+    precision = f"{stats.precision:.2f}" if stats.precision is not None else "n/a (no labels)"
+    print(
+        f"labelled: {stats.labelled} of {plural(stats.stories, 'story')}{share}: "
+        f"{stats.relevant} relevant, {stats.irrelevant} irrelevant; precision {precision}",
+        file=out,
+    )
+    if not stats.terms:
+        return
+    print("\nterms, by the labelled stories they contributed to (noisy first):", file=out)
+    width = max(len(term.term) for term in stats.terms)
+    for term in stats.terms:
+        flag = "  noisy" if term.noisy else ""
+        print(
+            f"  {term.term:<{width}}  {term.relevant:>3} relevant  {term.irrelevant:>3} "
+            f"irrelevant{flag}",
+            file=out,
+        )
+    for noisy in stats.noisy:
+        print(
+            f"\n{noisy.noise.term}: brought {noisy.noise.irrelevant} irrelevant and "
+            f"{noisy.noise.relevant} relevant labelled stories"
+            f"{' (noisy)' if noisy.noise.noisy else ''}; replaying the labelled articles:",
+            file=out,
+        )
+        if not noisy.edits:
+            print(
+                "  no exclude of a word near it, nor a lower weight, removes its irrelevant "
+                "matches",
+                file=out,
+            )
+        for edit in noisy.edits:
+            kept = (
+                "keeps every relevant one"
+                if edit.loses_relevant == 0
+                else f"loses {edit.loses_relevant} relevant"
+            )
+            print(f"  {edit.toml}", file=out)
+            print(
+                f"    removes {edit.removes_irrelevant} of {edit.before.irrelevant} irrelevant "
+                f"matches, {kept}; precision {_precision(edit.before.precision)} -> "
+                f"{_precision(edit.after.precision)}",
+                file=out,
+            )
+            if edit.removes_unlabelled is not None and edit.unlabelled:
+                print(
+                    f"    and {edit.removes_unlabelled} of the window's "
+                    f"{plural(edit.unlabelled, 'match')} without a label",
+                    file=out,
+                )
+
+
+def _precision(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
 def suggest_command(args: argparse.Namespace) -> int:
+    _, channels, note = watchlist_context(args.config)
+    if note:
+        print(
+            note.replace("are not checked", "are not known: channels = [] in the draft"),
+            file=sys.stderr,
+        )
     documents: list[Document] = []
     for path in args.documents:
         try:
@@ -178,6 +315,7 @@ def suggest_command(args: argparse.Namespace) -> int:
             watchlist_id=args.watchlist_id,
             frequency=english_frequency(),
             max_terms=max(1, args.max_terms),
+            channels=sorted(channels or ()),
         ),
         end="",
     )

@@ -369,8 +369,13 @@ def suggest_watchlist(
     frequency: Callable[[str], float],
     watchlist_id: str | None = None,
     max_terms: int = 25,
+    channels: Sequence[str] = (),
 ) -> str:
-    """A draft watchlist in TOML that `monitor watchlists check` accepts."""
+    """A draft watchlist in TOML that `monitor watchlists check` accepts.
+
+    `channels`: the channel names of config.toml; the draft delivers to all of them, since a
+    draft with `channels = []` would never deliver (`watchlists check` says so).
+    """
     suggestions = rank_terms(documents, frequency, max_terms=max_terms)
     names = ", ".join(d.name for d in documents)
     ident = watchlist_id or "draft"
@@ -397,7 +402,7 @@ def suggest_watchlist(
         f"alert_threshold = {3 * threshold:g}",
         'schedule = "0 7 * * *"',
         'timezone = "UTC"',
-        "channels = []",
+        f"channels = [{', '.join(map(_toml_string, channels))}]",
         'feeds = ["*"]',
         "",
     ]

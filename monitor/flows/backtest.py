@@ -4,8 +4,10 @@ nothing written.
 
 Gather: the version in force (what the daemon or the last poll recorded in
 watchlist_versions; a caller may pass another), the stored articles of the window with their
-stored match form. Decide: core.backtest. The throughput (articles/s) is measured here, on
-the same code path the CLI runs, so bench/backtest.py prints what a user gets.
+stored match form, and the articles labelled for the watchlist (whenever they were stored: a
+label is worth replaying however old). Decide: core.backtest, and core.label_replay for the
+precision before and after on the labelled articles. The throughput (articles/s) is measured
+here, on the same code path the CLI runs, so bench/backtest.py prints what a user gets.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from sqlalchemy import Engine
 
 from monitor.adapters.db import article_store, watchlist_store
 from monitor.core.backtest import BacktestDiff, Replay
+from monitor.core.label_replay import LabelReplay, replay_labels
 from monitor.core.watchlist import Watchlist
 from monitor.core.watchlist.versions import watchlist_from_dict
+from monitor.flows.watchlist_stats import labelled_articles
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class BacktestReport:
     diff: BacktestDiff
     before_source: str  # where the version in force came from: "recorded", "file", "none"
     seconds: float
+    labels: LabelReplay | None = None  # None: nothing is labelled for the watchlist
 
     @property
     def articles_per_second(self) -> float:
@@ -48,6 +53,7 @@ class BacktestReport:
             "after": diff.after.as_dict(),
             "added": [item.as_dict() for item in diff.added],
             "removed": [item.as_dict() for item in diff.removed],
+            "labels": self.labels.as_dict() if self.labels is not None else None,
             "seconds": round(self.seconds, 4),
             "articles_per_second": round(self.articles_per_second, 1),
         }
@@ -77,4 +83,7 @@ def run_backtest(
     with engine.connect() as connection:
         diff = replay.diff(article_store.articles_for_replay(connection, since=since))
         connection.rollback()
-    return BacktestReport(after.id, since, diff, before_source, timer() - started)
+    seconds = timer() - started
+    labelled = labelled_articles(engine, after.id)
+    labels = replay_labels(before, after, labelled) if labelled else None
+    return BacktestReport(after.id, since, diff, before_source, seconds, labels)

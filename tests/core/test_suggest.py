@@ -121,3 +121,11 @@ def test_seeds_give_the_topics_they_are_about() -> None:
     assert {"CAATSA", "F-35", "Erdogan", "Idlib", "Sochi", "İncirlik", "Rosoboronexport"} - set(
         top
     ) <= {"Rosoboronexport"}
+
+
+def test_draft_delivers_to_the_configured_channels() -> None:
+    text = suggest_watchlist(DOCS, frequency=frequency, channels=["analysts", "local"])
+    assert tomllib.loads(text)["channels"] == ["analysts", "local"]
+    parse_watchlist(
+        text, watchlist_id="draft", source="d.toml", known_channels={"analysts", "local"}
+    )

@@ -186,6 +186,9 @@ CASES: dict[str, Case] = {
     "watchlists apply: unknown watchlist": Case(
         ["watchlists", "apply", "nope"], 2, "nope.toml: no such file"
     ),
+    "watchlists stats: unknown watchlist": Case(
+        ["watchlists", "stats", "nope"], 2, "nope.toml: no such file"
+    ),
     # `explain` (wt-workbench) documents exit 1 for an id or URL it has not stored; by the
     # rule above an argument naming nothing would be 2. Recorded as it is, for the lead.
     "explain: unknown article": Case(

@@ -144,12 +144,13 @@ def test_a_wheel_install_migrates_checks_and_polls_from_another_folder(
     folder = tmp_path / "elsewhere"
     (folder / "watchlists").mkdir(parents=True)
     (folder / "watchlists" / "s400.toml").write_text(
-        'name = "S-400"\nthreshold = 4.0\n[[terms]]\nmatch = "S-400"\nweight = 5\n',
+        'name = "S-400"\nthreshold = 4.0\nchannels = ["local"]\n[[terms]]\nmatch = "S-400"\n'
+        "weight = 5\n",
         encoding="utf-8",
     )
     (folder / "config.toml").write_text(
         '[database]\nurl = "sqlite:///data/monitor.db"\n[polling]\nparse_processes = 0\n'
-        '[server]\nlisten = ""\n',
+        '[server]\nlisten = ""\n[channels.local]\ntype = "file"\npath = "digests"\n',
         encoding="utf-8",
     )
     monitor = venv / "bin" / "monitor"

@@ -91,7 +91,7 @@ def test_check_named_paths_without_config(
     missing_config = str(tmp_path / "missing.toml")
     code, _out, err = run(["--config", missing_config, "watchlists", "check", str(good)], capsys)
     assert code == 0
-    assert "channels are not checked" in err
+    assert "channels and feeds are not checked" in err
     # A path that does not exist is a mistyped argument (exit 2), not an invalid watchlist.
     with pytest.raises(InputError, match=r"nope.toml: no such file or folder"):
         run(
@@ -255,13 +255,43 @@ def test_suggest_prints_toml_that_check_accepts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seeds = sorted((REPO / "seeds").glob("*.txt"))[:2]
+    config = tmp_path / "config.toml"
+    config.write_text('[channels.local]\ntype = "file"\npath = "digests"\n', encoding="utf-8")
     code, out, _ = run(
-        ["watchlists", "suggest", *map(str, seeds), "--id", "draft", "--max-terms", "12"], capsys
+        [
+            "--config",
+            str(config),
+            "watchlists",
+            "suggest",
+            *map(str, seeds),
+            "--id",
+            "draft",
+            "--max-terms",
+            "12",
+        ],
+        capsys,
     )
     assert code == 0
+    # The draft delivers to the config's channels: `channels = []` would never deliver.
+    assert 'channels = ["local"]' in out.splitlines()
     draft = tmp_path / "draft.toml"
     draft.write_text(out, encoding="utf-8")
-    code, out, _ = run(
-        ["--config", str(tmp_path / "none.toml"), "watchlists", "check", str(draft)], capsys
-    )
+    code, out, _ = run(["--config", str(config), "watchlists", "check", str(draft)], capsys)
     assert (code, out.splitlines()[-1]) == (0, "1 valid, 0 invalid")
+
+
+def test_check_fails_a_valid_watchlist_that_can_never_deliver(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(config.parent)
+    (config.parent / "lists" / "s400.toml").write_text(
+        GOOD.replace("threshold = 4.0", "threshold = 11"), encoding="utf-8"
+    )
+    code, out, _ = run(["--config", str(config), "watchlists", "check"], capsys)
+    assert code == 1
+    assert (
+        "lists/s400.toml: threshold: is 11, above the highest score this watchlist can reach "
+        "(10: each term adds at most twice its weight); no article can ever match: lower the "
+        "threshold to at most 10 or raise the weights (line 2)" in out.splitlines()
+    )
+    assert out.splitlines()[-1] == "1 valid, 0 invalid, 1 problem"

@@ -9,7 +9,7 @@ stored rows and applies that plan. The database enforces identity with the uniqu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.schema import articles, feeds, matches
+from monitor.adapters.db.transactions import chunks
 from monitor.core.backtest import StoredArticle
 from monitor.core.ingest import EditedEntry, KnownArticle, classify_entries, distinct_identity_keys
 from monitor.core.matcher import article_match_form
@@ -234,7 +235,21 @@ def articles_for_replay(
 ) -> Iterator[StoredArticle]:
     """Stored articles fetched since `since` that still have their text, oldest first, with
     their feed: what backtest and backfill replay. Streamed `batch` rows at a time."""
-    query = (
+    query = _replay_query().where(articles.c.fetched_at >= since).order_by(articles.c.id)
+    yield from _replayed(connection.execution_options(yield_per=batch).execute(query))
+
+
+def articles_by_id(connection: Connection, article_ids: Sequence[int]) -> list[StoredArticle]:
+    """These stored articles as a replay needs them, by id; pruned ones are left out."""
+    found: list[StoredArticle] = []
+    for chunk in chunks(sorted(set(article_ids))):
+        query = _replay_query().where(articles.c.id.in_(chunk)).order_by(articles.c.id)
+        found += _replayed(connection.execute(query))
+    return found
+
+
+def _replay_query() -> Any:
+    return (
         select(
             articles.c.id,
             articles.c.story_id,
@@ -246,11 +261,13 @@ def articles_for_replay(
             feeds.c.tags,
         )
         .join(feeds, feeds.c.id == articles.c.feed_id)
-        .where(articles.c.fetched_at >= since, articles.c.text.is_not(None))
-        .order_by(articles.c.id)
+        .where(articles.c.text.is_not(None))
     )
+
+
+def _replayed(rows: Iterable[Any]) -> Iterator[StoredArticle]:
     tags_of: dict[str, tuple[str, ...]] = {}
-    for row in connection.execution_options(yield_per=batch).execute(query):
+    for row in rows:
         tags = tags_of.get(row.feed)
         if tags is None:
             tags = tags_of[row.feed] = tuple(row.tags or ())

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
 from monitor.adapters.db.schema import matches
 from monitor.adapters.db.transactions import chunks
+from monitor.core.feedback_stats import StoredMatch
 from monitor.core.scoring import Score
 from monitor.core.states import MatchOrigin
 
@@ -67,3 +68,29 @@ def matched_articles(
             ).scalars()
         )
     return found
+
+
+def matches_since(connection: Connection, watchlist_id: str, since: datetime) -> list[StoredMatch]:
+    """The watchlist's matches stored at or after `since`, oldest first, with the terms their
+    stored explanations name (what `watchlists stats` counts)."""
+    query = (
+        select(
+            matches.c.article_id,
+            matches.c.story_id,
+            matches.c.matched_at,
+            matches.c.alert_digest_id,
+            matches.c.explanation,
+        )
+        .where(matches.c.watchlist_id == watchlist_id, matches.c.matched_at >= since)
+        .order_by(matches.c.matched_at, matches.c.id)
+    )
+    return [
+        StoredMatch(
+            article_id=row.article_id,
+            story_id=row.story_id,
+            matched_at=row.matched_at,
+            alerted=row.alert_digest_id is not None,
+            terms=tuple(str(t["term"]) for t in (row.explanation or {}).get("terms", ())),
+        )
+        for row in connection.execute(query)
+    ]
