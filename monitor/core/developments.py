@@ -910,3 +910,62 @@ def _new_sentence(article: StoryItem, key: str | None, known: set[str], window: 
             if key in {*stems, *(f"{a}_{b}" for a, b in pairwise(stems))}:
                 return sentence
     return max(candidates, key=lambda c: sum(window.idf(t) for t in set(_terms(c)) - known))
+
+
+# ------------------------------------------------------------------------------- the window
+
+RECENT_STORIES = 300  # stories the shell's window statistics cover; see RecentStoryTerms
+
+
+class RecentStoryTerms:
+    """`WindowTerms` over the `capacity` stories that received an article last, kept up to
+    date one article at a time, so a digest or an alert never recounts its window.
+
+    Why a fixed number of stories, not every story of the clustering window: the model's
+    novelty weights were fitted with inverse story frequencies over a window of 291 stories
+    (bench/developments.py), and an idf grows with the log of the window's size: over the
+    100,000 articles of a busy week every novel word would weigh about 5 more and copies
+    would start to read as developments. The stories seen last keep the statistics at the
+    scale the model knows, and the cost bounded whatever the store holds.
+
+    Pure: a value the shell feeds with stored articles (`add`), in the order they arrived.
+    No I/O, clock or logging; `terms` returns a copy, so a decision never sees it change.
+    """
+
+    def __init__(self, capacity: int = RECENT_STORIES) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._stories: dict[object, frozenset[str]] = {}  # insertion order = seen order
+        self._frequency: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def add(self, story: object, title: str, text: str) -> None:
+        """Count one article of `story` (any hashable key); its new terms count once."""
+        terms = story_terms(title, text)
+        old = self._stories.pop(story, None)
+        fresh = terms if old is None else terms - old
+        for term in fresh:
+            self._frequency[term] = self._frequency.get(term, 0) + 1
+        self._stories[story] = terms if old is None else old | terms
+        while len(self._stories) > self.capacity:
+            oldest = next(iter(self._stories))
+            for term in self._stories.pop(oldest):
+                left = self._frequency[term] - 1
+                if left:
+                    self._frequency[term] = left
+                else:
+                    del self._frequency[term]
+
+    def terms(self) -> WindowTerms:
+        return WindowTerms(len(self._stories), dict(self._frequency))
+
+
+def similarity(article: StoryItem, other: StoryItem) -> float:
+    """Character 5-gram Jaccard of the two headlines and first sentences: which delivered
+    item a copy repeats, for "also reported by" and explain."""
+    mine = _shingles(" . ".join([clean_title(article.title), *sentences(article.text)[:1]]))
+    theirs = _shingles(" . ".join([clean_title(other.title), *sentences(other.text)[:1]]))
+    return _jaccard(mine, theirs)

@@ -49,11 +49,54 @@ class Candidate:
     source: str  # the outlet: the feed's name
     published_at: datetime
     alerted: bool = False  # an immediate alert already carried it
+    text: str = ""  # the article's stored text: what the copy-or-development decision reads
+    article_id: int | None = None
 
     @property
     def story_key(self) -> tuple[str, int]:
         # Without a story (clustering off or not yet run) each match is a story of its own.
         return ("story", self.story_id) if self.story_id is not None else ("match", self.match_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentOf:
+    """What a development updates: its story and the item of it the reader was sent last
+    (`match_id`, `article_id`, `title`, `url`, and the digest or alert that carried it), with
+    the sentence that is new and the rule (core.developments.Rule) that decided."""
+
+    story_id: int
+    match_id: int
+    article_id: int | None
+    title: str
+    url: str | None
+    digest_id: int | None
+    new_sentence: str
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "story_id": self.story_id,
+            "match_id": self.match_id,
+            "article_id": self.article_id,
+            "title": self.title,
+            "url": self.url,
+            "digest_id": self.digest_id,
+            "new_sentence": self.new_sentence,
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DevelopmentOf:
+        return cls(
+            story_id=int(data["story_id"]),
+            match_id=int(data["match_id"]),
+            article_id=data.get("article_id"),
+            title=data["title"],
+            url=data.get("url"),
+            digest_id=data.get("digest_id"),
+            new_sentence=data.get("new_sentence", ""),
+            rule=data.get("rule", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +113,8 @@ class DigestItem:
     matched_terms: tuple[str, ...]
     snippet: Snippet | None
     also_reported_by: tuple[str, ...]
+    # Set when the item is a development of a story delivered before: shown as "Update: ...".
+    development_of: DevelopmentOf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +179,7 @@ def _item_to_dict(item: DigestItem) -> dict[str, Any]:
             else None
         ),
         "also_reported_by": list(item.also_reported_by),
+        "development_of": item.development_of.to_dict() if item.development_of else None,
     }
 
 
@@ -154,4 +200,8 @@ def _item_from_dict(data: Mapping[str, Any]) -> DigestItem:
             else None
         ),
         also_reported_by=tuple(data.get("also_reported_by", ())),
+        # Payloads frozen before developments existed have no key: they were not updates.
+        development_of=(
+            DevelopmentOf.from_dict(data["development_of"]) if data.get("development_of") else None
+        ),
     )
