@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.adapters.db.schema import DigestKind
+from monitor.core.developments import WindowTerms
 from monitor.core.digest import (
     Candidate,
     DigestContent,
@@ -24,7 +25,6 @@ from monitor.core.digest import (
     should_send,
     unmark,
 )
-from monitor.core.developments import WindowTerms
 from monitor.core.digest.updates import KnownItem, StoryHistory
 
 
