@@ -116,6 +116,11 @@ def pending_candidates(
     return [_candidate(row) for row in connection.execute(query)]
 
 
+def pending_candidate(connection: Connection, watchlist_id: str, match_id: int) -> list[Candidate]:
+    """The one match, if no digest has taken it yet (for explain)."""
+    return pending_candidates(connection, watchlist_id, extra=[matches.c.id == match_id])
+
+
 def pending_alert_candidates(
     connection: Connection,
     watchlist_id: str,
