@@ -11,9 +11,9 @@ split (tune, heldout) and per labelled batch:
   first is a copy delivered again: a failure), and new stories delivered;
 - pairs (story_developments.jsonl): each pair's earlier item in wave 1 and its later item
   in wave 2; a development delivered, a copy not;
-- the baseline, measured in the same run: what the product did before issue 9 (a story
-  delivered once is never delivered again), i.e. every later item that joins a delivered
-  story suppressed: the grouping alone, read from the same run's `articles list`.
+- for the pairs, the baseline measured in the same run: what the product did before issue 9
+  (a story delivered once is never delivered again): a later item delivered only when it did
+  not join its earlier item's story, read from the same run's `articles list`.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ def timelines() -> None:
     rows = load("story_timelines.jsonl")
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        delivered = run_waves(timeline_articles(rows), Path(folder))
+        outcome = run_waves(timeline_articles(rows), Path(folder))
         took = time.perf_counter() - started
     print(f"Timelines: {len(rows)} through the pipeline in {took:.1f} s")
     for split in SPLITS:
-        figures = timeline_figures([t for t in rows if t["split"] == split], delivered)
+        figures = timeline_figures([t for t in rows if t["split"] == split], outcome)
         print(figures.line(split))
         for failure in figures.failures:
             print(f"      {failure}")
@@ -59,12 +59,14 @@ def pairs() -> None:
     articles, kept = pair_articles(rows)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        delivered = run_waves(articles, Path(folder))
+        outcome = run_waves(articles, Path(folder))
         took = time.perf_counter() - started
     print(f"Pairs: {len(kept)} of {len(rows)} (a later item that is another pair's earlier one "
           f"cannot be in both waves) in {took:.1f} s")  # fmt: skip
     for split in SPLITS:
-        figures = pair_figures([p for p in kept if p["split"] == split], delivered)
+        part = [p for p in kept if p["split"] == split]
+        print(pair_figures(part, outcome, baseline=True).line(f"{split}, before issue 9"))
+        figures = pair_figures(part, outcome)
         print(figures.line(split))
         for failure in figures.failures[:40]:
             print(f"      {failure}")

@@ -100,9 +100,15 @@ def article(side: dict[str, Any], wave: int) -> Article:
     )
 
 
-def run_waves(articles: Sequence[Article], folder: Path) -> set[str]:
-    """Poll wave 1, send the digest, add wave 2, poll, send; the keys of every article the
-    digests delivered."""
+@dataclass(frozen=True)
+class Outcome:
+    delivered: frozenset[str]  # keys of the articles the digests delivered
+    story: dict[str, int | None]  # key -> the story the pipeline put the article in
+
+
+def run_waves(articles: Sequence[Article], folder: Path) -> Outcome:
+    """Poll wave 1, send the digest, add wave 2, poll, send: what was delivered, and the
+    story of every article (`monitor articles list`)."""
     by_outlet: dict[str, list[Article]] = defaultdict(list)
     for a in articles:
         by_outlet[a.outlet].append(a)
@@ -131,12 +137,19 @@ def run_waves(articles: Sequence[Article], folder: Path) -> set[str]:
             for command in (("poll", "--once"), ("digest", "send", "all")):
                 result = run_monitor(config, *command, timeout=600)
                 assert result.returncode == 0, (command, result.stderr[-2000:])
+        listed = run_monitor(config, "articles", "list", "--since", "36500d", "--format", "json")
+        assert listed.returncode == 0, listed.stderr[-2000:]
+    story_of = {
+        canonical_url(a["url"]) or a["url"]: a["story_id"]
+        for a in json.loads(listed.stdout)
+        if a["url"]
+    }
     delivered: set[str] = set()
     for path in out.glob("*.json"):
-        for story in json.loads(path.read_text(encoding="utf-8"))["stories"]:
-            if story["url"]:
-                delivered.add(canonical_url(story["url"]) or story["url"])
-    return delivered
+        for item in json.loads(path.read_text(encoding="utf-8"))["stories"]:
+            if item["url"]:
+                delivered.add(canonical_url(item["url"]) or item["url"])
+    return Outcome(frozenset(delivered), story_of)
 
 
 @dataclass(frozen=True)
@@ -171,7 +184,14 @@ def timeline_articles(timelines: Sequence[dict[str, Any]]) -> list[Article]:
     return [article(item, item["wave"]) for t in timelines for item in t["items"]]
 
 
-def timeline_figures(timelines: Sequence[dict[str, Any]], delivered: set[str]) -> Figures:
+def _event(items: dict[str, dict[str, Any]], key: str) -> str:
+    """The new story or development a report belongs to (a copy's `of`, followed)."""
+    while items[key]["expect"] == "copy" and items[key]["of"] in items:
+        key = items[key]["of"]
+    return key
+
+
+def timeline_figures(timelines: Sequence[dict[str, Any]], outcome: Outcome) -> Figures:
     """An event (a new story or a development) counts as delivered when any of its reports
     was (`of` records which copy belongs to which event); each further report of it that was
     delivered is a copy delivered again."""
@@ -180,21 +200,20 @@ def timeline_figures(timelines: Sequence[dict[str, Any]], delivered: set[str]) -
     for timeline in timelines:
         items = {i["key"]: i for i in timeline["items"]}
 
-        def event(key: str) -> str:
-            while items[key]["expect"] == "copy" and items[key]["of"] in items:
-                key = items[key]["of"]
-            return key
-
         reports: dict[str, list[str]] = defaultdict(list)
         for key in items:
-            reports[event(key)].append(key)
+            reports[_event(items, key)].append(key)
         for head, members in reports.items():
-            sent = [k for k in members if article(items[k], 0).key in delivered]
+            sent = [k for k in members if article(items[k], 0).key in outcome.delivered]
             kind = items[head]["expect"]
             copies += len(members) - 1
             copies_bad += max(0, len(sent) - 1)
             if len(sent) > 1:
-                failures.append(f"{timeline['id']}: {len(sent) - 1} copies of {head} delivered")
+                stories = {outcome.story.get(article(items[k], 0).key) for k in sent}
+                why = "not grouped" if len(stories) > 1 else "grouped, decided development"
+                failures.append(
+                    f"{timeline['id']}: {len(sent) - 1} copies of {head} delivered ({why})"
+                )
             if kind == "development":
                 devs += 1
                 devs_ok += bool(sent)
@@ -221,22 +240,28 @@ def pair_articles(pairs: Sequence[dict[str, Any]]) -> tuple[list[Article], list[
     return [*first.values(), *second.values()], kept
 
 
-def pair_figures(pairs: Sequence[dict[str, Any]], delivered: set[str]) -> Figures:
+def pair_figures(
+    pairs: Sequence[dict[str, Any]], outcome: Outcome, *, baseline: bool = False
+) -> Figures:
     """A development is found when its later item was delivered; a copy is suppressed when
     it was not. (A later item that started a story of its own is delivered too: for a
     development that is fine, for a copy it is the failure the floor counts.)"""
     devs = devs_ok = copies = copies_bad = 0
     failures = []
     for p in pairs:
-        sent = article(p["b"], 2).key in delivered
+        later, earlier = article(p["b"], 2).key, article(p["a"], 1).key
+        joined = outcome.story.get(later) == outcome.story.get(earlier)
+        # The baseline: before issue 9 a later item was delivered only if it did not join.
+        sent = not joined if baseline else later in outcome.delivered
+        where = "joined its story" if joined else "not in its story"
         if p["label"] == "development":
             devs += 1
             devs_ok += sent
             if not sent:
-                failures.append(f"{p['id']}: development suppressed: {p['b']['title']}")
+                failures.append(f"{p['id']}: development suppressed ({where}): {p['b']['title']}")
         elif p["label"] == "copy":
             copies += 1
             copies_bad += sent
             if sent:
-                failures.append(f"{p['id']}: copy delivered: {p['b']['title']}")
+                failures.append(f"{p['id']}: copy delivered ({where}): {p['b']['title']}")
     return Figures(devs, devs_ok, copies, copies_bad, 0, 0, tuple(failures))
