@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,15 +104,17 @@ def populate(path: Path, count: int) -> list[dict[str, object]]:
         nonlocal article_id
         article_id += 1
         t = stamp(when)
-        articles.append((article_id, 1, f"k{article_id}", title, text, t, t, t, f"h{article_id}",
-                         story))  # fmt: skip
+        articles.append(
+            (article_id, 1, f"k{article_id}", title, text, t, t, t, f"h{article_id}", story)
+        )
         return article_id
 
     def match(article: int, story: int, digest: int | None, duplicate_of: int | None) -> int:
         nonlocal match_id
         match_id += 1
-        matches.append((match_id, "desk", article, story, 1.0, "{}", stamp(NOW), digest,
-                        duplicate_of, "poll"))  # fmt: skip
+        matches.append(
+            (match_id, "desk", article, story, 1.0, "{}", stamp(NOW), digest, duplicate_of, "poll")
+        )
         return match_id
 
     # Delivered stories: the labelled earlier items (and two synthetic copies each), sent.
@@ -180,8 +183,10 @@ def main() -> None:
         engine = create_engine(f"sqlite:///{path}")
         with engine.connect() as connection:
             total = connection.exec_driver_sql("SELECT count(*) FROM articles").scalar_one()
-        print(f"{total:,} articles in the window, {DELIVERED_STORIES} delivered stories, "
-              f"{len(pairs)} pending matches (built in {time.perf_counter() - started:.0f} s)")  # fmt: skip
+        print(
+            f"{total:,} articles in the window, {DELIVERED_STORIES} delivered stories, "
+            f"{len(pairs)} pending matches (built in {time.perf_counter() - started:.0f} s)"
+        )
 
         print("\nWindow statistics (CPU time):")
         naive = cpu(lambda: naive_window(engine))
@@ -195,18 +200,34 @@ def main() -> None:
             "INSERT INTO articles (id, feed_id, identity_key, title, text, published_at,"
             " fetched_at, updated_at, content_hash, story_id) VALUES"
             " (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(last + i, f"n{i}", f"new story {i} title words", "text of it " * 20, t, t, t,
-              f"n{i}", 5000 + i) for i in range(1, 51)],
-        )  # fmt: skip
+            [
+                (
+                    last + i,
+                    f"n{i}",
+                    f"new story {i} title words",
+                    "text of it " * 20,
+                    t,
+                    t,
+                    t,
+                    f"n{i}",
+                    5000 + i,
+                )
+                for i in range(1, 51)
+            ],
+        )
         db.commit()
         db.close()
         with engine.connect() as connection:
             warm = cpu(lambda: story_window.window_terms(connection))
         print(f"  naive recount of {total:,} articles  {naive * 1000:9.1f} ms  (baseline)")
-        print(f"  cache, first build (cold)        {cold * 1000:9.1f} ms  "
-              f"({naive / max(cold, 1e-9):.0f}x less)")  # fmt: skip
-        print(f"  cache, refresh after 50 new      {warm * 1000:9.2f} ms  "
-              f"({naive / max(warm, 1e-9):.0f}x less)")  # fmt: skip
+        print(
+            f"  cache, first build (cold)        {cold * 1000:9.1f} ms  "
+            f"({naive / max(cold, 1e-9):.0f}x less)"
+        )
+        print(
+            f"  cache, refresh after 50 new      {warm * 1000:9.2f} ms  "
+            f"({naive / max(warm, 1e-9):.0f}x less)"
+        )
 
         print("\nPer article decided (CPU time):")
         story_window.forget()
@@ -228,25 +249,31 @@ def main() -> None:
         costs_cold, costs_warm = [], []
         for candidate in decided:
             history = histories[candidate.story_id]  # type: ignore[index]
-            costs_cold.append(cpu(lambda: decide_updates([candidate], history, window)))
+            costs_cold.append(cpu(partial(decide_updates, [candidate], history, window)))
         for candidate in decided:
             history = histories[candidate.story_id]  # type: ignore[index]
-            costs_warm.append(cpu(lambda: decide_updates([candidate], history, window)))
+            costs_warm.append(cpu(partial(decide_updates, [candidate], history, window)))
         n = len(decided)
-        print(f"  preview_digest, {n} matches of delivered stories: cold "
-              f"{full_cold / n * 1000:.2f} ms, warm {full_warm / n * 1000:.2f} ms per article")  # fmt: skip
+        print(
+            f"  preview_digest, {n} matches of delivered stories: cold "
+            f"{full_cold / n * 1000:.2f} ms, warm {full_warm / n * 1000:.2f} ms per article"
+        )
 
         def dist(values: list[float]) -> str:
             values = sorted(values)
             p95 = values[int(0.95 * (len(values) - 1))]
             return f"median {statistics.median(values) * 1000:.3f} ms, p95 {p95 * 1000:.3f} ms"
 
-        print(f"  decide_updates alone (3 known items each): cold {dist(costs_cold)}; "
-              f"warm {dist(costs_warm)}")  # fmt: skip
+        print(
+            f"  decide_updates alone (3 known items each): cold {dist(costs_cold)}; "
+            f"warm {dist(costs_warm)}"
+        )
         budget = 0.002
-        print(f"  budget 2 ms per article: preview cold "
-              f"{'within' if full_cold / n < budget else 'OVER'}, decision cold p95 "
-              f"{'within' if sorted(costs_cold)[int(0.95 * (n - 1))] < budget else 'OVER'}")  # fmt: skip
+        print(
+            f"  budget 2 ms per article: preview cold "
+            f"{'within' if full_cold / n < budget else 'OVER'}, decision cold p95 "
+            f"{'within' if sorted(costs_cold)[int(0.95 * (n - 1))] < budget else 'OVER'}"
+        )
         engine.dispose()
 
 
