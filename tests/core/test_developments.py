@@ -472,3 +472,36 @@ def test_timelines_keep_the_figures_reached(split: str) -> None:
 def test_pairs_meet_the_issue_floors(split: str) -> None:
     recall, suppression, _, _ = pair_rates(split)
     assert recall >= 0.95 and suppression >= 0.95, _shares((recall, suppression))
+
+
+# ------------------------------------------------------------------------------- grouping guard
+
+
+@pytest.mark.parametrize(
+    ("title", "story_title", "apart"),
+    [
+        pytest.param("Turkey reopens Cilvegozu crossing", "Turkey closes Cilvegozu crossing",
+                     True, id="closes-reopens"),
+        pytest.param("Greece lifts ban on Polish poultry", "Greece imposes ban on Polish poultry",
+                     True, id="imposed-lifted"),
+        pytest.param("Senate rejects the budget bill", "Senate approves the budget bill", True,
+                     id="approved-rejected"),
+        pytest.param("Cilvegozu crossing shut after car bomb", "Turkey closes Cilvegozu crossing",
+                     False, id="synonym-copy"),
+        pytest.param("UPDATE 2-Turkey closes Cilvegozu crossing", "Turkey closes Cilvegozu crossing",
+                     False, id="wire-mark-copy"),
+        pytest.param("Turkey closes, then reopens, Cilvegozu crossing",
+                     "Turkey closes Cilvegozu crossing", False, id="restates-both"),
+    ],
+)  # fmt: skip
+def test_grouping_keeps_templated_opposites_apart(
+    title: str, story_title: str, apart: bool
+) -> None:
+    assert dv.kept_apart(title, story_title) is apart
+    assert dv.kept_apart(story_title, title) is apart
+
+
+def test_the_grouping_guard_loses_no_labelled_copy() -> None:
+    copies = [p for p in [*PAIRS, *load("story_pairs.jsonl")] if p["label"] == "copy"]
+    assert len(copies) > 500
+    assert [p["id"] for p in copies if dv.kept_apart(p["b"]["title"], p["a"]["title"])] == []

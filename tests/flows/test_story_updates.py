@@ -62,6 +62,17 @@ COPY = Item(
     "https://desk.example/shuts",
     3,
 )
+# A development that stays in the story: a new death toll (an opposite, "reopens", would be
+# kept apart by grouping, core.developments.kept_apart: see the last test).
+TOLL = Item(
+    "wire",
+    "Turkey closes Cilvegozu border crossing as car bomb toll rises to five",
+    "The death toll from the car bomb at Turkey's Cilvegozu border crossing with Syria rose to "
+    "five on Tuesday, the governor's office said. The crossing is the main route for aid "
+    "deliveries into northwestern Syria.",
+    "https://wire.example/toll",
+    4,
+)
 REOPENS = Item(
     "wire",
     "Turkey reopens Cilvegozu border crossing days after car bomb",
@@ -120,9 +131,9 @@ def test_a_copy_stays_suppressed_and_a_development_is_delivered_as_an_update(
     ids = poll(engine, desk, [FIRST], T0)
     first = digest(engine, desk, "w1", T0 + timedelta(hours=1))
     assert [i.title for i in first.items] == [FIRST.title]
-    ids |= poll(engine, desk, [COPY, REOPENS], T0 + timedelta(hours=5))
+    ids |= poll(engine, desk, [COPY, TOLL], T0 + timedelta(hours=5))
     # Before the digest, explain tells what it would decide, and writes nothing.
-    pending = explain_article(engine, str(ids[REOPENS.url]), [desk])
+    pending = explain_article(engine, str(ids[TOLL.url]), [desk])
     assert pending is not None
     (verdict,) = pending.watchlists
     assert verdict.outcome is Outcome.PENDING
@@ -133,12 +144,12 @@ def test_a_copy_stays_suppressed_and_a_development_is_delivered_as_an_update(
     # Both joined the delivered story; only the reopening is news.
     stories = {s["id"]: s for s in list_stories(engine)}
     assert len(stories) == 1
-    assert [i.title for i in second.items] == [REOPENS.title]
+    assert [i.title for i in second.items] == [TOLL.title]
     update = second.items[0].development_of
     assert update is not None
     assert update.title == FIRST.title and update.url == FIRST.url
     assert update.story_id == second.items[0].story_id
-    assert "reopened" in update.new_sentence
+    assert "five" in update.new_sentence
     with engine.connect() as connection:
         first_digest = connection.execute(
             select(digests.c.id).where(digests.c.window_key == "w1")
@@ -157,14 +168,14 @@ def test_a_copy_stays_suppressed_and_a_development_is_delivered_as_an_update(
 
     # `stories list` shows the development; explain says which rule decided each.
     (story,) = stories.values()
-    assert [d["title"] for d in story["developments"]] == [REOPENS.title]
+    assert [d["title"] for d in story["developments"]] == [TOLL.title]
     copy = explain_article(engine, str(ids[COPY.url]), [desk])
     assert copy is not None
     (verdict,) = copy.watchlists
     assert verdict.outcome is Outcome.COPY_OF_DELIVERED
     assert verdict.update is not None and verdict.update.kind == "copy"
     assert f"rule {verdict.update.rule}" in verdict.detail
-    news = explain_article(engine, str(ids[REOPENS.url]), [desk])
+    news = explain_article(engine, str(ids[TOLL.url]), [desk])
     assert news is not None
     (verdict,) = news.watchlists
     assert verdict.outcome is Outcome.DELIVERED
@@ -172,8 +183,8 @@ def test_a_copy_stays_suppressed_and_a_development_is_delivered_as_an_update(
     assert "a development (rule" in verdict.detail
 
     # A third poll: another outlet's copy of the reopening is a copy of the update.
-    late = Item("desk", "Cilvegozu crossing reopens, Turkey says", REOPENS.text,
-                "https://desk.example/reopens", 7)  # fmt: skip
+    late = Item("desk", "Cilvegozu car bomb toll rises to five, Turkey says", TOLL.text,
+                "https://desk.example/toll", 7)  # fmt: skip
     poll(engine, desk, [late], T0 + timedelta(hours=8))
     assert digest(engine, desk, "w3", T0 + timedelta(hours=9)).items == ()
 
@@ -185,9 +196,9 @@ def test_a_strong_development_is_alerted_and_a_pending_copy_is_explained_before_
     poll(engine, desk, [FIRST], T0)
     assert len(record_alerts(engine, desk, channels=["local"], found_since=T0, now=T0)) == 1
     later = T0 + timedelta(hours=5)
-    ids = poll(engine, desk, [COPY, REOPENS], later)
+    ids = poll(engine, desk, [COPY, TOLL], later)
     alerts = record_alerts(engine, desk, channels=["local"], found_since=later, now=later)
-    assert [a.content.items[0].title for a in alerts] == [REOPENS.title]
+    assert [a.content.items[0].title for a in alerts] == [TOLL.title]
     assert alerts[0].content.items[0].development_of is not None
 
     # The alert run decided the strong copy too, and explain shows that decision.
@@ -212,8 +223,20 @@ def test_repeated_alerts_show_the_update_mark_again(engine: Engine) -> None:
     poll(engine, desk, [FIRST], T0)
     record_alerts(engine, desk, channels=["local"], found_since=T0, now=T0)
     later = T0 + timedelta(hours=5)
-    poll(engine, desk, [REOPENS], later)
+    poll(engine, desk, [TOLL], later)
     record_alerts(engine, desk, channels=["local"], found_since=later, now=later)
     shown = digest(engine, desk, "w1", later + timedelta(hours=1)).items
     marks = {i.title: i.development_of is not None for i in shown}
-    assert marks == {FIRST.title: False, REOPENS.title: True}
+    assert marks == {FIRST.title: False, TOLL.title: True}
+
+
+def test_a_reopening_is_a_story_of_its_own_and_delivered(engine: Engine) -> None:
+    """Grouping keeps a templated opposite apart (closes / reopens): the reopening is a new
+    story, delivered as one, while a copy of the closure still joins the closure's story."""
+    desk = watchlist()
+    poll(engine, desk, [FIRST], T0)
+    digest(engine, desk, "w1", T0 + timedelta(hours=1))
+    poll(engine, desk, [COPY, REOPENS], T0 + timedelta(hours=5))
+    shown = digest(engine, desk, "w2", T0 + timedelta(hours=6)).items
+    assert [(i.title, i.development_of) for i in shown] == [(REOPENS.title, None)]
+    assert len(list_stories(engine)) == 2
