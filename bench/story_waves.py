@@ -11,6 +11,7 @@ split (tune, heldout) and per labelled batch:
   first is a copy delivered again: a failure), and new stories delivered;
 - pairs (story_developments.jsonl): each pair's earlier item in wave 1 and its later item
   in wave 2; a development delivered, a copy not;
+- the same for tests/data/story_fresh_heldout.jsonl (labelled after the method was frozen);
 - for the pairs, the baseline measured in the same run: what the product did before issue 9
   (a story delivered once is never delivered again): a later item delivered only when it did
   not join its earlier item's story, read from the same run's `articles list`.
@@ -54,16 +55,18 @@ def timelines() -> None:
             print(f"      {failure}")
 
 
-def pairs() -> None:
-    rows = [p for p in load("story_developments.jsonl") if p["label"] in ("copy", "development")]
+def pairs(name: str = "story_developments.jsonl", splits: tuple[str, ...] = SPLITS) -> None:
+    rows = [p for p in load(name) if p["label"] in ("copy", "development")]
     articles, kept = pair_articles(rows)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         outcome = run_waves(articles, Path(folder))
         took = time.perf_counter() - started
-    print(f"Pairs: {len(kept)} of {len(rows)} (a later item that is another pair's earlier one "
-          f"cannot be in both waves) in {took:.1f} s")  # fmt: skip
-    for split in SPLITS:
+    print(
+        f"Pairs ({name}): {len(kept)} of {len(rows)} (a later item that is another pair's "
+        f"earlier one cannot be in both waves) in {took:.1f} s"
+    )
+    for split in splits:
         part = [p for p in kept if p["split"] == split]
         print(pair_figures(part, outcome, baseline=True).line(f"{split}, before issue 9"))
         figures = pair_figures(part, outcome)
@@ -74,12 +77,14 @@ def pairs() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("timelines", "pairs"))
+    parser.add_argument("--only", choices=("timelines", "pairs", "fresh"))
     args = parser.parse_args()
     if args.only in (None, "timelines"):
         timelines()
     if args.only in (None, "pairs"):
         pairs()
+    if args.only in (None, "fresh"):
+        pairs("story_fresh_heldout.jsonl", ("fresh",))
 
 
 if __name__ == "__main__":

@@ -327,11 +327,11 @@ def test_dropping_later_sentences_stays_a_copy(original: tuple[str, str]) -> Non
 # ------------------------------------------------------------------------------- evaluation
 
 
-def pair_rates(split: str) -> tuple[float, float, int, int]:
+def pair_rates(split: str, pairs: list[dict[str, Any]] = PAIRS) -> tuple[float, float, int, int]:
     """(development recall, copy suppression, developments, copies) of the decision on the
     split's pairs, each later item decided against its earlier one as if it joined."""
     counts: Counter[tuple[str, bool]] = Counter()
-    for p in PAIRS:
+    for p in pairs:
         if p["split"] != split or p["label"] == "same_event":
             continue
         kind = dv.classify_update(item(p["b"]), [item(p["a"])], WINDOW).kind
@@ -471,6 +471,19 @@ def test_timelines_keep_the_figures_reached(split: str) -> None:
 )
 def test_pairs_meet_the_issue_floors(split: str) -> None:
     recall, suppression, _, _ = pair_rates(split)
+    assert recall >= 0.95 and suppression >= 0.95, _shares((recall, suppression))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 0.875 recall / 0.683 suppression on the fresh set: lexical misses "
+    "(synonyms read as new events, outlet suffixes read as numbers, passive subjects)",
+)
+def test_the_fresh_held_out_set_meets_the_issue_floors() -> None:
+    """tests/data/story_fresh_heldout.jsonl, labelled after the method was frozen and
+    measured once: the honest held-out figure (see its README section)."""
+    recall, suppression, devs, copies = pair_rates("fresh", load("story_fresh_heldout.jsonl"))
+    assert (devs, copies) == (32, 120)
     assert recall >= 0.95 and suppression >= 0.95, _shares((recall, suppression))
 
 
