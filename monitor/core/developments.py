@@ -53,6 +53,10 @@ story under the same headline template with no text to compare. History, in the 
 README: each held-out third was used once; the rules were revised twice after a held-out
 reading and measured on a fresh third each time (v1 0.93 / 0.86, v2 0.93 / 0.77, v3 0.81 /
 0.92), the model was fitted after the third.
+Fresh held-out (tests/data/story_fresh_heldout.jsonl, 152 UCI headline pairs labelled after
+the model was frozen, measured once): 0.875 / 0.683. Its copy misses are the lexical ones
+above plus outlet suffixes with a number ("WBOC-TV 16") and passive subjects ("ousted by
+parliament" against "Parliament ousts"); nothing was changed after reading them.
 """
 
 from __future__ import annotations
