@@ -6,15 +6,20 @@ articles stored, scored and grouped by the poll's own code."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from entries import T0
 from sqlalchemy import Engine, select
 
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
 from monitor.adapters.db.schema import digests, feeds, matches, story_decisions
+from monitor.cli import main
+from monitor.core.developments import Rule
 from monitor.core.digest import DigestContent
 from monitor.core.explain import Outcome
 from monitor.core.identity import content_hash, identity_key
@@ -240,3 +245,24 @@ def test_a_reopening_is_a_story_of_its_own_and_delivered(engine: Engine) -> None
     shown = digest(engine, desk, "w2", T0 + timedelta(hours=6)).items
     assert [(i.title, i.development_of) for i in shown] == [(REOPENS.title, None)]
     assert len(list_stories(engine)) == 2
+
+
+def test_stories_list_prints_the_developments_in_order(
+    sqlite_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    desk = watchlist()
+    poll(sqlite_engine, desk, [FIRST], T0)
+    digest(sqlite_engine, desk, "w1", T0 + timedelta(hours=1))
+    poll(sqlite_engine, desk, [TOLL], T0 + timedelta(hours=5))
+    digest(sqlite_engine, desk, "w2", T0 + timedelta(hours=6))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{sqlite_engine.url}"\n', encoding="utf-8")
+    assert main(["--config", str(config), "stories", "list", "--since", "36500d"]) == 0
+    out = capsys.readouterr().out
+    assert "1 development" in out
+    assert TOLL.title in out.split("1 development", 1)[1]
+    assert main(["--config", str(config), "stories", "list", "--since", "36500d",
+                 "--format", "json"]) == 0  # fmt: skip
+    (story,) = json.loads(capsys.readouterr().out)
+    assert [d["title"] for d in story["developments"]] == [TOLL.title]
+    assert story["developments"][0]["rule"] in {rule.value for rule in Rule}
