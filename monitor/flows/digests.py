@@ -10,6 +10,11 @@ record the decision with its outbox rows in one transaction.
   matches found since a time, in transactions of their own (a catch-up).
 - `preview_digest(engine, watchlist, now=...)`: what the next digest would hold; writes nothing.
 
+A pending match of a story the watchlist was already sent is decided copy or development
+(core.digest.updates over core.developments) from the story's history and the window's word
+statistics (flows/story_window.py), gathered here; each decision is stored in
+story_decisions and logged with the rule that decided.
+
 Two workers creating the same digest serialize on a per-watchlist write lock (an advisory
 lock on PostgreSQL, BEGIN IMMEDIATE on SQLite); the second finds the first's digest under its
 unique (watchlist, kind, window key) and creates nothing. Sending is flows/outbox.py's job.
