@@ -357,10 +357,9 @@ def simulate(
 
 
 def _flips(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Either headline turns the other's event to its opposite (closes / reopens)."""
-    ca = dv.title_event_classes(a["title"])
-    cb = dv.title_event_classes(b["title"])
-    return bool(dv.flipped(ca, cb) or dv.flipped(cb, ca))
+    """Either headline turns the other's event to its opposite (closes / reopens): the
+    shipped grouping guard, core.developments.kept_apart."""
+    return dv.kept_apart(b["title"], a["title"])
 
 
 def _template(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -1,4 +1,5 @@
-"""`monitor stories list`: stories (clusters of near-copies across feeds) with their outlets."""
+"""`monitor stories list`: stories (clusters of near-copies across feeds) with their outlets
+and, in order, their developments (the later articles delivered as updates of the story)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from monitor.adapters.render import utc_iso
 from monitor.cli.common import add_format, database_from, duration_arg, positive_int, since_time
 from monitor.cli.output import plural, print_json, print_table
 from monitor.flows.reports import list_stories
@@ -46,10 +48,20 @@ def list_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(stories)
         return 0
-    rows = [{**s, "outlets": ", ".join(s["outlets"])} for s in stories]
+    rows = [
+        {**s, "outlets": ", ".join(s["outlets"]), "updates": len(s["developments"])}
+        for s in stories
+    ]
     print_table(
         rows,
-        ["id", "last_seen_at", "article_count", "title", "outlets"],
+        ["id", "last_seen_at", "article_count", "title", "outlets", "updates"],
         title=plural(len(stories), "story"),
     )
+    for story in stories:
+        if story["developments"]:
+            print(f"\nstory {story['id']}: {plural(len(story['developments']), 'development')}")
+        for n, update in enumerate(story["developments"], 1):
+            print(
+                f"  {n}. {utc_iso(update['published_at'])}  {update['title']}  ({update['rule']})"
+            )
     return 0

@@ -47,6 +47,9 @@ dev). No guard is applied, because none earned its place on dev (pairs above the
 - negation words in one title only: nothing to remove, 1 lost;
 - published more than 12 or 18 h apart: 6 removed, 9 lost; more than 24 h: 3 removed, 6
   lost; more than 36 h: nothing either way. The window (store side) is the only time rule.
+(Since issue 9, adapters/db/story_store.py applies one guard after this decision, from
+core.developments.kept_apart: a headline that flips the story's event to its opposite,
+measured there to separate developments and no labelled copy.)
 The hard different stories of the real feeds (talks previewed / concluded, a poisoning claim /
 its denial, tariffs announced / dropped four days later, drills begun / the strait closed)
 stay apart on similarity alone: one of 91 crosses the threshold, a TIME follow-up whose lede

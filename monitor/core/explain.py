@@ -62,6 +62,34 @@ class DigestFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateFacts:
+    """Copy or development (core.developments), for a match of a story delivered before:
+    stored by the digest or alert that decided it, or decided now for a pending match."""
+
+    kind: str  # "copy" | "development"
+    rule: str
+    evidence: str
+    against: int  # a copy: the match it repeats; a development: the delivered match it updates
+    stored: bool  # False: the next digest has not decided yet, this is what it would decide
+
+    def words(self) -> str:
+        when = "" if self.stored else ", as the next digest would decide"
+        role = "repeats" if self.kind == "copy" else "updates"
+        return (
+            f"a {self.kind} (rule {self.rule}: {self.evidence}; {role} match {self.against}{when})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rule": self.rule,
+            "evidence": self.evidence,
+            "against_match_id": self.against,
+            "stored": self.stored,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class MatchFacts:
     """A stored match of the article for one watchlist, and where it went."""
 
@@ -74,6 +102,7 @@ class MatchFacts:
     digest: DigestFacts | None
     alert: DigestFacts | None
     duplicate_of: int | None  # the match that carried its story, if recorded as a copy
+    update: UpdateFacts | None = None  # copy or development, in a story delivered before
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +125,14 @@ class WatchlistVerdict:
     explanation: Mapping[str, Any] | None
     digest: DigestFacts | None
     alert: DigestFacts | None
+    update: UpdateFacts | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "watchlist": self.watchlist_id,
             "outcome": self.outcome.value,
             "detail": self.detail,
+            "update": self.update.as_dict() if self.update else None,
             "score": self.score,
             "threshold": self.threshold,
             "digest": self.digest.as_dict() if self.digest else None,
@@ -120,6 +151,9 @@ def watchlist_verdict(facts: WatchlistFacts) -> WatchlistVerdict:
     def verdict(
         outcome: Outcome, detail: str, digest: DigestFacts | None = None
     ) -> WatchlistVerdict:
+        update = match.update if match else None
+        if update is not None and update.kind == "development":
+            detail += f"; {update.words()}"
         return WatchlistVerdict(
             facts.watchlist_id,
             outcome,
@@ -129,6 +163,7 @@ def watchlist_verdict(facts: WatchlistFacts) -> WatchlistVerdict:
             explanation,
             digest or (match.digest if match else None),
             match.alert if match else None,
+            update,
         )
 
     if match is None and not facts.covered:
@@ -136,15 +171,20 @@ def watchlist_verdict(facts: WatchlistFacts) -> WatchlistVerdict:
     if match is not None:
         delivered = facts.story_delivered
         waiting = match.alert is None and match.digest is None
+        decided = match.update.kind if match.update else None
         if match.duplicate_of is not None or (
-            delivered is not None and delivered[0] != match.match_id and waiting
+            delivered is not None
+            and delivered[0] != match.match_id
+            and waiting
+            and decided != "development"
         ):
             where = delivered[1] if delivered is not None else None
             original = match.duplicate_of or (delivered[0] if delivered else None)
             shown = where.words() if where else f"match {original}"
+            why = f"; {match.update.words()}" if match.update else ""
             return verdict(
                 Outcome.COPY_OF_DELIVERED,
-                f"not delivered: its story was delivered in {shown} (match {original})",
+                f"not delivered: its story was delivered in {shown} (match {original}){why}",
                 where,
             )
         if match.alert is not None:

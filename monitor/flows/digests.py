@@ -10,6 +10,11 @@ record the decision with its outbox rows in one transaction.
   matches found since a time, in transactions of their own (a catch-up).
 - `preview_digest(engine, watchlist, now=...)`: what the next digest would hold; writes nothing.
 
+A pending match of a story the watchlist was already sent is decided copy or development
+(core.digest.updates over core.developments) from the story's history and the window's word
+statistics (flows/story_window.py), gathered here; each decision is stored in
+story_decisions and logged with the rule that decided.
+
 Two workers creating the same digest serialize on a per-watchlist write lock (an advisory
 lock on PostgreSQL, BEGIN IMMEDIATE on SQLite); the second finds the first's digest under its
 unique (watchlist, kind, window key) and creates nothing. Sending is flows/outbox.py's job.
@@ -29,6 +34,7 @@ from monitor.adapters.db.digest_store import CreatedDigest
 from monitor.adapters.db.transactions import hold_lock, write_transaction
 from monitor.adapters.render import utc_iso
 from monitor.config import Settings
+from monitor.core.developments import WindowTerms
 from monitor.core.digest import (
     ALERT_BUDGET_WINDOW,
     Candidate,
@@ -39,9 +45,14 @@ from monitor.core.digest import (
     plan_digest,
     should_send,
 )
+from monitor.core.digest.updates import UpdateDecision
 from monitor.core.states import DigestKind, HeldReason
+from monitor.flows import story_window
 
 log = logging.getLogger(__name__)
+
+# No story of these alert candidates was delivered before: nothing to weigh words against.
+EMPTY_WINDOW = WindowTerms(0, {})
 
 
 class Addressed(Protocol):
@@ -163,6 +174,8 @@ def record_digest(
         )
         digest_store.assign_matches(connection, created.digest_id, plan.consumed)
         digest_store.mark_duplicates(connection, plan.duplicates)
+        digest_store.record_decisions(connection, plan.decisions, now=now)
+        _log_decisions(watchlist.id, plan.decisions, digest_id=created.digest_id)
         return created
 
 
@@ -176,6 +189,29 @@ def preview_digest(
     return content
 
 
+def _log_decisions(
+    watchlist_id: str, decisions: Sequence[UpdateDecision], *, digest_id: int | None = None
+) -> None:
+    """One line per copy-or-development decision: which rule decided, and on what words."""
+    for d in decisions:
+        log.info(
+            "story %d: match %d is a %s (%s: %s)",
+            d.story_id,
+            d.match_id,
+            d.kind.value,
+            d.rule.value,
+            d.evidence,
+            extra={
+                "watchlist": watchlist_id,
+                "story_id": d.story_id,
+                "match_id": d.match_id,
+                "decision": d.kind.value,
+                "rule": d.rule.value,
+                **({"digest_id": digest_id} if digest_id is not None else {}),
+            },
+        )
+
+
 def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
     return {c.story_id for c in candidates if c.story_id is not None}
 
@@ -185,9 +221,11 @@ def _plan_digest(
 ) -> tuple[DigestContent, DigestPlan]:
     candidates = digest_store.pending_candidates(connection, watchlist.id)
     stories = _story_ids(candidates)
+    histories = digest_store.story_histories(connection, watchlist.id, stories)
     plan = plan_digest(
         candidates,
-        delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
+        histories=histories,
+        window=story_window.window_terms(connection) if histories else EMPTY_WINDOW,
         story_outlets=digest_store.story_outlets(connection, stories),
         max_items=watchlist.max_items,
         repeat_alerts=watchlist.repeat_alerts_in_digest,
@@ -302,6 +340,7 @@ def _record_alerts(
     if not candidates:
         return []
     stories = _story_ids(candidates)
+    histories = digest_store.story_histories(connection, watchlist.id, stories)
     plan = plan_alerts(
         candidates,
         alert_threshold=threshold,
@@ -310,10 +349,13 @@ def _record_alerts(
             connection, watchlist.id, now - ALERT_BUDGET_WINDOW
         ),
         now=now,
-        delivered_stories=digest_store.delivered_stories(connection, watchlist.id, stories),
+        histories=histories,
+        window=story_window.window_terms(connection) if histories else EMPTY_WINDOW,
         story_outlets=digest_store.story_outlets(connection, stories),
     )
     digest_store.mark_held(connection, plan.deferred, HeldReason.RATE_LIMITED)
+    digest_store.record_decisions(connection, plan.decisions, now=now)
+    _log_decisions(watchlist.id, plan.decisions)
     created = []
     for item in plan.alerts:
         key = alert_window_key(item)

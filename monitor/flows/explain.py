@@ -2,8 +2,9 @@
 
 Gather (one read transaction: the article and its feed, the articles sharing its URL or text,
 its story's members, its matches with their digests, alerts and deliveries, and the story's
-delivery for each watchlist), score it now from its stored text against each watchlist, and
-let core.explain decide every verdict. Writes nothing.
+delivery for each watchlist, and for a match of a story delivered before its copy-or-development
+decision, stored or as the next digest would take it), score it now from its stored text
+against each watchlist, and let core.explain decide every verdict. Writes nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from sqlalchemy import Connection, Engine
 
 from monitor.adapters.db import digest_store, trace_store
 from monitor.adapters.db.trace_store import StoredMatchRow, TracedArticle
+from monitor.core.digest.updates import decide_updates
 from monitor.core.explain import (
     DigestFacts,
     IdentityVerdict,
     MatchFacts,
     StoryJoin,
+    UpdateFacts,
     WatchlistFacts,
     WatchlistVerdict,
     identity_verdict,
@@ -31,6 +34,7 @@ from monitor.core.matcher import compile_matcher
 from monitor.core.scoring import Score, score_watchlists
 from monitor.core.urls import canonical_url
 from monitor.core.watchlist import Watchlist
+from monitor.flows import story_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,9 @@ def _explain(
                     watchlist_id=watchlist.id,
                     covered=watchlist.covers_feed(article.feed, article.feed_tags),
                     score_now=scores.get(watchlist.id),
-                    match=_match_facts(connection, match) if match else None,
+                    match=(
+                        _match_facts(connection, watchlist.id, article, match) if match else None
+                    ),
                     story_delivered=_story_delivered(connection, watchlist.id, article, match),
                 )
             )
@@ -142,7 +148,33 @@ def _scores_now(article: TracedArticle, watchlists: Sequence[Watchlist]) -> dict
     return dict(score_watchlists(matcher, article.title, article.text))
 
 
-def _match_facts(connection: Connection, match: StoredMatchRow) -> MatchFacts:
+def _update_facts(
+    connection: Connection, watchlist_id: str, article: TracedArticle, match: StoredMatchRow
+) -> UpdateFacts | None:
+    """Copy or development: as stored, or for a pending match of a story delivered before,
+    what the next digest would decide now (the same gather and core call, nothing written)."""
+    stored = digest_store.decisions_of_matches(connection, [match.match_id]).get(match.match_id)
+    if stored is not None:
+        return UpdateFacts(
+            stored["kind"], stored["rule"], stored["evidence"], stored["against_match_id"], True
+        )
+    if article.story_id is None or match.digest_id is not None or match.alert_digest_id:
+        return None
+    history = digest_store.story_histories(connection, watchlist_id, [article.story_id]).get(
+        article.story_id
+    )
+    pending = digest_store.pending_candidate(connection, watchlist_id, match.match_id)
+    if history is None or not pending:
+        return None
+    decision = decide_updates(pending, history, story_window.window_terms(connection))[0]
+    return UpdateFacts(
+        decision.kind.value, decision.rule.value, decision.evidence, decision.against, False
+    )
+
+
+def _match_facts(
+    connection: Connection, watchlist_id: str, article: TracedArticle, match: StoredMatchRow
+) -> MatchFacts:
     wanted = [d for d in (match.digest_id, match.alert_digest_id) if d is not None]
     facts = trace_store.digest_facts(connection, wanted)
     return MatchFacts(
@@ -155,6 +187,7 @@ def _match_facts(connection: Connection, match: StoredMatchRow) -> MatchFacts:
         digest=facts.get(match.digest_id) if match.digest_id else None,
         alert=facts.get(match.alert_digest_id) if match.alert_digest_id else None,
         duplicate_of=match.duplicate_of_match_id,
+        update=_update_facts(connection, watchlist_id, article, match),
     )
 
 

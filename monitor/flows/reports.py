@@ -10,7 +10,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.adapters.db import article_store, feed_store, match_store, outbox_store, story_store
+from monitor.adapters.db import (
+    article_store,
+    digest_store,
+    feed_store,
+    match_store,
+    outbox_store,
+    story_store,
+)
 from monitor.adapters.db.outbox_store import DeliveryRow
 
 
@@ -42,8 +49,12 @@ def known_names(engine: Engine) -> tuple[set[str], set[str]]:
 
 
 def list_stories(engine: Engine, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Stories seen since `since`, newest first, each with its developments in order (the
+    articles decided to be news of the story after it was delivered: issue 9)."""
     with engine.connect() as connection:
-        return story_store.list_stories(connection, since)
+        found = story_store.list_stories(connection, since)
+        developments = digest_store.story_developments(connection, [s["id"] for s in found])
+    return [{**story, "developments": developments.get(story["id"], [])} for story in found]
 
 
 def list_deliveries(

@@ -15,6 +15,7 @@ from test_payload_limits import big_digest
 
 from monitor.adapters.render.payloads import SCHEMA, cut, json_payload, json_schema
 from monitor.core.digest import DigestContent
+from monitor.core.digest.model import DevelopmentOf
 from monitor.core.states import DigestKind
 
 REPO_README = __import__("pathlib").Path(__file__).resolve().parents[2] / "README.md"
@@ -43,6 +44,25 @@ def contents() -> dict[str, DigestContent]:
         ),
         "empty": replace(big, items=(), total=0),
         "hostile": replace(big, items=(hostile,), total=1),
+        "update": replace(
+            big,
+            items=(
+                replace(
+                    big.items[0],
+                    development_of=DevelopmentOf(
+                        story_id=3,
+                        match_id=9,
+                        article_id=None,
+                        title=HOSTILE_TITLE,
+                        url="javascript:alert(1)",
+                        digest_id=None,
+                        new_sentence="",
+                        rule="x",
+                    ),
+                ),
+            ),
+            total=1,
+        ),
     }
 
 

@@ -327,11 +327,11 @@ def test_dropping_later_sentences_stays_a_copy(original: tuple[str, str]) -> Non
 # ------------------------------------------------------------------------------- evaluation
 
 
-def pair_rates(split: str) -> tuple[float, float, int, int]:
+def pair_rates(split: str, pairs: list[dict[str, Any]] = PAIRS) -> tuple[float, float, int, int]:
     """(development recall, copy suppression, developments, copies) of the decision on the
     split's pairs, each later item decided against its earlier one as if it joined."""
     counts: Counter[tuple[str, bool]] = Counter()
-    for p in PAIRS:
+    for p in pairs:
         if p["split"] != split or p["label"] == "same_event":
             continue
         kind = dv.classify_update(item(p["b"]), [item(p["a"])], WINDOW).kind
@@ -472,3 +472,49 @@ def test_timelines_keep_the_figures_reached(split: str) -> None:
 def test_pairs_meet_the_issue_floors(split: str) -> None:
     recall, suppression, _, _ = pair_rates(split)
     assert recall >= 0.95 and suppression >= 0.95, _shares((recall, suppression))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 0.875 recall / 0.683 suppression on the fresh set: lexical misses "
+    "(synonyms read as new events, outlet suffixes read as numbers, passive subjects)",
+)
+def test_the_fresh_held_out_set_meets_the_issue_floors() -> None:
+    """tests/data/story_fresh_heldout.jsonl, labelled after the method was frozen and
+    measured once: the honest held-out figure (see its README section)."""
+    recall, suppression, devs, copies = pair_rates("fresh", load("story_fresh_heldout.jsonl"))
+    assert (devs, copies) == (32, 120)
+    assert recall >= 0.95 and suppression >= 0.95, _shares((recall, suppression))
+
+
+# ------------------------------------------------------------------------------- grouping guard
+
+
+@pytest.mark.parametrize(
+    ("title", "story_title", "apart"),
+    [
+        pytest.param("Turkey reopens Cilvegozu crossing", "Turkey closes Cilvegozu crossing",
+                     True, id="closes-reopens"),
+        pytest.param("Greece lifts ban on Polish poultry", "Greece imposes ban on Polish poultry",
+                     True, id="imposed-lifted"),
+        pytest.param("Senate rejects the budget bill", "Senate approves the budget bill", True,
+                     id="approved-rejected"),
+        pytest.param("Cilvegozu crossing shut after car bomb", "Turkey closes Cilvegozu crossing",
+                     False, id="synonym-copy"),
+        pytest.param("UPDATE 2-Turkey closes Cilvegozu crossing", "Turkey closes Cilvegozu crossing",
+                     False, id="wire-mark-copy"),
+        pytest.param("Turkey closes, then reopens, Cilvegozu crossing",
+                     "Turkey closes Cilvegozu crossing", False, id="restates-both"),
+    ],
+)  # fmt: skip
+def test_grouping_keeps_templated_opposites_apart(
+    title: str, story_title: str, apart: bool
+) -> None:
+    assert dv.kept_apart(title, story_title) is apart
+    assert dv.kept_apart(story_title, title) is apart
+
+
+def test_the_grouping_guard_loses_no_labelled_copy() -> None:
+    copies = [p for p in [*PAIRS, *load("story_pairs.jsonl")] if p["label"] == "copy"]
+    assert len(copies) > 500
+    assert [p["id"] for p in copies if dv.kept_apart(p["b"]["title"], p["a"]["title"])] == []

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.adapters.db.schema import DigestKind
+from monitor.core.developments import WindowTerms
 from monitor.core.digest import (
     Candidate,
     DigestContent,
@@ -24,6 +25,7 @@ from monitor.core.digest import (
     should_send,
     unmark,
 )
+from monitor.core.digest.updates import KnownItem, StoryHistory
 
 
 def explain(*terms: tuple[str, float, str]) -> dict[str, Any]:
@@ -43,23 +45,43 @@ def cand(
     source: str = "outlet",
     hours_ago: float = 1.0,
     alerted: bool = False,
+    title: str | None = None,
+    text: str = "",
 ) -> Candidate:
     return Candidate(
         match_id=match_id,
         story_id=story,
         score=score,
         explanation=explain(("S-400", score, "the **S-400** deal")),
-        title=f"title {match_id}",
+        title=title if title is not None else f"title {match_id}",
         url=f"https://example.org/{match_id}",
         source=source,
         published_at=NOW - timedelta(hours=hours_ago),
         alerted=alerted,
+        text=text,
+        article_id=match_id + 1000,
     )
+
+
+def history(story: int, *delivered: tuple[int, str], text: str = "") -> StoryHistory:
+    """A story this watchlist was sent: (match id, title) items, a day before NOW."""
+    return StoryHistory(
+        story,
+        tuple(
+            KnownItem(m, m + 1000, title, text, f"https://example.org/{m}",
+                      NOW - timedelta(days=1), digest_id=77)
+            for m, title in delivered
+        ),
+    )  # fmt: skip
+
+
+WINDOW = WindowTerms(0, {})
 
 
 def plan(candidates: list[Candidate], **options: Any) -> Any:
     defaults: dict[str, Any] = {
-        "delivered_stories": {},
+        "histories": {},
+        "window": WINDOW,
         "story_outlets": {},
         "max_items": 25,
         "repeat_alerts": False,
@@ -124,21 +146,54 @@ def test_at_most_max_items_and_the_rest_counted() -> None:
     assert content.omitted == 4
 
 
-def test_a_story_delivered_earlier_is_not_delivered_again() -> None:
+BORDER = "Turkey closes Cilvegozu border crossing with Syria after car bomb"
+REOPENS = "Turkey reopens Cilvegozu border crossing with Syria days after car bomb"
+
+
+def test_a_copy_of_a_story_delivered_earlier_is_not_delivered_again() -> None:
     result = plan(
-        [cand(5, 9.0, story=10, source="bbc"), cand(6, 8.0, story=10, source="dw"), cand(7, 4.0)],
-        delivered_stories={10: 2},
+        [
+            cand(5, 9.0, story=10, source="bbc", title=BORDER),
+            cand(6, 8.0, story=10, source="dw", title="UPDATE 1-" + BORDER),
+            cand(7, 4.0),
+        ],
+        histories={10: history(10, (2, BORDER))},
     )
     assert [item.match_id for item in result.items] == [7]
     assert result.duplicates == {5: 2, 6: 2}
     assert result.consumed == (5, 6, 7)
+    assert {(d.match_id, d.kind.value) for d in result.decisions} == {(5, "copy"), (6, "copy")}
+
+
+def test_a_development_of_a_delivered_story_is_an_update_and_its_copies_are_not() -> None:
+    result = plan(
+        [
+            cand(5, 9.0, story=10, source="bbc", title=REOPENS, hours_ago=3),
+            cand(6, 8.0, story=10, source="dw", title=REOPENS, hours_ago=2),
+            cand(8, 7.0, story=10, source="ap", title=BORDER, hours_ago=2),
+        ],
+        histories={10: history(10, (2, BORDER))},
+    )
+    assert [item.match_id for item in result.items] == [5]
+    update = result.items[0].development_of
+    assert update is not None
+    assert (update.story_id, update.match_id, update.digest_id) == (10, 2, 77)
+    assert update.title == BORDER and update.url == "https://example.org/2"
+    assert "reopens" in update.new_sentence
+    assert result.items[0].also_reported_by == ("dw",)
+    # The second outlet's report of the reopening repeats the update; the late copy of the
+    # closure repeats what was delivered.
+    assert result.duplicates == {6: 5, 8: 2}
 
 
 @pytest.mark.parametrize(("repeat", "shown"), [(False, []), (True, [1])])
 def test_an_alerted_story_is_repeated_only_on_request(repeat: bool, shown: list[int]) -> None:
     result = plan(
-        [cand(1, 12.0, story=10, alerted=True), cand(2, 13.0, story=10, source="dw")],
-        delivered_stories={10: 1},
+        [
+            cand(1, 12.0, story=10, alerted=True, title=BORDER),
+            cand(2, 13.0, story=10, source="dw", title=BORDER),
+        ],
+        histories={10: history(10, (1, BORDER))},
         repeat_alerts=repeat,
     )
     assert [item.match_id for item in result.items] == shown
@@ -249,7 +304,8 @@ def alerts(candidates: list[Candidate], **options: Any) -> Any:
         "max_per_hour": 6,
         "recent_alerts": [],
         "now": NOW,
-        "delivered_stories": set(),
+        "histories": {},
+        "window": WINDOW,
         "story_outlets": {},
     }
     return plan_alerts(candidates, **{**defaults, **options})
@@ -296,8 +352,24 @@ def test_the_hourly_budget(
 
 def test_no_alert_without_threshold_for_delivered_stories_or_twice() -> None:
     assert alerts([cand(1, 50.0)], alert_threshold=None).alerts == ()
-    assert alerts([cand(1, 50.0, story=3)], delivered_stories={3}).alerts == ()
+    copy = cand(1, 50.0, story=3, title=BORDER)
+    assert alerts([copy], histories={3: history(3, (9, BORDER))}).alerts == ()
+    assert alerts([copy], histories={3: history(3, (9, BORDER))}).deferred == ()
     assert alerts([cand(1, 50.0, alerted=True)]).alerts == ()
+
+
+def test_a_strong_development_of_a_delivered_story_is_alerted_once() -> None:
+    result = alerts(
+        [
+            cand(1, 50.0, story=3, title=REOPENS, hours_ago=2),
+            cand(2, 40.0, story=3, title=REOPENS, source="dw", hours_ago=1),
+        ],
+        histories={3: history(3, (9, BORDER))},
+    )
+    assert [item.match_id for item in result.alerts] == [1]
+    assert result.alerts[0].development_of is not None
+    assert alert_window_key(result.alerts[0]) == "story:3:update:1"
+    assert result.deferred == ()
 
 
 def test_alert_window_keys() -> None:
@@ -334,17 +406,26 @@ candidate_lists = st.lists(
 def test_every_match_is_taken_once_and_every_story_shown_at_most_once(
     candidates: list[Candidate], delivered: dict[int, int], max_items: int, repeat: bool
 ) -> None:
-    result = plan(
-        candidates, delivered_stories=delivered, max_items=max_items, repeat_alerts=repeat
-    )
+    histories = {s: history(s, (m, f"title {m}")) for s, m in delivered.items()}
+    result = plan(candidates, histories=histories, max_items=max_items, repeat_alerts=repeat)
     assert sorted(result.consumed) == sorted(c.match_id for c in candidates)
-    keys = [(i.story_id, i.match_id if i.story_id is None else 0) for i in result.items]
+    # A story shows once as itself; its developments are items of their own.
+    keys = [
+        (i.story_id, i.match_id if i.story_id is None or i.development_of else 0)
+        for i in result.items
+    ]
     assert len(keys) == len(set(keys))
     assert len(result.items) == min(max_items, result.total)
     assert all(result.duplicates[k] != k for k in result.duplicates)
     shown = {i.match_id for i in result.items}
     assert not shown & set(result.duplicates)
-    assert not any(i.story_id in delivered for i in result.items)
+    # A story delivered before shows only as updates (or its alert, repeated on request).
+    alerted_ids = {c.match_id for c in candidates if c.alerted}
+    assert all(
+        i.development_of or i.match_id in alerted_ids
+        for i in result.items
+        if i.story_id in delivered
+    )
     scores = [i.score for i in result.items]
     assert scores == sorted(scores, reverse=True)
     if not repeat:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Row,
     bindparam,
+    delete,
     func,
     or_,
     select,
@@ -34,12 +35,16 @@ from monitor.adapters.db.schema import (
     digests,
     feeds,
     matches,
+    stories,
+    story_decisions,
 )
 from monitor.adapters.db.transactions import chunks
+from monitor.core.developments import Kind
 from monitor.core.digest import (
     Candidate,
     DigestContent,
 )
+from monitor.core.digest.updates import KnownItem, StoryHistory, UpdateDecision
 from monitor.core.states import HeldReason, MatchOrigin
 
 
@@ -60,6 +65,12 @@ class CreatedDigest:
 _story = func.coalesce(articles.c.story_id, matches.c.story_id)
 
 
+# What the copy-or-development decision reads of a text: its lede (core.developments scans the
+# first 1,500 characters). Cut in the query, so a long body never leaves the database.
+_LEDE_CHARS = 2000
+_lede_text = func.coalesce(func.substr(articles.c.text, 1, _LEDE_CHARS), "")
+
+
 def _candidate(row: Row[*tuple[Any, ...]]) -> Candidate:
     return Candidate(
         match_id=row.id,
@@ -71,6 +82,7 @@ def _candidate(row: Row[*tuple[Any, ...]]) -> Candidate:
         source=row.source,
         published_at=row.published_at,
         alerted=row.alert_digest_id is not None,
+        text=row.text,
         article_id=row.article_id,
     )
 
@@ -87,9 +99,11 @@ def pending_candidates(
             matches.c.score,
             matches.c.explanation,
             matches.c.alert_digest_id,
+            matches.c.article_id,
             articles.c.title,
             articles.c.url,
             articles.c.published_at,
+            _lede_text.label("text"),
             feeds.c.name.label("source"),
         )
         .select_from(
@@ -101,6 +115,11 @@ def pending_candidates(
         .order_by(matches.c.id)
     )
     return [_candidate(row) for row in connection.execute(query)]
+
+
+def pending_candidate(connection: Connection, watchlist_id: str, match_id: int) -> list[Candidate]:
+    """The one match, if no digest has taken it yet (for explain)."""
+    return pending_candidates(connection, watchlist_id, extra=[matches.c.id == match_id])
 
 
 def pending_alert_candidates(
@@ -151,6 +170,170 @@ def delivered_stories(
             (story, match) for story, match in connection.execute(query) if story in wanted
         )
     return found
+
+
+def story_histories(
+    connection: Connection, watchlist_id: str, story_ids: Collection[int]
+) -> dict[int, StoryHistory]:
+    """What this watchlist was sent of each story (matches in a digest or an alert, oldest
+    first) and the copies suppressed against them; stories never delivered are absent."""
+    delivered: dict[int, list[KnownItem]] = {}
+    copies: dict[int, list[KnownItem]] = {}
+    for chunk in chunks(sorted(story_ids)):
+        query = (
+            select(
+                _story.label("story_id"),
+                matches.c.id,
+                matches.c.article_id,
+                matches.c.digest_id,
+                matches.c.alert_digest_id,
+                matches.c.duplicate_of_match_id,
+                articles.c.title,
+                articles.c.url,
+                articles.c.published_at,
+                _lede_text.label("text"),
+            )
+            .select_from(matches.join(articles, articles.c.id == matches.c.article_id))
+            .where(
+                matches.c.watchlist_id == watchlist_id,
+                # Both columns are indexed; the coalesced story is not.
+                or_(matches.c.story_id.in_(chunk), articles.c.story_id.in_(chunk)),
+                or_(matches.c.digest_id.is_not(None), matches.c.alert_digest_id.is_not(None)),
+            )
+            .order_by(articles.c.published_at, matches.c.id)
+        )
+        wanted = set(chunk)
+        for row in connection.execute(query):
+            if row.story_id not in wanted:
+                continue
+            known = KnownItem(
+                match_id=row.id,
+                article_id=row.article_id,
+                title=row.title,
+                text=row.text,
+                url=row.url,
+                published_at=row.published_at,
+                # The first to carry it: an alert comes before the digest that takes it.
+                digest_id=row.alert_digest_id or row.digest_id,
+                copy_of=row.duplicate_of_match_id,
+            )
+            into = delivered if row.duplicate_of_match_id is None else copies
+            into.setdefault(row.story_id, []).append(known)
+    return {
+        story: StoryHistory(story, tuple(items), tuple(copies.get(story, ())))
+        for story, items in delivered.items()
+    }
+
+
+def record_decisions(
+    connection: Connection, decisions: Sequence[UpdateDecision], *, now: datetime
+) -> None:
+    """Store copy-or-development decisions; a match decided again keeps the latest."""
+    if not decisions:
+        return
+    for chunk in chunks([d.match_id for d in decisions]):
+        connection.execute(delete(story_decisions).where(story_decisions.c.match_id.in_(chunk)))
+    connection.execute(
+        story_decisions.insert(),
+        [
+            {
+                "match_id": d.match_id,
+                "story_id": d.story_id,
+                "kind": d.kind.value,
+                "rule": d.rule.value,
+                "evidence": d.evidence,
+                "new_sentence": d.new_sentence,
+                "probability": d.probability,
+                "against_match_id": d.against,
+                "decided_at": now,
+            }
+            for d in decisions
+        ],
+    )
+
+
+def decisions_of_matches(
+    connection: Connection, match_ids: Collection[int]
+) -> dict[int, dict[str, Any]]:
+    """The stored copy-or-development decision of each match that has one."""
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in chunks(sorted(match_ids)):
+        for row in connection.execute(
+            select(story_decisions).where(story_decisions.c.match_id.in_(chunk))
+        ):
+            found[row.match_id] = dict(row._mapping)
+    return found
+
+
+def story_developments(
+    connection: Connection, story_ids: Collection[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """Each story's developments (decided for any watchlist), oldest first, one per article:
+    its title, url, publication time, rule and new sentence."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    seen: set[tuple[int, int]] = set()
+    for chunk in chunks(sorted(story_ids)):
+        query = (
+            select(
+                story_decisions.c.story_id,
+                story_decisions.c.rule,
+                story_decisions.c.new_sentence,
+                matches.c.article_id,
+                articles.c.title,
+                articles.c.url,
+                articles.c.published_at,
+            )
+            .select_from(
+                story_decisions.join(matches, matches.c.id == story_decisions.c.match_id).join(
+                    articles, articles.c.id == matches.c.article_id
+                )
+            )
+            .where(
+                story_decisions.c.story_id.in_(chunk),
+                story_decisions.c.kind == Kind.DEVELOPMENT.value,
+            )
+            .order_by(articles.c.published_at, matches.c.article_id)
+        )
+        for row in connection.execute(query):
+            if (row.story_id, row.article_id) in seen:
+                continue  # the same article decided for two watchlists
+            seen.add((row.story_id, row.article_id))
+            found.setdefault(row.story_id, []).append(
+                {
+                    "article_id": row.article_id,
+                    "title": row.title,
+                    "url": row.url,
+                    "published_at": row.published_at,
+                    "rule": row.rule,
+                    "new_sentence": row.new_sentence,
+                }
+            )
+    return found
+
+
+def window_articles(
+    connection: Connection, *, after_id: int | None, recent_stories: int, limit: int
+) -> list[tuple[int, int | None, str, str]]:
+    """(article id, story id, title, lede text) in id order, for the window statistics:
+    those stored after `after_id`, or when None the articles of the `recent_stories` stories
+    seen last. At most `limit` rows."""
+    query = select(articles.c.id, articles.c.story_id, articles.c.title, _lede_text)
+    if after_id is None:
+        recent = (
+            select(stories.c.id)
+            .order_by(stories.c.last_seen_at.desc(), stories.c.id.desc())
+            .limit(recent_stories)
+            .subquery()
+        )
+        query = query.where(articles.c.story_id.in_(select(recent.c.id)))
+    else:
+        query = query.where(articles.c.id > after_id)
+    rows = connection.execute(query.order_by(articles.c.id).limit(limit))
+    return [(row[0], row[1], row[2] or "", row[3] or "") for row in rows]
+
+
+def last_article_id(connection: Connection) -> int | None:
+    return connection.execute(select(func.max(articles.c.id))).scalar_one_or_none()
 
 
 def story_outlets(connection: Connection, story_ids: Collection[int]) -> dict[int, set[str]]:

@@ -210,6 +210,27 @@ class Match(Base):
     held_reason: Mapped[str | None] = mapped_column(String(40))
 
 
+class StoryDecision(Base):
+    """Copy or development, for a match whose story the watchlist had already been sent
+    (core.developments): for explain, `stories list` and the logs. One row per match; a
+    later decision for the same match (the digest after an alert's) replaces it."""
+
+    __tablename__ = "story_decisions"
+
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
+    )
+    story_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # core.developments.Kind
+    rule: Mapped[str] = mapped_column(String(40))  # core.developments.Rule
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    new_sentence: Mapped[str] = mapped_column(Text, default="")
+    probability: Mapped[float] = mapped_column(Float)
+    # A copy: the match it repeats; a development: the delivered match it updates.
+    against_match_id: Mapped[int] = mapped_column(Integer)
+    decided_at: Mapped[datetime]
+
+
 class WatchlistVersion(Base):
     """The version of each watchlist last put in force, and when its backfill ran.
 
@@ -293,3 +314,4 @@ matches = _table(Match)
 deliveries = _table(Delivery)
 watchlist_versions = _table(WatchlistVersion)
 feedback = _table(Feedback)
+story_decisions = _table(StoryDecision)

@@ -49,6 +49,7 @@ from sqlalchemy import (
 
 from monitor.adapters.db.schema import articles, feeds, stories, story_bands
 from monitor.core import dedup
+from monitor.core.developments import kept_apart
 
 MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agree on many bands
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
@@ -223,7 +224,16 @@ def _find(
     story_id = _exact_story(conn, article, since)
     if story_id is None:
         story_id = _similar_story(conn, signature, bands, article.article_id, since)
+        # Issue 9: a near-copy whose headline flips the story's event (closes / reopens) is
+        # a different event; the rule and its measurement are core.developments.kept_apart's.
+        if story_id is not None and kept_apart(article.title, _story_title(conn, story_id)):
+            story_id = None
     return story_id
+
+
+def _story_title(conn: Connection, story_id: int) -> str:
+    title = conn.execute(select(stories.c.title).where(stories.c.id == story_id)).scalar()
+    return title or ""
 
 
 def _exact_story(conn: Connection, article: NewArticle, since: datetime) -> int | None:

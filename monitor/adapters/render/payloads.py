@@ -96,7 +96,21 @@ def _json_story(item: DigestItem) -> dict[str, Any]:
             if item.feedback
             else None
         ),
+        "development_of": _json_development(item),
     }
+
+
+def _json_development(item: DigestItem) -> dict[str, Any] | None:
+    update = item.development_of
+    if update is None:
+        return None
+    return {**update.to_dict(), "url": safe_href(update.url)}
+
+
+def update_sentence(item: DigestItem) -> str:
+    """What follows "Update: " for a development of a story delivered before."""
+    new = item.development_of.new_sentence if item.development_of else ""
+    return one_line(new or item.title)
 
 
 # ---- Slack: Block Kit with a plain-text fallback ------------------------------------------
@@ -135,6 +149,9 @@ def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
             f"{slack_escape(item.source)} · {when(item.published_at)} · "
             f"score {score_text(item.score)}",
         ]
+        if (update := item.development_of) is not None:
+            before = _slack_link(update.url, update.title).strip("*")
+            lines.append(f"*Update:* {slack_escape(update_sentence(item))} (before: {before})")
         if item.snippet:
             lines.append("> " + marked(item.snippet, "*", "*", slack_escape))
         if item.also_reported_by:
@@ -175,6 +192,13 @@ def discord_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
     budget = DISCORD_EMBEDS_TOTAL_CHARS
     for item in content.items[:DISCORD_MAX_EMBEDS]:
         parts = []
+        if (update := item.development_of) is not None:
+            before = discord_escape(one_line(update.title))
+            href = safe_href(update.url)
+            parts.append(
+                f"**Update:** {discord_escape(update_sentence(item))}\n"
+                + (f"Before: [{before}](<{href}>)" if href else f"Before: {before}")
+            )
         if item.snippet:
             parts.append(marked(item.snippet, "**", "**", discord_escape))
         if item.also_reported_by:
@@ -282,6 +306,15 @@ def _teams_card(content: DigestContent) -> dict[str, Any]:
                 isSubtle=True,
             ),
         ]
+        if (update := item.development_of) is not None:
+            items.append(_text_block("Update: " + update_sentence(item), weight="Bolder"))
+            before: dict[str, Any] = {
+                "type": "TextRun",
+                "text": "Before: " + one_line(update.title),
+            }
+            if (before_href := safe_href(update.url)) is not None:
+                before["selectAction"] = {"type": "Action.OpenUrl", "url": before_href}
+            items.append({"type": "RichTextBlock", "inlines": [before]})
         if item.snippet:
             items.append({"type": "RichTextBlock", "inlines": _runs(item.snippet)})
         if item.also_reported_by:

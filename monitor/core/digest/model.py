@@ -50,6 +50,7 @@ class Candidate:
     published_at: datetime
     alerted: bool = False  # an immediate alert already carried it
     article_id: int | None = None  # the copy shown; feedback links name it
+    text: str = ""  # the article's stored text: what the copy-or-development decision reads
 
     @property
     def story_key(self) -> tuple[str, int]:
@@ -63,6 +64,47 @@ class FeedbackLinks:
 
     relevant: str
     irrelevant: str
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentOf:
+    """What a development updates: its story and the item of it the reader was sent last
+    (`match_id`, `article_id`, `title`, `url`, and the digest or alert that carried it), with
+    the sentence that is new and the rule (core.developments.Rule) that decided."""
+
+    story_id: int
+    match_id: int
+    article_id: int | None
+    title: str
+    url: str | None
+    digest_id: int | None
+    new_sentence: str
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "story_id": self.story_id,
+            "match_id": self.match_id,
+            "article_id": self.article_id,
+            "title": self.title,
+            "url": self.url,
+            "digest_id": self.digest_id,
+            "new_sentence": self.new_sentence,
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DevelopmentOf:
+        return cls(
+            story_id=int(data["story_id"]),
+            match_id=int(data["match_id"]),
+            article_id=data.get("article_id"),
+            title=data["title"],
+            url=data.get("url"),
+            digest_id=data.get("digest_id"),
+            new_sentence=data.get("new_sentence", ""),
+            rule=data.get("rule", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +124,8 @@ class DigestItem:
     article_id: int | None = None  # None in payloads frozen before feedback existed
     # Not frozen into the payload: links carry expiring tokens, minted when a digest is sent.
     feedback: FeedbackLinks | None = None
+    # Set when the item is a development of a story delivered before: shown as "Update: ...".
+    development_of: DevelopmentOf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +191,7 @@ def _item_to_dict(item: DigestItem) -> dict[str, Any]:
         ),
         "also_reported_by": list(item.also_reported_by),
         "article_id": item.article_id,
+        "development_of": item.development_of.to_dict() if item.development_of else None,
     }
 
 
@@ -168,4 +213,8 @@ def _item_from_dict(data: Mapping[str, Any]) -> DigestItem:
         ),
         also_reported_by=tuple(data.get("also_reported_by", ())),
         article_id=data.get("article_id"),
+        # Payloads frozen before developments existed have no key: they were not updates.
+        development_of=(
+            DevelopmentOf.from_dict(data["development_of"]) if data.get("development_of") else None
+        ),
     )

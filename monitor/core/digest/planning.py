@@ -2,8 +2,9 @@
 
 Given a watchlist's pending matches (gathered by the shell with their article, outlet and
 story), this module decides which story each match stands for, which stories are shown and in
-what order, which later copies are only "also reported by", and which strong matches get an
-immediate alert within the hourly budget. It never reads the clock, the database or the
+what order, which later copies are only "also reported by", which matches of a story already
+delivered are developments (core.digest.updates), and which strong matches get an immediate
+alert within the hourly budget. It never reads the clock, the database or the
 environment: `now` and everything stored are parameters, and the result is a value the shell
 applies in one transaction.
 """
@@ -14,8 +15,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.core.digest.model import Candidate, DigestContent, DigestItem
+from monitor.core.developments import Kind, WindowTerms
+from monitor.core.digest.model import Candidate, DevelopmentOf, DigestContent, DigestItem
 from monitor.core.digest.snippets import best_snippet, matched_terms
+from monitor.core.digest.updates import (
+    StoryHistory,
+    UpdateDecision,
+    decide_updates,
+    development_of,
+)
 from monitor.core.states import DigestKind
 
 ALERT_BUDGET_WINDOW = timedelta(hours=1)
@@ -31,6 +39,8 @@ class DigestPlan:
     # A copy of a story that another match represents, now or in an earlier digest or alert:
     # match id -> the representing match id. Recorded, never delivered on its own.
     duplicates: Mapping[int, int] = field(default_factory=dict)
+    # Copy or development, for every pending match of a story delivered before.
+    decisions: tuple[UpdateDecision, ...] = ()
 
     def content(
         self,
@@ -60,6 +70,7 @@ class AlertPlan:
 
     alerts: tuple[DigestItem, ...]  # highest score first
     deferred: tuple[int, ...]  # match ids over the budget: they wait for the digest
+    decisions: tuple[UpdateDecision, ...] = ()  # strong matches of stories delivered before
 
 
 def _rank_key(item: DigestItem) -> tuple[float, float, int]:
@@ -83,56 +94,99 @@ def _group_by_story(candidates: Iterable[Candidate]) -> dict[tuple[str, int], li
 def plan_digest(
     candidates: Sequence[Candidate],
     *,
-    delivered_stories: Mapping[int, int],
+    histories: Mapping[int, StoryHistory],
+    window: WindowTerms,
     story_outlets: Mapping[int, Collection[str]],
     max_items: int,
     repeat_alerts: bool,
 ) -> DigestPlan:
     """Decide a digest from the watchlist's pending matches.
 
-    `delivered_stories` maps a story id to the match that already carried it for this
-    watchlist (in an earlier digest, or an alert); `story_outlets` lists every outlet known
-    to have carried each story. A story shows once, as its best copy; a story delivered
-    earlier is not shown again and its new copies point at the match that carried it; an
-    alerted story shows again only with `repeat_alerts`.
+    `histories` holds, for each story this watchlist was already sent (in an earlier digest,
+    or an alert), the delivered items and the copies suppressed against them; `window` the
+    term statistics the copy-or-development decision weighs novel words with;
+    `story_outlets` every outlet known to have carried each story. A new story shows once,
+    as its best copy. A pending match of a story delivered before is decided by
+    core.developments: a copy points at what it repeats and is never shown; a development
+    shows as its own item, an update of the earlier story. An alerted item shows again only
+    with `repeat_alerts`.
     """
     if max_items < 1:
         raise ValueError(f"max_items must be at least 1, got {max_items}")
     shown: list[DigestItem] = []
     duplicates: dict[int, int] = {}
+    decisions: list[UpdateDecision] = []
     for group in _group_by_story(candidates).values():
         story_id = group[0].story_id
-        earlier = delivered_stories.get(story_id) if story_id is not None else None
-        in_group = {c.match_id: c for c in group}
-        if earlier is not None and earlier not in in_group:
-            # Delivered in an earlier digest or alert: these are late copies.
-            duplicates.update((c.match_id, earlier) for c in group)
+        history = histories.get(story_id) if story_id is not None else None
+        outlets = set(story_outlets.get(story_id, ())) if story_id is not None else set()
+        if history is not None and history.delivered:
+            decided, items = _updates(group, history, window, outlets, repeat_alerts)
+            decisions.extend(decided)
+            duplicates.update((d.match_id, d.against) for d in decided if d.kind is Kind.COPY)
+            shown.extend(items)
             continue
         alerted = [c for c in group if c.alerted]
-        if earlier is not None:
-            representative = in_group[earlier]
-        elif alerted:
-            representative = _best_copy(alerted)
-        else:
-            representative = _best_copy(group)
+        representative = _best_copy(alerted) if alerted else _best_copy(group)
         duplicates.update(
             (c.match_id, representative.match_id)
             for c in group
-            if c.match_id != representative.match_id
+            if c.match_id != representative.match_id and not c.alerted
         )
-        if (alerted or earlier is not None) and not repeat_alerts:
+        if alerted and not repeat_alerts:
             continue
-        outlets = {c.source for c in group}
-        if story_id is not None:
-            outlets.update(story_outlets.get(story_id, ()))
-        shown.append(digest_item(representative, outlets))
+        shown.append(digest_item(representative, outlets | {c.source for c in group}))
     shown.sort(key=_rank_key)
     return DigestPlan(
         items=tuple(shown[:max_items]),
         total=len(shown),
         consumed=tuple(sorted(c.match_id for c in candidates)),
         duplicates=duplicates,
+        decisions=tuple(sorted(decisions, key=lambda d: d.match_id)),
     )
+
+
+def _updates(
+    group: Sequence[Candidate],
+    history: StoryHistory,
+    window: WindowTerms,
+    outlets: set[str],
+    repeat_alerts: bool,
+) -> tuple[list[UpdateDecision], list[DigestItem]]:
+    """The pending matches of a story already delivered: decisions, and the items shown."""
+    delivered = history.delivered_ids()
+    # An alerted match was delivered by its alert, whatever the history says.
+    fresh = [c for c in group if c.match_id not in delivered and not c.alerted]
+    decided = decide_updates(fresh, history, window) if fresh else []
+    by_id = {c.match_id: c for c in group}
+    repeated = {d.against: by_id[d.match_id].source for d in decided if d.kind is Kind.COPY}
+    items = [
+        digest_item(
+            by_id[d.match_id],
+            {by_id[d.match_id].source, *(s for m, s in repeated.items() if m == d.match_id)},
+            development_of=development_of(d, history),
+        )
+        for d in decided
+        if d.kind is Kind.DEVELOPMENT
+    ]
+    if repeat_alerts:
+        # Alerted in this window: shown again as what the alert was, an update when the
+        # story had been delivered before it.
+        for candidate in (c for c in group if c.alerted):
+            before = tuple(
+                k
+                for k in history.delivered
+                if (k.published_at, k.match_id) < (candidate.published_at, candidate.match_id)
+            )
+            if before:
+                update = decide_updates(
+                    [candidate], StoryHistory(history.story_id, before, history.copies), window
+                )[0]
+                mark = development_of(update, StoryHistory(history.story_id, before))
+                items.append(digest_item(candidate, {candidate.source}, development_of=mark))
+            else:
+                items.append(digest_item(candidate, outlets | {c.source for c in group}))
+    return decided, items
 
 
 def should_send(content: DigestContent, *, send_empty: bool) -> bool:
@@ -147,51 +201,72 @@ def plan_alerts(
     max_per_hour: int,
     recent_alerts: Iterable[datetime],
     now: datetime,
-    delivered_stories: Collection[int],
+    histories: Mapping[int, StoryHistory],
+    window: WindowTerms,
     story_outlets: Mapping[int, Collection[str]],
 ) -> AlertPlan:
     """Pick the matches at or above `alert_threshold` that are alerted now.
 
-    One alert per story (its best copy), never for a story already delivered to this
-    watchlist, at most `max_per_hour` alerts in any hour counting `recent_alerts` (the times
-    of alerts already sent); the strongest go first and the rest wait for the digest.
+    One alert per new story (its best copy); for a story already delivered to this watchlist
+    (`histories`), one alert per development core.developments finds, never one for a copy.
+    At most `max_per_hour` alerts in any hour counting `recent_alerts` (the times of alerts
+    already sent); the strongest go first and the rest wait for the digest.
     """
     if alert_threshold is None:
         return AlertPlan(alerts=(), deferred=())
-    strong = [
-        c
-        for c in candidates
-        if c.score >= alert_threshold
-        and not c.alerted
-        and (c.story_id is None or c.story_id not in delivered_stories)
-    ]
-    groups = _group_by_story(strong)
-    best = sorted(
-        (_best_copy(group) for group in groups.values()),
-        key=lambda c: (-c.score, c.published_at, c.match_id),
-    )
+    strong = [c for c in candidates if c.score >= alert_threshold and not c.alerted]
+    # Each option: the match alerted, its item, and the strong matches the alert covers.
+    options: list[tuple[Candidate, DigestItem, frozenset[int]]] = []
+    decisions: list[UpdateDecision] = []
+    for group in _group_by_story(strong).values():
+        story_id = group[0].story_id
+        history = histories.get(story_id) if story_id is not None else None
+        outlets = set(story_outlets.get(story_id, ())) if story_id is not None else set()
+        if history is not None and history.delivered:
+            decided = decide_updates(group, history, window)
+            decisions.extend(decided)
+            by_id = {c.match_id: c for c in group}
+            for d in decided:
+                if d.kind is Kind.DEVELOPMENT:
+                    candidate = by_id[d.match_id]
+                    mark = development_of(d, history)
+                    item = digest_item(candidate, {candidate.source}, development_of=mark)
+                    options.append((candidate, item, frozenset({d.match_id})))
+            continue
+        best = _best_copy(group)
+        item = digest_item(best, outlets | {c.source for c in group})
+        options.append((best, item, frozenset(c.match_id for c in group)))
+    options.sort(key=lambda o: (-o[0].score, o[0].published_at, o[0].match_id))
     since = now - ALERT_BUDGET_WINDOW
     used = sum(1 for sent in recent_alerts if since < sent <= now)
     budget = max(0, max_per_hour - used)
-    chosen = best[:budget]
-    alerts = []
-    for candidate in chosen:
-        group = groups[candidate.story_key]
-        outlets = {c.source for c in group}
-        if candidate.story_id is not None:
-            outlets.update(story_outlets.get(candidate.story_id, ()))
-        alerts.append(digest_item(candidate, outlets))
-    chosen_keys = {c.story_key for c in chosen}
-    deferred = tuple(sorted(c.match_id for c in strong if c.story_key not in chosen_keys))
-    return AlertPlan(alerts=tuple(alerts), deferred=deferred)
+    chosen = options[:budget]
+    # Over the budget, what was not chosen waits for the digest; a copy of a delivered story
+    # is not held back by the budget: it was never going to be alerted.
+    covered = frozenset().union(*(o[2] for o in chosen))
+    copies = {d.match_id for d in decisions if d.kind is Kind.COPY}
+    deferred = tuple(sorted(c.match_id for c in strong if c.match_id not in covered | copies))
+    return AlertPlan(
+        alerts=tuple(o[1] for o in chosen),
+        deferred=deferred,
+        decisions=tuple(sorted(decisions, key=lambda d: d.match_id)),
+    )
 
 
 def alert_window_key(item: DigestItem) -> str:
-    """The unique key of an alert: one alert per story (or per match without a story)."""
+    """The unique key of an alert: one alert per story (or per match without a story), and
+    one per development of a story."""
+    if item.development_of is not None:
+        return f"story:{item.story_id}:update:{item.match_id}"
     return f"story:{item.story_id}" if item.story_id is not None else f"match:{item.match_id}"
 
 
-def digest_item(candidate: Candidate, outlets: Iterable[str]) -> DigestItem:
+def digest_item(
+    candidate: Candidate,
+    outlets: Iterable[str],
+    *,
+    development_of: DevelopmentOf | None = None,
+) -> DigestItem:
     """The reader's view of one match; `outlets` are every outlet that carried its story."""
     terms = matched_terms(candidate.explanation)
     return DigestItem(
@@ -206,4 +281,5 @@ def digest_item(candidate: Candidate, outlets: Iterable[str]) -> DigestItem:
         snippet=best_snippet(candidate.explanation, terms, title=candidate.title),
         also_reported_by=tuple(sorted(set(outlets) - {candidate.source}, key=str.casefold)),
         article_id=candidate.article_id,
+        development_of=development_of,
     )
