@@ -38,7 +38,7 @@ from monitor.adapters.channels import (
 from monitor.adapters.db import outbox_store
 from monitor.adapters.db.outbox_store import ClaimedDelivery, RetryResult
 from monitor.adapters.db.transactions import write_transaction
-from monitor.config import Settings
+from monitor.config import Settings, send_timeouts
 from monitor.core.backoff import backoff_delay
 from monitor.core.redact import scrub
 from monitor.core.states import DeliveryStatus, DigestKind
@@ -48,7 +48,7 @@ from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = timedelta(minutes=1)  # beyond the slowest channel's timeout
+LEASE_MARGIN = timedelta(minutes=1)  # beyond the slowest channel's timeout, by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +68,11 @@ class DeliveryOutcome:
 
 def delivery_lease(settings: Settings) -> timedelta:
     """How long a claim holds: longer than any send may take, so no two workers send a row
-    at once, yet short enough that a dead worker's rows soon go out."""
-    timeouts = [settings.delivery.timeout]
-    timeouts += [c.timeout for c in settings.channels.values() if hasattr(c, "timeout")]
-    return max(timeouts) + LEASE_MARGIN
+    at once, yet short enough that a dead worker's rows soon go out. `[delivery] lease` when
+    set (config.py checks it outlasts every send timeout), else a minute beyond the slowest."""
+    if settings.delivery.lease is not None:
+        return settings.delivery.lease
+    return max(send_timeouts(settings)) + LEASE_MARGIN
 
 
 def utc_now() -> datetime:

@@ -100,7 +100,10 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
             f'[database]\nurl = "sqlite:///{tmp_path}/monitor.db"\n'
             '[polling]\ninterval = "1s"\nparse_processes = 0\ntimeout = "5s"\nlease = "2s"\n'
             '[server]\nlisten = ""\n'
+            # A short outbox lease: a killed run's claimed rows go out again after 6 s, not
+            # the default minute beyond the timeouts (which made this test take 5 minutes).
             '[delivery]\nbase_delay = "1s"\nmax_delay = "1s"\nmax_attempts = 50\ntimeout = "5s"\n'
+            'lease = "6s"\n'
             f'[[feeds]]\nname = "wire"\nurl = "{feed_url}"\n'
             + "".join(f'[[feeds]]\nname = "slow-{n}"\nurl = "{u}"\n' for n, u in enumerate(slow))
             + f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}"\nsecret_env = "HOOK_SECRET"\n'
@@ -148,7 +151,7 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
             process.wait(timeout=30)
         assert killed >= KILLS, f"only {killed} runs were still going when killed"
         # Recovery: runs left alone. A row a killed run claimed waits for its lease to expire
-        # (the channel timeout plus a minute) before another run may send it: the receivers
+        # (`[delivery] lease`, 6 s here) before another run may send it: the receivers
         # then drop it by its id if the killed run had got it through.
         engine = create_engine(f"sqlite:///{tmp_path}/monitor.db")
 
