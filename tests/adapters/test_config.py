@@ -206,5 +206,7 @@ def test_an_outbox_lease_shorter_than_a_send_timeout_is_refused() -> None:
     # The lease would end while the send runs: another worker could send the row again.
     hook = {"type": "webhook", "url": "https://h", "timeout": "45s"}
     found = problems({"channels": {"w": hook}, "delivery": {"lease": "45s"}})
-    assert any("delivery.lease (45s) must be longer than the slowest send timeout (45s)" in p
-               for p in found), found
+    assert any(
+        "delivery.lease (45s) must be longer than the slowest send timeout (45s)" in p
+        for p in found
+    ), found
