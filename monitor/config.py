@@ -151,9 +151,19 @@ class DeliverySettings(_Strict):
     lease: Duration | None = None
 
 
+def _outlet_title(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip() or any(ord(c) < 32 for c in value):
+            raise ValueError(f"must be one line of text naming the outlet, got {value!r}")
+        return value.strip()
+    return value
+
+
 class FeedSettings(_Strict):
     name: Name
     url: str = Field(pattern=r"^https?://\S+$")
+    # The outlet's name as digests show it ("Hürriyet Daily News"); else the feed's <title>.
+    title: Annotated[str, BeforeValidator(_outlet_title), Field(max_length=300)] | None = None
     tags: list[str] = Field(default_factory=list)
     interval: Duration | None = None
 

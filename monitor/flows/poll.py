@@ -466,6 +466,7 @@ class Poller:
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
                 values["ttl_seconds"] = parsed.ttl_seconds
+                values["feed_title"] = feed_store.stored_feed_title(parsed.title)
                 if notes := parsed.notes():
                     values["last_error"] = "; ".join(notes)
                 feed_store.record_poll(connection, feed.id, self.owner, **values)

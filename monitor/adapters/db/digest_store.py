@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 
+from monitor.adapters.db import feed_store
 from monitor.adapters.db.schema import (
     DeliveryStatus,
     DigestKind,
@@ -88,7 +89,7 @@ def pending_candidates(
             articles.c.title,
             articles.c.url,
             articles.c.published_at,
-            feeds.c.name.label("source"),
+            feed_store.outlet_name().label("source"),
         )
         .select_from(
             matches.join(articles, articles.c.id == matches.c.article_id).join(
