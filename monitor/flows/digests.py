@@ -176,6 +176,12 @@ def preview_digest(
     return content
 
 
+def stored_digest(engine: Engine, digest_id: int) -> DigestContent | None:
+    """A digest or alert as it was made, with every story (`monitor digest show`)."""
+    with engine.connect() as connection:
+        return digest_store.stored_digest(connection, digest_id)
+
+
 def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
     return {c.story_id for c in candidates if c.story_id is not None}
 

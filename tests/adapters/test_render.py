@@ -32,7 +32,7 @@ from monitor.adapters.render import (
     webhook_payload,
 )
 from monitor.config import EmailChannel
-from monitor.core.digest import DigestContent, DigestItem, Snippet
+from monitor.core.digest import Copy, DigestContent, DigestItem, Snippet
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -51,6 +51,10 @@ def item(n: int, title: str, **overrides: Any) -> DigestItem:
             "Ankara took delivery of the S-400 despite CAATSA", ((28, 33), (42, 48))
         ),
         "also_reported_by": ("hurriyet", "reuters"),
+        "copies": (
+            Copy("hurriyet", f"https://hurriyet.example/{n}?a=1&b=2", "Turkey's S-400 batch"),
+            Copy("reuters", f"https://reuters.example/{n}", "Turkey gets S-400 units"),
+        ),
     }
     values.update(overrides)
     return DigestItem(**values)
@@ -67,8 +71,19 @@ def sample_digest() -> DigestContent:
             source="evil<feed>",
             snippet=Snippet(hostile_snippet, ((12, 17),)),
             also_reported_by=("<b>x</b>", "@everyone <!channel>"),
+            copies=(
+                Copy("<b>x</b>", "javascript:alert(4)", '<img src=x onerror="alert(5)">'),
+                Copy("@everyone <!channel>", "https://ev.example/a|b>c(d)", "<!here>"),
+            ),
         ),
-        item(3, "US weighs CAATSA\nsanctions", url=None, snippet=None, also_reported_by=()),
+        item(
+            3,
+            "US weighs CAATSA\nsanctions",
+            url=None,
+            snippet=None,
+            also_reported_by=(),
+            copies=(),
+        ),
     )
     return DigestContent(
         kind=DigestKind.DIGEST,

@@ -62,7 +62,7 @@ class AppriseSender:
 
         notifier = self._notifier()
         result = await notifier.async_notify(
-            body=render_text(message.content),
+            body=render_text(message.content, digest_id=message.digest_id),
             title=subject(message.content),
             body_format=apprise.NotifyFormat.TEXT,
         )

@@ -39,6 +39,7 @@ from monitor.adapters.db.schema import (
 from monitor.adapters.db.transactions import chunks
 from monitor.core.digest import (
     Candidate,
+    Copy,
     DigestContent,
 )
 from monitor.core.states import HeldReason, MatchOrigin
@@ -152,18 +153,24 @@ def delivered_stories(
     return found
 
 
-def story_outlets(connection: Connection, story_ids: Collection[int]) -> dict[int, set[str]]:
-    """Every outlet (feed name) known to have carried each story, matched or not."""
-    outlets: dict[int, set[str]] = {}
+def story_outlets(connection: Connection, story_ids: Collection[int]) -> dict[int, list[Copy]]:
+    """Every copy known of each story, matched or not: its outlet (the feed's title, else its
+    name), its link and its title, so "also reported by" can link each outlet's copy."""
+    outlets: dict[int, list[Copy]] = {}
     for chunk in chunks(sorted(story_ids)):
         query = (
-            select(articles.c.story_id, feeds.c.name)
+            select(
+                articles.c.story_id,
+                feed_store.outlet_name().label("outlet"),
+                articles.c.url,
+                articles.c.title,
+            )
             .select_from(articles.join(feeds, feeds.c.id == articles.c.feed_id))
             .where(articles.c.story_id.in_(chunk))
-            .distinct()
+            .order_by(articles.c.id)
         )
-        for story, name in connection.execute(query):
-            outlets.setdefault(story, set()).add(name)
+        for row in connection.execute(query):
+            outlets.setdefault(row.story_id, []).append(Copy(row.outlet, row.url, row.title))
     return outlets
 
 
@@ -210,6 +217,14 @@ def find_digest(
         select(deliveries.c.id).where(deliveries.c.digest_id == row.id).order_by(deliveries.c.id)
     ).scalars()
     return CreatedDigest(row.id, False, DigestContent.from_dict(row.payload), tuple(delivery_ids))
+
+
+def stored_digest(connection: Connection, digest_id: int) -> DigestContent | None:
+    """The content frozen into a digest or alert row, every story of it; None if no row."""
+    payload = connection.execute(
+        select(digests.c.payload).where(digests.c.id == digest_id)
+    ).scalar_one_or_none()
+    return None if payload is None else DigestContent.from_dict(payload)
 
 
 def insert_digest(

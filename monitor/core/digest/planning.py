@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.core.digest.model import Candidate, DigestContent, DigestItem
+from monitor.core.digest.model import Candidate, Copy, DigestContent, DigestItem
 from monitor.core.digest.snippets import best_snippet, matched_terms
 from monitor.core.states import DigestKind
 
@@ -31,6 +31,7 @@ class DigestPlan:
     # A copy of a story that another match represents, now or in an earlier digest or alert:
     # match id -> the representing match id. Recorded, never delivered on its own.
     duplicates: Mapping[int, int] = field(default_factory=dict)
+    rest: tuple[DigestItem, ...] = ()  # the "and N more", ranked
 
     def content(
         self,
@@ -51,6 +52,7 @@ class DigestPlan:
             window_end=window_end,
             items=self.items,
             total=self.total,
+            rest=self.rest,
         )
 
 
@@ -84,17 +86,18 @@ def plan_digest(
     candidates: Sequence[Candidate],
     *,
     delivered_stories: Mapping[int, int],
-    story_outlets: Mapping[int, Collection[str]],
+    story_outlets: Mapping[int, Collection[Copy | str]],
     max_items: int,
     repeat_alerts: bool,
 ) -> DigestPlan:
     """Decide a digest from the watchlist's pending matches.
 
     `delivered_stories` maps a story id to the match that already carried it for this
-    watchlist (in an earlier digest, or an alert); `story_outlets` lists every outlet known
-    to have carried each story. A story shows once, as its best copy; a story delivered
-    earlier is not shown again and its new copies point at the match that carried it; an
-    alerted story shows again only with `repeat_alerts`.
+    watchlist (in an earlier digest, or an alert); `story_outlets` lists every copy known
+    of each story (a bare name: an outlet whose copy is not known). A story shows once, as
+    its best copy; a story delivered earlier is not shown again and its new copies point at
+    the match that carried it; an alerted story shows again only with `repeat_alerts`. The
+    stories beyond `max_items` are kept, ranked, as `rest`.
     """
     if max_items < 1:
         raise ValueError(f"max_items must be at least 1, got {max_items}")
@@ -122,13 +125,14 @@ def plan_digest(
         )
         if (alerted or earlier is not None) and not repeat_alerts:
             continue
-        outlets = {c.source for c in group}
+        outlets: list[Copy | str] = [_copy_of(c) for c in group]
         if story_id is not None:
-            outlets.update(story_outlets.get(story_id, ()))
+            outlets.extend(story_outlets.get(story_id, ()))
         shown.append(digest_item(representative, outlets))
     shown.sort(key=_rank_key)
     return DigestPlan(
         items=tuple(shown[:max_items]),
+        rest=tuple(shown[max_items:]),
         total=len(shown),
         consumed=tuple(sorted(c.match_id for c in candidates)),
         duplicates=duplicates,
@@ -148,7 +152,7 @@ def plan_alerts(
     recent_alerts: Iterable[datetime],
     now: datetime,
     delivered_stories: Collection[int],
-    story_outlets: Mapping[int, Collection[str]],
+    story_outlets: Mapping[int, Collection[Copy | str]],
 ) -> AlertPlan:
     """Pick the matches at or above `alert_threshold` that are alerted now.
 
@@ -177,9 +181,9 @@ def plan_alerts(
     alerts = []
     for candidate in chosen:
         group = groups[candidate.story_key]
-        outlets = {c.source for c in group}
+        outlets: list[Copy | str] = [_copy_of(c) for c in group]
         if candidate.story_id is not None:
-            outlets.update(story_outlets.get(candidate.story_id, ()))
+            outlets.extend(story_outlets.get(candidate.story_id, ()))
         alerts.append(digest_item(candidate, outlets))
     chosen_keys = {c.story_key for c in chosen}
     deferred = tuple(sorted(c.match_id for c in strong if c.story_key not in chosen_keys))
@@ -191,9 +195,33 @@ def alert_window_key(item: DigestItem) -> str:
     return f"story:{item.story_id}" if item.story_id is not None else f"match:{item.match_id}"
 
 
-def digest_item(candidate: Candidate, outlets: Iterable[str]) -> DigestItem:
-    """The reader's view of one match; `outlets` are every outlet that carried its story."""
+def _copy_of(candidate: Candidate) -> Copy:
+    return Copy(candidate.source, candidate.url, candidate.title)
+
+
+def other_copies(source: str, outlets: Iterable[Copy | str]) -> tuple[Copy, ...]:
+    """One copy per outlet other than `source`, sorted by outlet name; where an outlet has
+    several, the one with a link, then the first by title and URL, so the choice is stable."""
+    best: dict[str, Copy] = {}
+    for outlet in outlets:
+        copy = Copy(outlet, None, "") if isinstance(outlet, str) else outlet
+        if copy.source == source:
+            continue
+        known = best.get(copy.source)
+        if known is None or _preference(copy) < _preference(known):
+            best[copy.source] = copy
+    return tuple(sorted(best.values(), key=lambda c: (c.source.casefold(), c.source)))
+
+
+def _preference(copy: Copy) -> tuple[bool, str, str]:
+    return (copy.url is None, copy.title, copy.url or "")
+
+
+def digest_item(candidate: Candidate, outlets: Iterable[Copy | str]) -> DigestItem:
+    """The reader's view of one match; `outlets` are the copies of its story (or bare outlet
+    names where the copy is not known), its own outlet's among them or not."""
     terms = matched_terms(candidate.explanation)
+    copies = other_copies(candidate.source, outlets)
     return DigestItem(
         match_id=candidate.match_id,
         story_id=candidate.story_id,
@@ -204,5 +232,6 @@ def digest_item(candidate: Candidate, outlets: Iterable[str]) -> DigestItem:
         score=candidate.score,
         matched_terms=terms,
         snippet=best_snippet(candidate.explanation, terms, title=candidate.title),
-        also_reported_by=tuple(sorted(set(outlets) - {candidate.source}, key=str.casefold)),
+        also_reported_by=tuple(c.source for c in copies),
+        copies=copies,
     )
