@@ -43,7 +43,6 @@ from monitor.core.backoff import backoff_delay
 from monitor.core.redact import scrub
 from monitor.core.states import DeliveryStatus, DigestKind
 from monitor.errors import DeliveryError, PermanentDeliveryError
-from monitor.flows.digests import AlertPolicy, create_alerts
 from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
@@ -220,24 +219,6 @@ class Outbox:
     ) -> DeliveryOutcome:
         async with self.limits.slot(row.channel):
             return await self._deliver_one(row, deps, now)
-
-    async def send_alerts(
-        self, watchlists: Sequence[AlertPolicy], *, now: datetime, found_since: datetime
-    ) -> list[DeliveryOutcome]:
-        """End of a poll cycle: alert the strong matches found since `found_since` (the cycle's
-        start) and deliver those alerts now. Matches over the hourly budget wait for the
-        digest."""
-        created = await asyncio.to_thread(
-            create_alerts,
-            self.engine,
-            self.settings,
-            watchlists,
-            now=now,
-            found_since=found_since,
-        )
-        if not created:
-            return []
-        return await self.deliver_pending(now=now, digest_ids=[a.digest_id for a in created])
 
     async def drain(self, *, if_idle: bool = False) -> list[DeliveryOutcome]:
         """Everything due, within `[delivery] drain_time`: what a poll cycle ends with, so

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from delivery_fixtures import alert_matches
 from entries import T0, real_news_feeds
 from harness import digest_files, monitor_command, wait_for
 from harness import monitor_environment as environment
@@ -25,7 +26,7 @@ from monitor.adapters.db.schema import matches
 from monitor.config import parse_settings
 from monitor.core.watchlist import parse_watchlist
 from monitor.flows.backfill import apply_watchlists, backfill_watchlist
-from monitor.flows.digests import record_alerts, record_digest
+from monitor.flows.digests import record_digest
 from monitor.service.reload import WatchlistReloader
 
 SYRIA = """name = "Syria desk"
@@ -64,8 +65,9 @@ def test_a_new_watchlist_gets_the_stored_matches_for_its_next_digest_never_an_al
     rows = [m for m in stored_matches(engine) if m.watchlist_id == "fresh"]
     assert {m.article_id for m in rows} == {ids["delivered"], ids["alert"], ids["rate_limited"]}
     assert all(m.origin == "backfill" for m in rows) and result.recorded == 3
-    # Strong enough to alert, yet a backfill never alerts.
-    assert record_alerts(engine, new, channels=["local"], found_since=T0, now=now) == []
+    # Strong enough to alert, yet a backfill never alerts, even were its matches handed to
+    # the alert path as a poll's are.
+    assert alert_matches(engine, new, [m.id for m in rows], now=now, channels=["local"]) == []
     digest = record_digest(engine, new, channels=["local"], window_key="w", window_end=now, now=now)
     assert digest.content.total == 3
     # Nothing changed: nothing is backfilled again.

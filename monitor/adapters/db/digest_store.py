@@ -108,12 +108,10 @@ def pending_alert_candidates(
     watchlist_id: str,
     *,
     threshold: float,
-    found_since: datetime | None = None,
-    article_ids: Collection[int] | None = None,
+    article_ids: Collection[int],
 ) -> list[Candidate]:
-    """Pending matches strong enough to alert, not yet alerted and not a recorded copy: those
-    found since `found_since`, or those of `article_ids` (the articles a feed's transaction
-    has just stored)."""
+    """Pending matches strong enough to alert, not yet alerted and not a recorded copy, of
+    `article_ids` (the articles a feed's transaction has just stored)."""
     extra: list[ColumnElement[bool]] = [
         matches.c.score >= threshold,
         matches.c.alert_digest_id.is_(None),
@@ -121,10 +119,7 @@ def pending_alert_candidates(
     ]
     # A backfilled match is old news for the next digest, never an alert.
     extra.append(matches.c.origin == MatchOrigin.POLL.value)
-    if found_since is not None:
-        extra.append(matches.c.matched_at >= found_since)
-    if article_ids is not None:
-        extra.append(matches.c.article_id.in_(sorted(article_ids)))
+    extra.append(matches.c.article_id.in_(sorted(article_ids)))
     return pending_candidates(connection, watchlist_id, extra=extra)
 
 
