@@ -127,6 +127,7 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
         whole = time.monotonic() - started
         number = 0
         killed = 0
+        rounds_started = time.monotonic()
         for round_ in range(MOST_ROUNDS):
             if killed >= KILLS:
                 break
@@ -150,6 +151,7 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
         assert killed >= KILLS, f"only {killed} runs were still going when killed"
+        recovery_started = time.monotonic()
         # Recovery: runs left alone. A row a killed run claimed waits for its lease to expire
         # (`[delivery] lease`, 6 s here) before another run may send it: the receivers
         # then drop it by its id if the killed run had got it through.
@@ -177,6 +179,7 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
                 break
             time.sleep(3)
         assert wait_until(lambda: len(mailbox.messages) > 0)
+        recovered = time.monotonic()
 
     matches, digests, deliveries = Match.__table__, Digest.__table__, Delivery.__table__
     with engine.connect() as connection:
@@ -226,7 +229,8 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
         titles[str(message["Subject"])].add(str(message["Message-ID"]))
     assert all(len(ids) == 1 for ids in titles.values()), "an alert was emailed twice"
     print(
-        f"one poll --once: {whole:.1f} s; {killed} kills, {number} strong matches, {len(digest_ids)} digests sent, {len(hook.requests)} webhook requests "
+        f"one poll --once: {whole:.1f} s; kills {recovery_started - rounds_started:.0f} s, "
+        f"recovery {recovered - recovery_started:.0f} s; {round_} rounds, {killed} kills, {number} strong matches, {len(digest_ids)} digests sent, {len(hook.requests)} webhook requests "
         f"({len(hook.accepted)} accepted), {len(mailbox.messages)} emails "
         f"({len(by_id)} Message-IDs)"
     )
