@@ -15,6 +15,7 @@ commit never stalls a send in flight. Log lines name the channel and the digest.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import random
@@ -42,7 +43,7 @@ from monitor.config import Settings, send_timeouts
 from monitor.core.backoff import backoff_delay
 from monitor.core.redact import scrub
 from monitor.core.states import DeliveryStatus, DigestKind
-from monitor.errors import DeliveryError, PermanentDeliveryError
+from monitor.errors import DeliveryError, PartialDeliveryError, PermanentDeliveryError
 from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,14 @@ class Outbox:
             "delivery_id": row.id,
             "watchlist": row.content.watchlist_id,
         }
-        message = Outgoing(row.id, row.digest_id, row.channel, row.idempotency_key, row.content)
+        message = Outgoing(
+            row.id,
+            row.digest_id,
+            row.channel,
+            row.idempotency_key,
+            row.content,
+            delivered_parts=row.delivered_parts,
+        )
         timeout = send_timeout(self.settings, row.channel)
         try:
             sender = self._sender_for(row.channel, deps)
@@ -322,7 +330,11 @@ class Outbox:
             return error
         text = str(error)
         clean = scrub(text, channel_secrets(config, deps.environ))
-        return error if clean == text else type(error)(clean)
+        if clean == text:
+            return error
+        masked = copy.copy(error)  # keeps its fields (PartialDeliveryError.delivered)
+        masked.args = (clean,)
+        return masked
 
     def _mark_delivered(self, delivery_id: int, now: datetime) -> bool:
         with (
@@ -377,4 +389,7 @@ class Outbox:
                 permanent=isinstance(error, PermanentDeliveryError),
                 max_attempts=self.settings.delivery.max_attempts,
                 delay=delay,
+                delivered_parts=(
+                    error.delivered if isinstance(error, PartialDeliveryError) else ()
+                ),
             )

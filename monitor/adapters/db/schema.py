@@ -252,6 +252,9 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
+    # The channel's targets that accepted an earlier attempt (keys of Apprise URLs, never the
+    # URLs): a retry skips them.
+    delivered_parts: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 metadata = Base.metadata

@@ -1,4 +1,5 @@
-"""outlet names: each feed's title as configured and as the feed itself gives it
+"""outlet names (each feed's title as configured and as the feed gives it), and the targets
+of a delivery that accepted an earlier attempt
 
 Revision ID: 0004
 Revises: 0003
@@ -21,9 +22,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("feeds", sa.Column("title", sa.String(length=300), nullable=True))
     op.add_column("feeds", sa.Column("feed_title", sa.String(length=300), nullable=True))
+    op.add_column("deliveries", sa.Column("delivered_parts", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch:
+        batch.drop_column("delivered_parts")
     with op.batch_alter_table("feeds") as batch:
         batch.drop_column("feed_title")
         batch.drop_column("title")
