@@ -65,17 +65,21 @@ def preview_command(args: argparse.Namespace) -> int:
         content = preview_digest(engine, watchlist, now=utc_now())
     finally:
         engine.dispose()
-    print_content(content, args.format, None)
+    print_content(content, args.format, None, more_in=None)
     return 0
 
 
-def print_content(content: DigestContent, fmt: str, digest_id: int | None) -> None:
+def print_content(
+    content: DigestContent, fmt: str, digest_id: int | None, *, more_in: int | None
+) -> None:
+    """`more_in`: the digest whose `digest show` lists what "and N more" leaves out (None:
+    the text points at `articles list` instead)."""
     if fmt == "html":
-        sys.stdout.write(render_html(content, digest_id=digest_id))
+        sys.stdout.write(render_html(content, digest_id=more_in))
     elif fmt == "json":
         print(json.dumps(json_payload(digest_id, content), ensure_ascii=False, indent=2))
     else:
-        sys.stdout.write(render_text(content, digest_id=digest_id))
+        sys.stdout.write(render_text(content, digest_id=more_in))
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -88,7 +92,11 @@ def show_command(args: argparse.Namespace) -> int:
         raise InputError(
             f"no such digest: {args.digest_id} (`monitor deliveries list` shows digest ids)"
         )
-    print_content(content.complete(), args.format, args.digest_id)
+    whole = content.complete()
+    # A digest made before the rest was kept has only its shown stories: its "and N more"
+    # must not send the reader back to this very command.
+    more_in = args.digest_id if not whole.omitted else None
+    print_content(whole, args.format, args.digest_id, more_in=more_in)
     return 0
 
 

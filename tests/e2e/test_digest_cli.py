@@ -24,8 +24,10 @@ from delivery_fixtures import (
     verify_signature,
 )
 from harness import write_config
+from sqlalchemy import select, update
 
 from monitor.adapters.db.engine import make_engine, upgrade_database
+from monitor.adapters.db.schema import Digest
 from monitor.cli import main
 
 SECRET = "whsec-cli"
@@ -230,3 +232,15 @@ def test_show_prints_every_story_of_a_digest_made_earlier(
     assert (payload["total"], payload["omitted"], len(payload["stories"])) == (3, 0, 3)
     assert main(["--config", str(setup.config), "digest", "show", "999"]) == 2
     assert "no such digest: 999" in capsys.readouterr().err
+    # A digest stored before its other stories were kept shows what it has, and its "and N
+    # more" points at `articles list`, not back at `digest show`.
+    digests = Digest.__table__
+    with setup.rows.engine.begin() as connection:
+        stored = connection.execute(
+            select(digests.c.payload).where(digests.c.id == digest_id)
+        ).scalar_one()
+        old = {k: v for k, v in stored.items() if k != "rest"}
+        connection.execute(update(digests).where(digests.c.id == digest_id).values(payload=old))
+    code, text = run(setup, capsys, "digest", "show", str(digest_id))
+    assert code == 0 and "S-400 note 0" in text and "S-400 note 2" not in text
+    assert "…and 2 more stories. `monitor articles list --watchlist s400`" in text
