@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core.units import MAX_SIZE, parse_duration, parse_size
+from monitor.core.units import MAX_SIZE, format_duration, parse_duration, parse_size
 from monitor.errors import ConfigError
 
 DEFAULT_CONFIG = "config.toml"
@@ -170,11 +170,24 @@ class DeliverySettings(_Strict):
     concurrency: int = Field(16, ge=1, le=500)
     # How long the end of a poll cycle (and `poll --once`) may spend draining the outbox.
     drain_time: Duration = timedelta(minutes=5)
+    # How long a claimed outbox row stays with its worker; unset, the slowest send timeout
+    # plus a minute. A killed worker's rows wait this long before another worker sends them.
+    lease: Duration | None = None
+
+
+def _outlet_title(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value.strip() or any(ord(c) < 32 for c in value):
+            raise ValueError(f"must be one line of text naming the outlet, got {value!r}")
+        return value.strip()
+    return value
 
 
 class FeedSettings(_Strict):
     name: Name
     url: str = Field(pattern=r"^https?://\S+$")
+    # The outlet's name as digests show it ("Hürriyet Daily News"); else the feed's <title>.
+    title: Annotated[str, BeforeValidator(_outlet_title), Field(max_length=300)] | None = None
     tags: list[str] = Field(default_factory=list)
     interval: Duration | None = None
 
@@ -266,6 +279,21 @@ class Settings(_Strict):
             seen.add(feed.name)
         return feeds
 
+    @model_validator(mode="after")
+    def _lease_outlasts_sends(self) -> Settings:
+        lease = self.delivery.lease
+        if lease is None:
+            return self
+        # A lease that ends while its send is still running lets a second worker send the
+        # same row at the same time: a duplicate the receiver may not be able to drop.
+        slowest = max(send_timeouts(self))
+        if lease <= slowest:
+            raise ValueError(
+                f"delivery.lease ({format_duration(lease)}) must be longer than the slowest "
+                f"send timeout ({format_duration(slowest)}): raise it or lower that timeout"
+            )
+        return self
+
     @property
     def base_dir(self) -> Path:
         return self.config_file.parent
@@ -277,6 +305,13 @@ class Settings(_Strict):
     @property
     def watchlist_dir(self) -> Path:
         return self.resolve(self.watchlists.dir)
+
+
+def send_timeouts(settings: Settings) -> list[timedelta]:
+    """`[delivery] timeout` and every channel's own `timeout`: the limits a send may take."""
+    timeouts = [settings.delivery.timeout]
+    timeouts += [c.timeout for c in settings.channels.values() if hasattr(c, "timeout")]
+    return timeouts
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -341,8 +376,10 @@ def _valid_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]
             "file": FileChannel,
             "email": EmailChannel,
             "webhook": WebhookChannel,
+            "apprise": AppriseChannel,
         }
-        return sorted(channel[str(loc[2])].model_fields)
+        model_of_type = channel.get(str(loc[2]))
+        return sorted(model_of_type.model_fields) if model_of_type else None
     current: Any = model
     for item in loc[:-1]:
         if isinstance(item, int) or current is None:

@@ -19,7 +19,9 @@
     │   └── ConnectError          DNS, TCP or TLS failed
     ├── ParseError                the bytes are not a feed we can read (stage "parse")
     └── DeliveryError             a channel did not accept a message (stage "deliver")
-        └── PermanentDeliveryError  retrying cannot help (bad address, 4xx other than 408/429)
+        ├── PermanentDeliveryError  retrying cannot help (bad address, 4xx other than 408/429)
+        └── PartialDeliveryError  some of a channel's targets (Apprise URLs) accepted it: the
+                                  retry goes to the others only
 
 Every error's `str()` is a sentence a user can act on; the stage prefix says where it happened.
 The command line exits 2 for ConfigError, WatchlistError and InputError (the input must be
@@ -242,6 +244,23 @@ class DeliveryError(MonitorError):
         self.channel = channel
         self.status = status
         super().__init__(message)
+
+
+class PartialDeliveryError(DeliveryError):
+    """Some of the channel's targets (the URLs of an Apprise channel) accepted the message and
+    others did not. `delivered` names those that did (opaque keys, no secrets): the outbox
+    keeps them with the row, and the retry sends only to the others."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        delivered: frozenset[str] = frozenset(),
+        channel: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.delivered = delivered
+        super().__init__(message, channel=channel, status=status)
 
 
 class PermanentDeliveryError(DeliveryError):

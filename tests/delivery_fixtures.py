@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,9 +23,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from monitor.adapters.db.digest_store import CreatedDigest
 from monitor.adapters.db.schema import Article, Delivery, Digest, Feed, Match, Story
+from monitor.adapters.db.transactions import write_transaction
 from monitor.config import Settings, parse_settings
 from monitor.core.watchlist import Term, Watchlist
+from monitor.flows.digests import AlertPolicy, alerts_in_transaction
 
 HOSTILE_TITLE = '<script>alert(1)</script> S-400 <img src=x onerror="alert(2)"> & Co'
 
@@ -196,6 +199,26 @@ def match_rows(engine: Engine, watchlist_id: str | None = None) -> dict[int, Any
         return {row.id: row for row in connection.execute(query)}
 
 
+def alert_matches(
+    engine: Engine,
+    watchlist: AlertPolicy,
+    match_ids: Iterable[int],
+    *,
+    now: datetime,
+    channels: Sequence[str] = ("mail",),
+) -> list[CreatedDigest]:
+    """What a feed's transaction does once it has stored these matches: the product's one
+    alert path (flows.digests.alerts_in_transaction), here in a transaction of its own."""
+    wanted = sorted(match_ids)
+    with write_transaction(engine, what="alerting in a test") as connection:
+        article_ids = connection.execute(
+            select(matches.c.article_id).where(matches.c.id.in_(wanted))
+        ).scalars()
+        return alerts_in_transaction(
+            connection, watchlist, channels=channels, article_ids=set(article_ids), now=now
+        )
+
+
 def delivery_rows(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         return list(connection.execute(select(deliveries).order_by(deliveries.c.id)))
@@ -288,6 +311,9 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The answer goes out as two writes (headers, body): with Nagle on, each waits
+            # for the client's delayed ACK, 40 ms per request that no real receiver adds.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 receiver.gauge.enter()

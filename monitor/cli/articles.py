@@ -14,7 +14,7 @@ from monitor.errors import InputError
 from monitor.flows.reports import known_names, list_articles
 
 # The table's columns; JSON has every field (README, "Command line").
-TABLE_COLUMNS = ["id", "fetched_at", "published_at", "feed", "title", "story_id"]
+TABLE_COLUMNS = ["id", "fetched_at", "published_at", "outlet", "title", "story_id"]
 
 
 def register(subparsers: Any) -> None:

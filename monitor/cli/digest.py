@@ -1,7 +1,8 @@
-"""`monitor digest preview|send ID`: what a watchlist's next digest holds, or send it now.
+"""`monitor digest preview|send ID`: what a watchlist's next digest holds, or send it now;
+`monitor digest show DIGEST_ID`: a digest already made, every story of it.
 
-Thin: loads the watchlist, calls flows.digests and flows.outbox, prints. `preview`
-changes nothing; `send` creates the digest (assigning its matches) and attempts its outbox
+Thin: loads the watchlist, calls flows.digests and flows.outbox, prints. `preview` and
+`show` change nothing; `send` creates the digest (assigning its matches) and attempts its outbox
 rows once; failed rows stay pending and `monitor deliveries retry` (or the daemon) retries them.
 """
 
@@ -20,10 +21,11 @@ from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from
 from monitor.cli.output import plural
 from monitor.config import Settings
+from monitor.core.digest import DigestContent
 from monitor.core.states import DeliveryStatus
 from monitor.core.watchlist import Watchlist
-from monitor.errors import WatchlistError
-from monitor.flows.digests import create_digest, preview_digest
+from monitor.errors import InputError, WatchlistError
+from monitor.flows.digests import create_digest, preview_digest, stored_digest
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 
 
@@ -41,6 +43,12 @@ def register(subparsers: Any) -> None:
     )
     send.add_argument("watchlist_id", metavar="ID", help="the watchlist (its file name)")
     send.set_defaults(func=send_command)
+    show = commands.add_parser(
+        "show", help="print a digest or alert already made, every story of it (changes nothing)"
+    )
+    show.add_argument("digest_id", metavar="DIGEST_ID", type=int, help="as `digest send` prints it")
+    add_format(show, "text", "html", "json")
+    show.set_defaults(func=show_command)
 
 
 def load_watchlist(settings: Settings, watchlist_id: str) -> Watchlist:
@@ -57,12 +65,38 @@ def preview_command(args: argparse.Namespace) -> int:
         content = preview_digest(engine, watchlist, now=utc_now())
     finally:
         engine.dispose()
-    if args.format == "html":
-        sys.stdout.write(render_html(content))
-    elif args.format == "json":
-        print(json.dumps(json_payload(None, content), ensure_ascii=False, indent=2))
+    print_content(content, args.format, None, more_in=None)
+    return 0
+
+
+def print_content(
+    content: DigestContent, fmt: str, digest_id: int | None, *, more_in: int | None
+) -> None:
+    """`more_in`: the digest whose `digest show` lists what "and N more" leaves out (None:
+    the text points at `articles list` instead)."""
+    if fmt == "html":
+        sys.stdout.write(render_html(content, digest_id=more_in))
+    elif fmt == "json":
+        print(json.dumps(json_payload(digest_id, content), ensure_ascii=False, indent=2))
     else:
-        sys.stdout.write(render_text(content))
+        sys.stdout.write(render_text(content, digest_id=more_in))
+
+
+def show_command(args: argparse.Namespace) -> int:
+    _, engine = database_from(args)
+    try:
+        content = stored_digest(engine, args.digest_id)
+    finally:
+        engine.dispose()
+    if content is None:
+        raise InputError(
+            f"no such digest: {args.digest_id} (`monitor deliveries list` shows digest ids)"
+        )
+    whole = content.complete()
+    # A digest made before the rest was kept has only its shown stories: its "and N more"
+    # must not send the reader back to this very command.
+    more_in = args.digest_id if not whole.omitted else None
+    print_content(whole, args.format, args.digest_id, more_in=more_in)
     return 0
 
 

@@ -95,6 +95,7 @@ def list_command(args: argparse.Namespace) -> int:
         rows,
         [
             "name",
+            "title",
             "state",
             "last_status",
             "consecutive_failures",

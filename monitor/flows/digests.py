@@ -6,8 +6,6 @@ record the decision with its outbox rows in one transaction.
 - `alerts_in_transaction(connection, watchlist, ...)`: alerts for the strong matches a feed's
   transaction has just stored, in that transaction (the transactional outbox), within the
   watchlist's hourly budget; flows/matching.py calls it.
-- `create_alerts(engine, settings, watchlists, now=..., found_since=...)`: the same for
-  matches found since a time, in transactions of their own (a catch-up).
 - `preview_digest(engine, watchlist, now=...)`: what the next digest would hold; writes nothing.
 
 A pending match of a story the watchlist was already sent is decided copy or development
@@ -212,6 +210,12 @@ def _log_decisions(
         )
 
 
+def stored_digest(engine: Engine, digest_id: int) -> DigestContent | None:
+    """A digest or alert as it was made, with every story (`monitor digest show`)."""
+    with engine.connect() as connection:
+        return digest_store.stored_digest(connection, digest_id)
+
+
 def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
     return {c.story_id for c in candidates if c.story_id is not None}
 
@@ -244,58 +248,6 @@ def _plan_digest(
 # ---- alerts ------------------------------------------------------------------------------
 
 
-def create_alerts(
-    engine: Engine,
-    settings: Settings,
-    watchlists: Sequence[AlertPolicy],
-    *,
-    now: datetime,
-    found_since: datetime,
-) -> list[CreatedDigest]:
-    """Alert rows (and their outbox rows) for matches found since `found_since`."""
-    created: list[CreatedDigest] = []
-    for watchlist in watchlists:
-        if watchlist.alert_threshold is None:
-            continue
-        alerts = record_alerts(
-            engine,
-            watchlist,
-            channels=known_channels(settings, watchlist),
-            found_since=found_since,
-            now=now,
-        )
-        for alert in alerts:
-            log.info(
-                "alert created: %s",
-                alert.content.items[0].title,
-                extra={"watchlist": watchlist.id, "digest_id": alert.digest_id},
-            )
-        created.extend(alerts)
-    return created
-
-
-def record_alerts(
-    engine: Engine,
-    watchlist: AlertPolicy,
-    *,
-    channels: Sequence[str],
-    found_since: datetime,
-    now: datetime,
-) -> list[CreatedDigest]:
-    """Create immediate alerts for the watchlist's strong matches found since `found_since`,
-    in a transaction of their own: the catch-up for matches stored without their alerts
-    (by a version before the transactional outbox). Poll cycles alert inside the feed's
-    transaction instead, through `alerts_in_transaction`."""
-    if watchlist.alert_threshold is None or not channels:
-        return []
-    with write_transaction(
-        engine, lock=f"watchlist:{watchlist.id}", what="creating alerts"
-    ) as connection:
-        return _record_alerts(
-            connection, watchlist, channels=channels, now=now, found_since=found_since
-        )
-
-
 def alerts_in_transaction(
     connection: Connection,
     watchlist: AlertPolicy,
@@ -322,8 +274,7 @@ def _record_alerts(
     *,
     channels: Sequence[str],
     now: datetime,
-    found_since: datetime | None = None,
-    article_ids: Collection[int] | None = None,
+    article_ids: Collection[int],
 ) -> list[CreatedDigest]:
     """One alert (kind "alert", window_key per story) per story not yet delivered to this
     watchlist, at most `max_alerts_per_hour` in any hour; the rest wait for the digest."""
@@ -334,7 +285,6 @@ def _record_alerts(
         connection,
         watchlist.id,
         threshold=threshold,
-        found_since=found_since,
         article_ids=article_ids,
     )
     if not candidates:

@@ -26,7 +26,7 @@ from monitor.errors import FetchError, InputError, ParseError
 def configured_feeds(settings: Settings) -> list[FeedSpec]:
     """The `[[feeds]]` of config.toml as the store takes them."""
     return [
-        FeedSpec(name=f.name, url=f.url, tags=tuple(f.tags), interval=f.interval)
+        FeedSpec(name=f.name, url=f.url, tags=tuple(f.tags), interval=f.interval, title=f.title)
         for f in settings.feeds
     ]
 

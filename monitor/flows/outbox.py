@@ -15,6 +15,7 @@ commit never stalls a send in flight. Log lines name the channel and the digest.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import random
@@ -38,19 +39,18 @@ from monitor.adapters.channels import (
 from monitor.adapters.db import outbox_store
 from monitor.adapters.db.outbox_store import ClaimedDelivery, RetryResult
 from monitor.adapters.db.transactions import write_transaction
-from monitor.config import Settings
+from monitor.config import Settings, send_timeouts
 from monitor.core.backoff import backoff_delay
 from monitor.core.digest import DigestContent
 from monitor.core.redact import scrub
 from monitor.core.states import DeliveryStatus, DigestKind
-from monitor.errors import ConfigError, DeliveryError, PermanentDeliveryError
-from monitor.flows.digests import AlertPolicy, create_alerts
+from monitor.errors import ConfigError, DeliveryError, PartialDeliveryError, PermanentDeliveryError
 from monitor.flows.feedback import with_feedback_links
 from monitor.flows.workers import worker_id
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = timedelta(minutes=1)  # beyond the slowest channel's timeout
+LEASE_MARGIN = timedelta(minutes=1)  # beyond the slowest channel's timeout, by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +70,11 @@ class DeliveryOutcome:
 
 def delivery_lease(settings: Settings) -> timedelta:
     """How long a claim holds: longer than any send may take, so no two workers send a row
-    at once, yet short enough that a dead worker's rows soon go out."""
-    timeouts = [settings.delivery.timeout]
-    timeouts += [c.timeout for c in settings.channels.values() if hasattr(c, "timeout")]
-    return max(timeouts) + LEASE_MARGIN
+    at once, yet short enough that a dead worker's rows soon go out. `[delivery] lease` when
+    set (config.py checks it outlasts every send timeout), else a minute beyond the slowest."""
+    if settings.delivery.lease is not None:
+        return settings.delivery.lease
+    return max(send_timeouts(settings)) + LEASE_MARGIN
 
 
 def utc_now() -> datetime:
@@ -222,24 +223,6 @@ class Outbox:
         async with self.limits.slot(row.channel):
             return await self._deliver_one(row, deps, now)
 
-    async def send_alerts(
-        self, watchlists: Sequence[AlertPolicy], *, now: datetime, found_since: datetime
-    ) -> list[DeliveryOutcome]:
-        """End of a poll cycle: alert the strong matches found since `found_since` (the cycle's
-        start) and deliver those alerts now. Matches over the hourly budget wait for the
-        digest."""
-        created = await asyncio.to_thread(
-            create_alerts,
-            self.engine,
-            self.settings,
-            watchlists,
-            now=now,
-            found_since=found_since,
-        )
-        if not created:
-            return []
-        return await self.deliver_pending(now=now, digest_ids=[a.digest_id for a in created])
-
     async def drain(self, *, if_idle: bool = False) -> list[DeliveryOutcome]:
         """Everything due, within `[delivery] drain_time`: what a poll cycle ends with, so
         that cron-only set-ups (`poll --once`) send every alert and digest in time. With
@@ -304,7 +287,14 @@ class Outbox:
             "watchlist": row.content.watchlist_id,
         }
         content = self._with_feedback_links(row, deps, now)
-        message = Outgoing(row.id, row.digest_id, row.channel, row.idempotency_key, content)
+        message = Outgoing(
+            row.id,
+            row.digest_id,
+            row.channel,
+            row.idempotency_key,
+            content,
+            delivered_parts=row.delivered_parts,
+        )
         timeout = send_timeout(self.settings, row.channel)
         try:
             sender = self._sender_for(row.channel, deps)
@@ -354,7 +344,11 @@ class Outbox:
             return error
         text = str(error)
         clean = scrub(text, channel_secrets(config, deps.environ))
-        return error if clean == text else type(error)(clean)
+        if clean == text:
+            return error
+        masked = copy.copy(error)  # keeps its fields (PartialDeliveryError.delivered)
+        masked.args = (clean,)
+        return masked
 
     def _mark_delivered(self, delivery_id: int, now: datetime) -> bool:
         with (
@@ -409,4 +403,7 @@ class Outbox:
                 permanent=isinstance(error, PermanentDeliveryError),
                 max_attempts=self.settings.delivery.max_attempts,
                 delay=delay,
+                delivered_parts=(
+                    error.delivered if isinstance(error, PartialDeliveryError) else ()
+                ),
             )

@@ -37,6 +37,7 @@ from monitor.adapters.feed_parse import parse_feed
 from monitor.adapters.http import FetchResult
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
+from monitor.core.redact import scrub, url_secrets
 from monitor.core.states import DigestKind, FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
 from monitor.flows.outbox import DeliveryOutcome, Outbox
@@ -340,8 +341,10 @@ class Poller:
                 trusted=feed.source in ("config", "cli"),
             )
         except FetchError as exc:
-            log.debug("fetch failed: %s", exc, extra={"feed": feed.name})
-            return await self._db(self._apply_failure, feed, str(exc))
+            # Stored and logged: without the URL's tokens (?api_key=...), which errors quote.
+            error = scrub(str(exc), url_secrets(feed.url))
+            log.debug("fetch failed: %s", error, extra={"feed": feed.name})
+            return await self._db(self._apply_failure, feed, error)
 
         report = await self._apply_result(feed, result)
         report.elapsed = result.elapsed
@@ -466,6 +469,7 @@ class Poller:
                 values = self._poll_values(feed, result, decision, now)
                 values["body_hash"] = body_hash
                 values["ttl_seconds"] = parsed.ttl_seconds
+                values["feed_title"] = feed_store.stored_feed_title(parsed.title)
                 if notes := parsed.notes():
                     values["last_error"] = "; ".join(notes)
                 feed_store.record_poll(connection, feed.id, self.owner, **values)

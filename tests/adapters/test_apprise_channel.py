@@ -81,3 +81,28 @@ async def test_the_variable_must_be_set(sqlite_engine: Engine, tmp_path: Path) -
     create_digest(sqlite_engine, settings, watchlist(channels=("push",)), now=NOW)
     [outcome] = await deliver(sqlite_engine, settings, {}, NOW)
     assert outcome.status.value == "pending" and "PUSH_URLS" in (outcome.error or "")
+
+
+async def test_a_retry_goes_only_to_the_urls_that_failed(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    Rows(sqlite_engine, NOW).match("s400", "ap", title="Turkey receives second S-400 batch")
+    with WebhookReceiver() as steady, WebhookReceiver([503]) as flaky:
+        urls = [
+            r.url.replace("http://", "json://") + "?token=tok-SECRET-9" for r in (steady, flaky)
+        ]
+        settings = settings_for(tmp_path, {"push": {"type": "apprise", "urls_env": "PUSH_URLS"}})
+        create_digest(sqlite_engine, settings, watchlist(channels=("push",)), now=NOW)
+        environ = {"PUSH_URLS": " ".join(urls)}
+        [first] = await deliver(sqlite_engine, settings, environ, NOW)
+        assert first.status.value == "pending"
+        assert "URL 2 of 2 (json://...)" in (first.error or "")
+        assert "1 of 2 accepted it" in (first.error or "")
+        [row] = delivery_rows(sqlite_engine)
+        assert len(row.delivered_parts) == 1
+        assert "tok-SECRET-9" not in str(row.delivered_parts) + (row.last_error or "")
+        [second] = await deliver(sqlite_engine, settings, environ, NOW + timedelta(minutes=5))
+    assert second.status.value == "delivered"
+    # The URL that accepted the first attempt did not get the digest a second time.
+    assert [r.status for r in steady.requests] == [200]
+    assert [r.status for r in flaky.requests] == [503, 200]

@@ -79,6 +79,11 @@ def problems(data: dict, path: str = "config.toml") -> list[str]:
             id="channel-unknown-key",
         ),
         pytest.param(
+            {"channels": {"x": {"type": "apprise", "urls_env": "X", "colour": 1}}},
+            "config.toml: channels.x.colour: unknown key; valid keys here: timeout, type, urls_env",
+            id="apprise-unknown-key",
+        ),
+        pytest.param(
             {
                 "channels": {
                     "m": {
@@ -183,3 +188,25 @@ def test_sizes(text: str, size: int) -> None:
 def test_format_duration_round_trips() -> None:
     for text in ["90s", "15m", "6h", "7d", "14d"]:
         assert format_duration(parse_duration(text)) == text
+
+
+def test_the_outbox_lease_defaults_to_a_minute_beyond_the_slowest_send() -> None:
+    from monitor.flows.outbox import delivery_lease
+
+    hook = {"type": "webhook", "url": "https://h", "timeout": "45s"}
+    default = parse_settings({"channels": {"w": hook}}, Path("config.toml"))
+    assert delivery_lease(default) == timedelta(seconds=105)
+    short = parse_settings(
+        {"channels": {"w": hook}, "delivery": {"lease": "50s"}}, Path("config.toml")
+    )
+    assert delivery_lease(short) == timedelta(seconds=50)
+
+
+def test_an_outbox_lease_shorter_than_a_send_timeout_is_refused() -> None:
+    # The lease would end while the send runs: another worker could send the row again.
+    hook = {"type": "webhook", "url": "https://h", "timeout": "45s"}
+    found = problems({"channels": {"w": hook}, "delivery": {"lease": "45s"}})
+    assert any(
+        "delivery.lease (45s) must be longer than the slowest send timeout (45s)" in p
+        for p in found
+    ), found

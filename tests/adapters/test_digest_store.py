@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from delivery_fixtures import (
     Rows,
+    alert_matches,
     delivery_rows,
     digest_rows,
     match_rows,
@@ -204,12 +205,9 @@ def test_preview_changes_nothing(engine: Engine, now: datetime) -> None:
 # ---- alerts -------------------------------------------------------------------------------
 
 
-def alert(
-    engine: Engine, wl: Watchlist, now: datetime, since: datetime | None = None
-) -> list[CreatedDigest]:
-    return digests.record_alerts(
-        engine, wl, channels=("mail",), found_since=since or now - timedelta(minutes=15), now=now
-    )
+def alert(engine: Engine, wl: Watchlist, now: datetime, *match_ids: int) -> list[CreatedDigest]:
+    """Alerts as the feed's transaction that stored `match_ids` makes them."""
+    return alert_matches(engine, wl, match_ids, now=now)
 
 
 def test_strong_matches_are_alerted_once_per_story(engine: Engine, now: datetime) -> None:
@@ -220,10 +218,11 @@ def test_strong_matches_are_alerted_once_per_story(engine: Engine, now: datetime
     weak = rows.match("s400", "dw", score=9.0)
     old = rows.match("s400", "dw", score=20.0, matched_at=now - timedelta(hours=2))
     wl = watchlist(alert_threshold=12.0)
-    created = alert(engine, wl, now)
+    # `old` was stored (and not alerted) by an earlier feed transaction.
+    created = alert(engine, wl, now, a, b, weak)
     assert [c.content.items[0].match_id for c in created] == [b]
     assert created[0].content.kind is DigestKind.ALERT
-    assert alert(engine, wl, now) == []  # the story is delivered; nothing twice
+    assert alert(engine, wl, now, a, b, weak) == []  # the story is delivered; nothing twice
     assigned = match_rows(engine)
     assert assigned[b].alert_digest_id == created[0].digest_id
     assert {assigned[m].alert_digest_id for m in (a, weak, old)} == {None}
@@ -236,7 +235,7 @@ def test_alerted_stories_repeat_in_the_digest_on_request(engine: Engine, now: da
     rows = Rows(engine, now)
     strong = rows.match("s400", "ap", score=13.0)
     wl = watchlist(alert_threshold=12.0, repeat_alerts_in_digest=True)
-    assert len(alert(engine, wl, now)) == 1
+    assert len(alert(engine, wl, now, strong)) == 1
     digest = create(engine, wl, now)
     assert [i.match_id for i in digest.content.items] == [strong]
 
@@ -244,16 +243,14 @@ def test_alerted_stories_repeat_in_the_digest_on_request(engine: Engine, now: da
 def test_the_hourly_alert_budget_holds_across_cycles(engine: Engine, now: datetime) -> None:
     rows = Rows(engine, now)
     wl = watchlist(alert_threshold=10.0, max_alerts_per_hour=3)
-    for i in range(2):
-        rows.match("s400", "ap", score=11.0 + i)
-    assert len(alert(engine, wl, now)) == 2
+    first = [rows.match("s400", "ap", score=11.0 + i) for i in range(2)]
+    assert len(alert(engine, wl, now, *first)) == 2
     later = now + timedelta(minutes=20)
-    for i in range(3):
-        rows.match("s400", "dw", score=11.0 + i, matched_at=later)
-    assert len(alert(engine, wl, later, since=later)) == 1  # 2 + 1 = the budget
+    second = [rows.match("s400", "dw", score=11.0 + i, matched_at=later) for i in range(3)]
+    assert len(alert(engine, wl, later, *second)) == 1  # 2 + 1 = the budget
     next_hour = now + timedelta(minutes=61)
-    rows.match("s400", "bbc", score=30.0, matched_at=next_hour)
-    assert len(alert(engine, wl, next_hour, since=next_hour)) == 1
+    third = rows.match("s400", "bbc", score=30.0, matched_at=next_hour)
+    assert len(alert(engine, wl, next_hour, third)) == 1
 
 
 # ---- the outbox ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A real email in an aiosmtpd mailbox on loopback carries the sender's display name,
 List-Id, List-Unsubscribe (to the configured address) and Precedence: bulk, and points the
-reader of "…and N more" at the command that lists every match."""
+reader of "…and N more" at the command that lists every story of the digest."""
 
 from __future__ import annotations
 
@@ -53,4 +53,7 @@ async def test_list_headers_in_a_real_message(sqlite_engine: Engine, tmp_path: P
     )
     assert mail["Precedence"] == "bulk"
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "…and 1 more story. `monitor articles list --watchlist s400` lists every match." in text
+    digest_id = int(mail["X-Monitor-Digest-Id"])
+    assert (
+        f"…and 1 more story. `monitor digest show {digest_id}` lists all 3 of this digest." in text
+    )

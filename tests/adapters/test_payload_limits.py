@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from monitor.adapters.channels import SenderDeps
 from monitor.adapters.db import digest_store
 from monitor.adapters.db.transactions import write_transaction
-from monitor.core.digest import DigestContent, DigestItem, Snippet
+from monitor.core.digest import Copy, DigestContent, DigestItem, Snippet
 from monitor.core.states import DigestKind
 from monitor.flows.outbox import Outbox
 
@@ -48,6 +48,11 @@ def big_digest() -> DigestContent:
                 matched_terms=("S-400",),
                 snippet=Snippet(text[:300], ((28, 33),)),
                 also_reported_by=tuple(f"other-{n}-{k}" for k in range(6)),
+                # Each outlet linked to its copy, with long (tracking-laden) links.
+                copies=tuple(
+                    Copy(f"other-{n}-{k}", f"https://other{k}.example/{n}?" + "ref=x&" * 50, "t")
+                    for k in range(6)
+                ),
             )
         )
     return DigestContent(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -25,6 +26,7 @@ from monitor.adapters.db.schema import DigestKind
 from monitor.adapters.render import (
     SCHEMA,
     WEBHOOK_FORMATS,
+    discord_payload,
     render_html,
     render_text,
     safe_href,
@@ -32,7 +34,7 @@ from monitor.adapters.render import (
     webhook_payload,
 )
 from monitor.config import EmailChannel
-from monitor.core.digest import DigestContent, DigestItem, Snippet
+from monitor.core.digest import Copy, DigestContent, DigestItem, Snippet
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -51,6 +53,10 @@ def item(n: int, title: str, **overrides: Any) -> DigestItem:
             "Ankara took delivery of the S-400 despite CAATSA", ((28, 33), (42, 48))
         ),
         "also_reported_by": ("hurriyet", "reuters"),
+        "copies": (
+            Copy("hurriyet", f"https://hurriyet.example/{n}?a=1&b=2", "Turkey's S-400 batch"),
+            Copy("reuters", f"https://reuters.example/{n}", "Turkey gets S-400 units"),
+        ),
     }
     values.update(overrides)
     return DigestItem(**values)
@@ -67,8 +73,19 @@ def sample_digest() -> DigestContent:
             source="evil<feed>",
             snippet=Snippet(hostile_snippet, ((12, 17),)),
             also_reported_by=("<b>x</b>", "@everyone <!channel>"),
+            copies=(
+                Copy("<b>x</b>", "javascript:alert(4)", '<img src=x onerror="alert(5)">'),
+                Copy("@everyone <!channel>", "https://ev.example/a|b>c(d)", "<!here>"),
+            ),
         ),
-        item(3, "US weighs CAATSA\nsanctions", url=None, snippet=None, also_reported_by=()),
+        item(
+            3,
+            "US weighs CAATSA\nsanctions",
+            url=None,
+            snippet=None,
+            also_reported_by=(),
+            copies=(),
+        ),
     )
     return DigestContent(
         kind=DigestKind.DIGEST,
@@ -303,3 +320,20 @@ def test_feed_text_never_adds_markup(
     harmless = ["x" * len(text) for text in (title, source, before, hit, after)]
     html = render_html(digest(title, source, before, hit, after))
     assert html.count("<") == render_html(digest(*harmless)).count("<")
+
+
+def test_discord_names_the_outlets_without_links_when_the_links_do_not_fit() -> None:
+    long_links = tuple(
+        Copy(f"outlet {k}", f"https://outlet{k}.example/" + "x" * 150, "copy") for k in range(5)
+    )
+    snippet = Snippet("S-400 " + "and more " * 100, ((0, 5),))
+    content = replace(sample_alert(), items=(item(1, "S-400", snippet=snippet, copies=long_links),))
+    (embed,) = discord_payload(1, content)["embeds"]
+    # The outlets are all still named, none cut mid-link, within the description's limit.
+    assert len(embed["description"]) <= 1000
+    assert embed["description"].endswith(
+        "*Also reported by:* outlet 0, outlet 1, outlet 2, outlet 3, outlet 4"
+    )
+    short = replace(content, items=(item(1, "S-400", copies=long_links[:1]),))
+    (linked,) = discord_payload(1, short)["embeds"]
+    assert "[outlet 0](<https://outlet0.example/" in linked["description"]

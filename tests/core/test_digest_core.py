@@ -14,6 +14,7 @@ from monitor.adapters.db.schema import DigestKind
 from monitor.core.developments import WindowTerms
 from monitor.core.digest import (
     Candidate,
+    Copy,
     DigestContent,
     Snippet,
     alert_window_key,
@@ -90,6 +91,49 @@ def plan(candidates: list[Candidate], **options: Any) -> Any:
 
 
 # ---- digests ------------------------------------------------------------------------------
+
+
+def test_also_reported_by_links_one_copy_per_other_outlet() -> None:
+    result = plan(
+        [cand(1, 9.0, story=10, source="AP"), cand(2, 5.0, story=10, source="Reuters")],
+        story_outlets={
+            10: [
+                Copy("BBC", None, "no link known"),
+                Copy("BBC", "https://bbc.example/b", "BBC's copy"),
+                Copy("AP", "https://example.org/other-ap", "AP again"),  # the item's own outlet
+                "dw",  # an outlet whose copy is not known
+            ]
+        },
+    )
+    (item,) = result.items
+    assert item.copies == (
+        Copy("BBC", "https://bbc.example/b", "BBC's copy"),  # the copy with a link wins
+        Copy("dw", None, ""),
+        Copy("Reuters", "https://example.org/2", "title 2"),  # a matched copy is a copy too
+    )
+    assert item.also_reported_by == ("BBC", "dw", "Reuters")
+
+
+def test_the_stories_beyond_max_items_are_kept_for_complete_listings() -> None:
+    result = plan([cand(n, 10.0 - n) for n in range(1, 6)], max_items=2)
+    content = result.content(
+        kind=DigestKind.DIGEST,
+        watchlist_id="w",
+        watchlist_name="W",
+        generated_at=NOW,
+        window_start=None,
+        window_end=NOW,
+    )
+    assert [i.match_id for i in content.items] == [1, 2] and content.omitted == 3
+    whole = content.complete()
+    assert [i.match_id for i in whole.items] == [1, 2, 3, 4, 5] and whole.omitted == 0
+    # A digest stored before copies and the rest were kept still reads.
+    old = content.to_dict()
+    old.pop("rest")
+    for item in old["items"]:
+        item.pop("copies")
+    legacy = DigestContent.from_dict(old)
+    assert legacy.complete().omitted == 3 and legacy.items[0].copies == ()
 
 
 def test_one_item_per_story_represented_by_its_best_copy() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.adapters.channels import channel_secrets
 from monitor.config import parse_settings
-from monitor.core.redact import MASK, scrub, secret_forms
+from monitor.core.redact import MASK, scrub, secret_forms, url_secrets
 
 PASSWORD = "s3cret/pa ss"
 
@@ -52,3 +52,26 @@ def test_channel_secrets_come_from_the_environment_and_credential_headers(tmp_pa
     found = channel_secrets(settings.channels["hook"], {"HOOK": "whsec_QUJDREVGR0g= whsec_other1"})
     assert {"whsec_QUJDREVGR0g=", "QUJDREVGR0g=", "whsec_other1", "tok-123456"} <= found
     assert "desk" not in found
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        pytest.param("https://api.example/rss?api_key=k3y-9f8e7d", "k3y-9f8e7d", id="api_key"),
+        pytest.param("https://x.example/f?lang=en&token=t0k%2Fen", "t0k%2Fen", id="quoted token"),
+        pytest.param("https://x.example/f?AccessToken=abcd1234", "abcd1234", id="any case"),
+        pytest.param("https://x.example/f?sig=zzzz9999&v=2", "zzzz9999", id="signature"),
+        pytest.param("https://reader:pa55word@x.example/f", "pa55word", id="user:password@"),
+    ],
+)
+def test_feed_url_credentials_are_found(url: str, secret: str) -> None:
+    text = f"timed out after 30s fetching {url}"
+    clean = scrub(text, url_secrets(url))
+    assert secret not in clean and MASK in clean
+    assert clean.startswith("timed out after 30s fetching http")  # the rest stays readable
+
+
+def test_ordinary_query_parameters_are_kept() -> None:
+    url = "https://x.example/rss?lang=en&page=2&category=defence"
+    assert url_secrets(url) == set()
+    assert url_secrets("http://[broken/rss?token=abcd1234") == set()

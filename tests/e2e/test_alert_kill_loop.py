@@ -100,7 +100,10 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
             f'[database]\nurl = "sqlite:///{tmp_path}/monitor.db"\n'
             '[polling]\ninterval = "1s"\nparse_processes = 0\ntimeout = "5s"\nlease = "2s"\n'
             '[server]\nlisten = ""\n'
+            # A short outbox lease: a killed run's claimed rows go out again after 6 s, not
+            # the default minute beyond the timeouts (which made this test take 5 minutes).
             '[delivery]\nbase_delay = "1s"\nmax_delay = "1s"\nmax_attempts = 50\ntimeout = "5s"\n'
+            'lease = "6s"\n'
             f'[[feeds]]\nname = "wire"\nurl = "{feed_url}"\n'
             + "".join(f'[[feeds]]\nname = "slow-{n}"\nurl = "{u}"\n' for n, u in enumerate(slow))
             + f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}"\nsecret_env = "HOOK_SECRET"\n'
@@ -124,6 +127,7 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
         whole = time.monotonic() - started
         number = 0
         killed = 0
+        rounds_started = time.monotonic()
         for round_ in range(MOST_ROUNDS):
             if killed >= KILLS:
                 break
@@ -147,8 +151,9 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
         assert killed >= KILLS, f"only {killed} runs were still going when killed"
+        recovery_started = time.monotonic()
         # Recovery: runs left alone. A row a killed run claimed waits for its lease to expire
-        # (the channel timeout plus a minute) before another run may send it: the receivers
+        # (`[delivery] lease`, 6 s here) before another run may send it: the receivers
         # then drop it by its id if the killed run had got it through.
         engine = create_engine(f"sqlite:///{tmp_path}/monitor.db")
 
@@ -174,6 +179,7 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
                 break
             time.sleep(3)
         assert wait_until(lambda: len(mailbox.messages) > 0)
+        recovered = time.monotonic()
 
     matches, digests, deliveries = Match.__table__, Digest.__table__, Delivery.__table__
     with engine.connect() as connection:
@@ -223,7 +229,8 @@ def test_alerts_survive_random_kills_exactly_once(tmp_path: Path) -> None:
         titles[str(message["Subject"])].add(str(message["Message-ID"]))
     assert all(len(ids) == 1 for ids in titles.values()), "an alert was emailed twice"
     print(
-        f"one poll --once: {whole:.1f} s; {killed} kills, {number} strong matches, {len(digest_ids)} digests sent, {len(hook.requests)} webhook requests "
+        f"one poll --once: {whole:.1f} s; kills {recovery_started - rounds_started:.0f} s, "
+        f"recovery {recovered - recovery_started:.0f} s; {round_} rounds, {killed} kills, {number} strong matches, {len(digest_ids)} digests sent, {len(hook.requests)} webhook requests "
         f"({len(hook.accepted)} accepted), {len(mailbox.messages)} emails "
         f"({len(by_id)} Message-IDs)"
     )

@@ -179,6 +179,8 @@ CASES: dict[str, Case] = {
     "digest send: unknown watchlist": Case(
         ["digest", "send", "nope"], 2, "nope.toml: no such watchlist"
     ),
+    "digest show: unknown digest": Case(["digest", "show", "404"], 2, "no such digest: 404"),
+    "digest show: not a number": Case(["digest", "show", "latest"], 2, "invalid int value"),
     "backtest: unknown watchlist": Case(["backtest", "nope"], 2, "nope.toml: no such file"),
     "backtest: missing --file": Case(
         ["backtest", "s400", "--file", "gone.toml"], 2, "gone.toml: no such file"

@@ -24,8 +24,10 @@ from delivery_fixtures import (
     verify_signature,
 )
 from harness import write_config
+from sqlalchemy import select, update
 
 from monitor.adapters.db.engine import make_engine, upgrade_database
+from monitor.adapters.db.schema import Digest
 from monitor.cli import main
 
 SECRET = "whsec-cli"
@@ -180,7 +182,7 @@ def test_preview_shows_the_next_digest_and_changes_nothing(
     code, text = run(setup, capsys, "digest", "preview", "s400")
     assert code == 0
     assert text.startswith("S-400 air defence system: 2 new stories")
-    assert "Also reported by: reuters" in text
+    assert "Also reported by:\n   - reuters: https://reuters.example.org/news/2" in text
     code, html = run(setup, capsys, "digest", "preview", "s400", "--format", "html")
     assert code == 0 and "<script" not in html and "<mark" in html
     code, out = run(setup, capsys, "digest", "preview", "s400", "--format", "json")
@@ -201,3 +203,44 @@ def test_usage_errors_and_unknown_ids(setup: Setup, capsys: pytest.CaptureFixtur
     assert "no such watchlist" in capsys.readouterr().err
     code, out = run(setup, capsys, "deliveries", "list")
     assert code == 0 and "0 deliveries" in out
+
+
+def test_show_prints_every_story_of_a_digest_made_earlier(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        setup.rows.match("s400", "dw", score=9.0 - n, title=f"S-400 note {n}")
+    # Email only, one story per message: the other two are "and 2 more".
+    one_item = WATCHLIST.replace('channels = ["analysts", "desk-hook"]', 'channels = ["analysts"]')
+    (setup.config.parent / "watchlists" / "s400.toml").write_text(
+        one_item.replace("threshold = 4.0", "threshold = 4.0\nmax_items = 1"), encoding="utf-8"
+    )
+    code, out = run(setup, capsys, "digest", "send", "s400")
+    assert code == 0, out
+    digest_id = int(out.split()[1])
+    (mail,) = setup.mailbox.messages
+    plain = mail.get_body(("plain",))
+    assert plain is not None
+    assert f"`monitor digest show {digest_id}` lists all 3" in plain.get_content()
+    assert "S-400 note 2" not in plain.get_content()
+    # The command the email names lists every story of that digest.
+    code, text = run(setup, capsys, "digest", "show", str(digest_id))
+    assert code == 0
+    assert all(f"S-400 note {n}" in text for n in range(3)) and "more stor" not in text
+    code, out = run(setup, capsys, "digest", "show", str(digest_id), "--format", "json")
+    payload = json.loads(out)
+    assert (payload["total"], payload["omitted"], len(payload["stories"])) == (3, 0, 3)
+    assert main(["--config", str(setup.config), "digest", "show", "999"]) == 2
+    assert "no such digest: 999" in capsys.readouterr().err
+    # A digest stored before its other stories were kept shows what it has, and its "and N
+    # more" points at `articles list`, not back at `digest show`.
+    digests = Digest.__table__
+    with setup.rows.engine.begin() as connection:
+        stored = connection.execute(
+            select(digests.c.payload).where(digests.c.id == digest_id)
+        ).scalar_one()
+        old = {k: v for k, v in stored.items() if k != "rest"}
+        connection.execute(update(digests).where(digests.c.id == digest_id).values(payload=old))
+    code, text = run(setup, capsys, "digest", "show", str(digest_id))
+    assert code == 0 and "S-400 note 0" in text and "S-400 note 2" not in text
+    assert "…and 2 more stories. `monitor articles list --watchlist s400`" in text

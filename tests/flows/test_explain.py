@@ -5,11 +5,13 @@ by the poll's own code, alerts and digests made by the digest flow."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from delivery_fixtures import digest_rows
 from entries import T0
 from sqlalchemy import Engine, select
 
@@ -23,7 +25,7 @@ from monitor.core.identity import content_hash, identity_key
 from monitor.core.model import NormalizedEntry
 from monitor.core.urls import canonical_url
 from monitor.core.watchlist import Watchlist, parse_watchlist
-from monitor.flows.digests import record_alerts, record_digest
+from monitor.flows.digests import record_digest
 from monitor.flows.explain import explain_article
 from monitor.flows.matching import MatchNewArticles
 
@@ -143,10 +145,22 @@ def feed_rows(engine: Engine) -> dict[str, FeedRow]:
     return {name: FeedRow(i, name, "", (), None, None, None, None, 0, None) for i, name in rows}
 
 
-def poll(engine: Engine, watchlist: Watchlist, items: list[Item], now: datetime) -> dict[str, int]:
-    """Store the items as the poll does: one transaction per feed, matched in it."""
+def poll(
+    engine: Engine,
+    watchlist: Watchlist,
+    items: list[Item],
+    now: datetime,
+    *,
+    alert_to: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Store the items as the poll does: one transaction per feed, matched in it, and with
+    `alert_to`, alerted in it to those channels (the transactional outbox)."""
     rows = feed_rows(engine)
-    matching = MatchNewArticles(lambda: [watchlist], story_window=timedelta(days=7))
+    matching = MatchNewArticles(
+        lambda: [watchlist],
+        story_window=timedelta(days=7),
+        alert_channels=None if alert_to is None else (lambda _: alert_to),
+    )
     ids: dict[str, int] = {}
     for feed_name in dict.fromkeys(item.feed for item in items):
         mine = [item for item in items if item.feed == feed_name]
@@ -162,11 +176,10 @@ def poll(engine: Engine, watchlist: Watchlist, items: list[Item], now: datetime)
 @pytest.fixture
 def traced(engine: Engine) -> tuple[Engine, Watchlist, dict[str, int]]:
     watchlist = parse_watchlist(WATCHLIST, watchlist_id="idlib", source="idlib.toml")
-    ids = poll(engine, watchlist, FIRST_POLL, T0)
-    alerts = record_alerts(
-        engine, watchlist, channels=["local"], found_since=T0, now=T0 + timedelta(minutes=1)
-    )
-    assert len(alerts) == 1  # the budget is one an hour: the second strong story waits
+    ids = poll(engine, watchlist, FIRST_POLL, T0, alert_to=["local"])
+    alerts = digest_rows(engine)
+    # The budget is one an hour: the second strong story waits.
+    assert [a.kind for a in alerts] == ["alert"]
     record_digest(
         engine,
         watchlist,

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from delivery_fixtures import alert_matches
 from entries import T0
 from sqlalchemy import Engine, select
 
 from monitor.adapters.db import article_store, feed_store
+from monitor.adapters.db.digest_store import CreatedDigest
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
 from monitor.adapters.db.schema import digests, feeds, matches, story_decisions
 from monitor.cli import main
@@ -26,7 +28,7 @@ from monitor.core.identity import content_hash, identity_key
 from monitor.core.model import NormalizedEntry
 from monitor.core.urls import canonical_url
 from monitor.core.watchlist import Watchlist, parse_watchlist
-from monitor.flows.digests import record_alerts, record_digest
+from monitor.flows.digests import record_digest
 from monitor.flows.explain import explain_article
 from monitor.flows.matching import MatchNewArticles
 from monitor.flows.reports import list_stories
@@ -127,6 +129,20 @@ def digest(engine: Engine, watchlist: Watchlist, key: str, now: datetime) -> Dig
 
 def watchlist(alert: float = 99.0) -> Watchlist:
     return parse_watchlist(WATCHLIST.format(alert=alert), watchlist_id="border", source="b.toml")
+
+
+def record_alerts(
+    engine: Engine, desk: Watchlist, *, channels: list[str], found_since: datetime, now: datetime
+) -> list[CreatedDigest]:
+    """Alert the matches stored since `found_since` through the product's one alert path."""
+    with engine.connect() as connection:
+        ids = connection.execute(
+            select(matches.c.id).where(
+                matches.c.watchlist_id == desk.id, matches.c.matched_at >= found_since
+            )
+        ).scalars()
+        wanted = list(ids)
+    return alert_matches(engine, desk, wanted, now=now, channels=channels)
 
 
 def test_a_copy_stays_suppressed_and_a_development_is_delivered_as_an_update(

@@ -34,6 +34,9 @@ class Outgoing:
     channel: str  # the [channels.NAME] it goes to
     idempotency_key: str  # the same on every attempt of this row
     content: DigestContent
+    # The channel's targets that accepted an earlier attempt (PartialDeliveryError.delivered):
+    # a sender with several targets (Apprise URLs) sends only to the others.
+    delivered_parts: frozenset[str] = frozenset()
 
 
 class Sender(Protocol):

@@ -64,8 +64,12 @@ def build_email(config: EmailChannel, message: Outgoing, deps: SenderDeps) -> Em
     mail["Precedence"] = "bulk"
     mail["X-Monitor-Watchlist"] = content.watchlist_id
     mail["X-Monitor-Digest-Id"] = str(message.digest_id)
-    mail.set_content(render_text(content), subtype="plain", charset="utf-8")
-    mail.add_alternative(render_html(content), subtype="html", charset="utf-8")
+    mail.set_content(
+        render_text(content, digest_id=message.digest_id), subtype="plain", charset="utf-8"
+    )
+    mail.add_alternative(
+        render_html(content, digest_id=message.digest_id), subtype="html", charset="utf-8"
+    )
     return mail
 
 

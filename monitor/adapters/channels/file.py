@@ -60,10 +60,13 @@ class FileSender:
         body = json.dumps(
             json_payload(message.digest_id, message.content), ensure_ascii=False, indent=2
         )
+        # Files have no size limit: the text and HTML list every story, max_items or not;
+        # the JSON is the webhook payload, as receivers and scripts know it.
+        every_story = message.content.complete()
         files = {
             ".json": body + "\n",
-            ".txt": render_text(message.content),
-            ".html": render_html(message.content),
+            ".txt": render_text(every_story, digest_id=message.digest_id),
+            ".html": render_html(every_story, digest_id=message.digest_id),
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

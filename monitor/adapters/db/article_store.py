@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from monitor.adapters.db.dialect import insert_ignoring_conflicts
+from monitor.adapters.db.feed_store import outlet_name
 from monitor.adapters.db.schema import articles, feeds, matches
 from monitor.adapters.db.transactions import chunks
 from monitor.core.backtest import StoredArticle
@@ -192,7 +193,7 @@ def list_articles(
     plain text cut to `text_chars` characters (None once pruned), and with `watchlist`, the
     watchlist's matches only, each with its stored `score` and `matched`."""
     query = (
-        select(articles, feeds.c.name.label("feed"))
+        select(articles, feeds.c.name.label("feed"), outlet_name().label("outlet"))
         .join(feeds, feeds.c.id == articles.c.feed_id)
         .order_by(articles.c.published_at.desc(), articles.c.id.desc())
     )
@@ -213,6 +214,7 @@ def list_articles(
         {
             "id": row.id,
             "feed": row.feed,
+            "outlet": row.outlet,
             "guid": row.guid,
             "url": row.url,
             "canonical_url": row.canonical_url,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from monitor.adapters.db import feed_store
 from monitor.adapters.db.schema import (
     DeliveryStatus,
     DigestKind,
@@ -42,6 +43,7 @@ from monitor.adapters.db.transactions import chunks
 from monitor.core.developments import Kind
 from monitor.core.digest import (
     Candidate,
+    Copy,
     DigestContent,
 )
 from monitor.core.digest.updates import KnownItem, StoryHistory, UpdateDecision
@@ -104,7 +106,7 @@ def pending_candidates(
             articles.c.url,
             articles.c.published_at,
             _lede_text.label("text"),
-            feeds.c.name.label("source"),
+            feed_store.outlet_name().label("source"),
         )
         .select_from(
             matches.join(articles, articles.c.id == matches.c.article_id).join(
@@ -127,12 +129,10 @@ def pending_alert_candidates(
     watchlist_id: str,
     *,
     threshold: float,
-    found_since: datetime | None = None,
-    article_ids: Collection[int] | None = None,
+    article_ids: Collection[int],
 ) -> list[Candidate]:
-    """Pending matches strong enough to alert, not yet alerted and not a recorded copy: those
-    found since `found_since`, or those of `article_ids` (the articles a feed's transaction
-    has just stored)."""
+    """Pending matches strong enough to alert, not yet alerted and not a recorded copy, of
+    `article_ids` (the articles a feed's transaction has just stored)."""
     extra: list[ColumnElement[bool]] = [
         matches.c.score >= threshold,
         matches.c.alert_digest_id.is_(None),
@@ -140,10 +140,7 @@ def pending_alert_candidates(
     ]
     # A backfilled match is old news for the next digest, never an alert.
     extra.append(matches.c.origin == MatchOrigin.POLL.value)
-    if found_since is not None:
-        extra.append(matches.c.matched_at >= found_since)
-    if article_ids is not None:
-        extra.append(matches.c.article_id.in_(sorted(article_ids)))
+    extra.append(matches.c.article_id.in_(sorted(article_ids)))
     return pending_candidates(connection, watchlist_id, extra=extra)
 
 
@@ -336,18 +333,24 @@ def last_article_id(connection: Connection) -> int | None:
     return connection.execute(select(func.max(articles.c.id))).scalar_one_or_none()
 
 
-def story_outlets(connection: Connection, story_ids: Collection[int]) -> dict[int, set[str]]:
-    """Every outlet (feed name) known to have carried each story, matched or not."""
-    outlets: dict[int, set[str]] = {}
+def story_outlets(connection: Connection, story_ids: Collection[int]) -> dict[int, list[Copy]]:
+    """Every copy known of each story, matched or not: its outlet (the feed's title, else its
+    name), its link and its title, so "also reported by" can link each outlet's copy."""
+    outlets: dict[int, list[Copy]] = {}
     for chunk in chunks(sorted(story_ids)):
         query = (
-            select(articles.c.story_id, feeds.c.name)
+            select(
+                articles.c.story_id,
+                feed_store.outlet_name().label("outlet"),
+                articles.c.url,
+                articles.c.title,
+            )
             .select_from(articles.join(feeds, feeds.c.id == articles.c.feed_id))
             .where(articles.c.story_id.in_(chunk))
-            .distinct()
+            .order_by(articles.c.id)
         )
-        for story, name in connection.execute(query):
-            outlets.setdefault(story, set()).add(name)
+        for row in connection.execute(query):
+            outlets.setdefault(row.story_id, []).append(Copy(row.outlet, row.url, row.title))
     return outlets
 
 
@@ -394,6 +397,14 @@ def find_digest(
         select(deliveries.c.id).where(deliveries.c.digest_id == row.id).order_by(deliveries.c.id)
     ).scalars()
     return CreatedDigest(row.id, False, DigestContent.from_dict(row.payload), tuple(delivery_ids))
+
+
+def stored_digest(connection: Connection, digest_id: int) -> DigestContent | None:
+    """The content frozen into a digest or alert row, every story of it; None if no row."""
+    payload = connection.execute(
+        select(digests.c.payload).where(digests.c.id == digest_id)
+    ).scalar_one_or_none()
+    return None if payload is None else DigestContent.from_dict(payload)
 
 
 def insert_digest(

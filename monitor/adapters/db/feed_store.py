@@ -9,13 +9,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, or_, select, update
 
 from monitor.adapters.db.dialect import for_update_skip_locked, insert_ignoring_conflicts
 from monitor.adapters.db.schema import FeedState, articles, feeds
 from monitor.core.states import NOT_POLLED
 
 REMOVED_FROM_CONFIG = "removed from config.toml"
+MAX_TITLE = 300  # the title columns' width
+
+
+def outlet_name() -> ColumnElement[str]:
+    """The outlet as readers see it: the configured title, else the feed's own <title>,
+    else the feed's name."""
+    return func.coalesce(feeds.c.title, feeds.c.feed_title, feeds.c.name)
+
+
+def stored_feed_title(title: str | None) -> str | None:
+    """A feed's own <title> as the column takes it: one line, within its width."""
+    if not title or not title.strip():
+        return None
+    line = " ".join(title.split())
+    return line if len(line) <= MAX_TITLE else line[: MAX_TITLE - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +42,7 @@ class FeedSpec:
     tags: tuple[str, ...] = ()
     interval: timedelta | None = None
     source: str = "config"
+    title: str | None = None  # the outlet's name as configured (None: the feed's <title>)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +73,7 @@ def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime)
         values: dict[str, Any] = {
             "tags": list(spec.tags),
             "interval_seconds": int(spec.interval.total_seconds()) if spec.interval else None,
+            "title": spec.title,
         }
         if row is None:
             _insert_feed(connection, spec, now)
@@ -74,7 +91,8 @@ def sync_feeds(connection: Connection, specs: Sequence[FeedSpec], now: datetime)
             )
         if row.state == FeedState.STOPPED.value and row.last_error == REMOVED_FROM_CONFIG:
             values.update(state=FeedState.ACTIVE.value, last_error=None, next_poll_at=now)
-        if values != {"tags": row.tags, "interval_seconds": row.interval_seconds}:
+        unchanged = {"tags": row.tags, "interval_seconds": row.interval_seconds, "title": row.title}
+        if values != unchanged:
             connection.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
     for name, row in existing.items():
         if row.source == "config" and name not in wanted and row.state != FeedState.STOPPED.value:
@@ -93,6 +111,7 @@ def _insert_feed(connection: Connection, spec: FeedSpec, now: datetime) -> None:
             name=spec.name,
             url=spec.url,
             configured_url=spec.url,
+            title=spec.title,
             source=spec.source,
             tags=list(spec.tags),
             interval_seconds=int(spec.interval.total_seconds()) if spec.interval else None,
@@ -232,13 +251,14 @@ def list_feeds(connection: Connection) -> list[dict[str, Any]]:
         select(articles.c.feed_id, func.count().label("n")).group_by(articles.c.feed_id).subquery()
     )
     query = (
-        select(feeds, func.coalesce(counts.c.n, 0).label("articles"))
+        select(feeds, outlet_name().label("outlet"), func.coalesce(counts.c.n, 0).label("articles"))
         .outerjoin(counts, counts.c.feed_id == feeds.c.id)
         .order_by(feeds.c.name)
     )
     return [
         {
             "name": row.name,
+            "title": row.outlet,  # what digests call the outlet
             "url": row.url,
             "configured_url": row.configured_url,
             "source": row.source,

@@ -37,6 +37,7 @@ class ClaimedDelivery:
     idempotency_key: str
     attempts: int  # including the attempt being made now
     content: DigestContent
+    delivered_parts: frozenset[str] = frozenset()  # targets that accepted an earlier attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,7 @@ def claim_due(
             deliveries.c.channel,
             deliveries.c.idempotency_key,
             deliveries.c.attempts,
+            deliveries.c.delivered_parts,
             digests.c.payload,
         )
         .select_from(deliveries.join(digests, digests.c.id == deliveries.c.digest_id))
@@ -158,6 +160,7 @@ def claim_due(
             idempotency_key=row.idempotency_key,
             attempts=row.attempts,
             content=DigestContent.from_dict(row.payload),
+            delivered_parts=frozenset(row.delivered_parts or ()),
         )
         for row in result
     ]
@@ -196,30 +199,34 @@ def record_failure(
     permanent: bool,
     max_attempts: int,
     delay: timedelta,
+    delivered_parts: Collection[str] = (),
 ) -> DeliveryStatus | None:
     """Record a failed attempt: pending again after `delay`, or dead with the error kept.
 
     Dead when the failure is permanent or this was attempt number `max_attempts` or later.
+    `delivered_parts` (targets that accepted this attempt) join those of earlier attempts.
     Returns the new status, or None if this worker no longer held the row's lease.
     """
-    attempts = connection.execute(
-        select(deliveries.c.attempts)
+    row = connection.execute(
+        select(deliveries.c.attempts, deliveries.c.delivered_parts)
         .where(
             deliveries.c.id == delivery_id,
             deliveries.c.status == DeliveryStatus.PENDING.value,
             deliveries.c.lease_owner == owner,
         )
         .with_for_update()
-    ).scalar_one_or_none()
-    if attempts is None:
+    ).one_or_none()
+    if row is None:
         return None
-    dead = permanent or attempts >= max_attempts
+    dead = permanent or row.attempts >= max_attempts
     values: dict[str, Any] = {
         "last_error": error,
         "lease_owner": None,
         "lease_expires_at": None,
         "status": (DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
     }
+    if delivered_parts:
+        values["delivered_parts"] = sorted(set(row.delivered_parts or ()) | set(delivered_parts))
     if not dead:
         values["next_attempt_at"] = now + delay
     connection.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))

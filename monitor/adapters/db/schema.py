@@ -78,6 +78,11 @@ class Feed(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     url: Mapped[str] = mapped_column(Text)  # current URL, after permanent redirects
     configured_url: Mapped[str] = mapped_column(Text)  # as written in config / OPML
+    # The outlet's name as readers see it: `[[feeds]] title`, else the feed's own <title>
+    # (stored when it is polled), else the feed's name. Kept apart so a poll never overwrites
+    # what the operator wrote.
+    title: Mapped[str | None] = mapped_column(String(300))
+    feed_title: Mapped[str | None] = mapped_column(String(300))
     source: Mapped[str] = mapped_column(String(20), default="config")  # config | opml
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     interval_seconds: Mapped[int | None] = mapped_column(Integer)
@@ -268,6 +273,9 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
+    # The channel's targets that accepted an earlier attempt (keys of Apprise URLs, never the
+    # URLs): a retry skips them.
+    delivered_parts: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Feedback(Base):

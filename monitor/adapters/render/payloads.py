@@ -90,6 +90,11 @@ def _json_story(item: DigestItem) -> dict[str, Any]:
         "snippet": item.snippet.text if item.snippet else None,
         "highlights": [list(span) for span in item.snippet.highlights] if item.snippet else [],
         "also_reported_by": list(item.also_reported_by),
+        # Each other outlet's copy, to link it; `also_reported_by` is their names.
+        "copies": [
+            {"source": copy.source, "url": safe_href(copy.url), "title": copy.title}
+            for copy in item.copies
+        ],
         "story_id": item.story_id,
         "feedback": (
             {"relevant": item.feedback.relevant, "irrelevant": item.feedback.irrelevant}
@@ -126,11 +131,38 @@ def _slack_link(url: str | None, title: str) -> str:
     label = slack_escape(one_line(title))
     if href is None:
         return f"*{label}*"
-    return f"*<{href.replace('|', '%7C').replace('>', '%3E')}|{label}>*"
+    return f"*<{_slack_url(href)}|{label}>*"
+
+
+def _slack_copies(item: DigestItem) -> str:
+    if not item.copies:  # a digest stored before copies were kept: names only
+        return slack_escape(", ".join(item.also_reported_by))
+    links = []
+    for copy in item.copies:
+        href = safe_href(copy.url)
+        label = slack_escape(one_line(copy.source))
+        links.append(f"<{_slack_url(href)}|{label}>" if href else label)
+    return ", ".join(links)
+
+
+def _slack_url(href: str) -> str:
+    return href.replace("|", "%7C").replace(">", "%3E")
+
+
+def shorten_markup(text: str, limit: int) -> str:
+    """`shorten`, never leaving a Slack link (`<url|label>`) cut open: a half link would
+    show its raw markup."""
+    if len(text) <= limit:
+        return text
+    cut_text = text[: limit - 1]
+    opened, closed = cut_text.rfind("<"), cut_text.rfind(">")
+    if opened > closed:
+        cut_text = cut_text[:opened]
+    return cut_text.rstrip() + "…"
 
 
 def _slack_href(url: str, label: str) -> str:
-    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{label}>"
+    return f"<{_slack_url(url)}|{label}>"
 
 
 def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
@@ -155,15 +187,16 @@ def slack_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
         if item.snippet:
             lines.append("> " + marked(item.snippet, "*", "*", slack_escape))
         if item.also_reported_by:
-            lines.append(
-                "_Also reported by: " + slack_escape(", ".join(item.also_reported_by)) + "_"
-            )
-        if item.feedback:
-            lines.append(
-                f"{_slack_href(item.feedback.relevant, 'Relevant')} · "
-                f"{_slack_href(item.feedback.irrelevant, 'Not relevant')}"
-            )
-        text = shorten("\n".join(lines), SLACK_SECTION_CHARS)
+            lines.append("_Also reported by:_ " + _slack_copies(item))
+        # The feedback links come last and are never cut: a long story gives up its own text.
+        links = (
+            "\n"
+            + f"{_slack_href(item.feedback.relevant, 'Relevant')} · "
+            + f"{_slack_href(item.feedback.irrelevant, 'Not relevant')}"
+            if item.feedback
+            else ""
+        )
+        text = shorten_markup("\n".join(lines), SLACK_SECTION_CHARS - len(links)) + links
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     more = content.total - len(shown)
     if more or not content.items:
@@ -186,6 +219,35 @@ def discord_escape(text: str) -> str:
     return _DISCORD_MARKDOWN.sub(r"\\\1", text)
 
 
+def _discord_copies(item: DigestItem) -> str:
+    if not item.copies:
+        return discord_escape(", ".join(item.also_reported_by))
+    links = []
+    for copy in item.copies:
+        href = safe_href(copy.url)
+        label = discord_escape(one_line(copy.source))
+        # A masked link; the angle brackets keep Discord from unfurling every copy.
+        links.append(f"[{label}](<{_discord_url(href)}>)" if href else label)
+    return ", ".join(links)
+
+
+def _discord_url(href: str) -> str:
+    return href.replace("(", "%28").replace(")", "%29").replace(">", "%3E")
+
+
+def _discord_description(parts: list[str]) -> str:
+    """The embed's description within its limit; when the outlets' links do not fit, the
+    outlets are named without links rather than cut mid-link."""
+    text = "\n".join(parts)
+    if len(text) <= DISCORD_DESCRIPTION_CHARS or len(parts) < 2:
+        return shorten(text, DISCORD_DESCRIPTION_CHARS)
+    return shorten("\n".join([*parts[:-1], _unlinked(parts[-1])]), DISCORD_DESCRIPTION_CHARS)
+
+
+def _unlinked(line: str) -> str:
+    return re.sub(r"\[((?:[^\]\\]|\\.)*)\]\(<[^>]*>\)", r"\1", line)
+
+
 def discord_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
     heading = subject(content)
     embeds: list[dict[str, Any]] = []
@@ -202,16 +264,14 @@ def discord_payload(digest_id: int, content: DigestContent) -> dict[str, Any]:
         if item.snippet:
             parts.append(marked(item.snippet, "**", "**", discord_escape))
         if item.also_reported_by:
-            parts.append(
-                "*Also reported by: " + discord_escape(", ".join(item.also_reported_by)) + "*"
-            )
+            parts.append("*Also reported by:* " + _discord_copies(item))
         embed: dict[str, Any] = {
             "title": shorten(one_line(item.title), DISCORD_TITLE_CHARS),
             "timestamp": utc_iso(item.published_at),
             "footer": {"text": shorten(f"{item.source} · score {score_text(item.score)}", 200)},
             "color": 0xB42318 if content.kind is DigestKind.ALERT else 0x1F4E79,
         }
-        description = shorten("\n".join(parts), DISCORD_DESCRIPTION_CHARS)
+        description = _discord_description(parts)
         if description:  # Discord refuses an empty description
             embed["description"] = description
         href = safe_href(item.url)
@@ -253,6 +313,23 @@ def _runs(snippet: Snippet) -> list[dict[str, Any]]:
         else {"type": "TextRun", "text": piece}
         for piece, hit in snippet.segments()
     ]
+
+
+def _teams_copies(item: DigestItem) -> dict[str, Any]:
+    """ "Also reported by:" with each outlet's name opening its copy."""
+    small = {"isSubtle": True, "size": "Small"}
+    if not item.copies:
+        return _text_block("Also reported by: " + ", ".join(item.also_reported_by), **small)
+    inlines: list[dict[str, Any]] = [{"type": "TextRun", "text": "Also reported by: ", **small}]
+    for n, copy in enumerate(item.copies):
+        run: dict[str, Any] = {"type": "TextRun", "text": one_line(copy.source), **small}
+        href = safe_href(copy.url)
+        if href:
+            run["selectAction"] = {"type": "Action.OpenUrl", "url": href}
+        if n:
+            inlines.append({"type": "TextRun", "text": ", ", **small})
+        inlines.append(run)
+    return {"type": "RichTextBlock", "inlines": inlines}
 
 
 def _text_block(text: str, **options: Any) -> dict[str, Any]:
@@ -318,13 +395,7 @@ def _teams_card(content: DigestContent) -> dict[str, Any]:
         if item.snippet:
             items.append({"type": "RichTextBlock", "inlines": _runs(item.snippet)})
         if item.also_reported_by:
-            items.append(
-                _text_block(
-                    "Also reported by: " + ", ".join(item.also_reported_by),
-                    isSubtle=True,
-                    size="Small",
-                )
-            )
+            items.append(_teams_copies(item))
         if item.feedback:
             items.append(
                 {

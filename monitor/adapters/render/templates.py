@@ -40,16 +40,16 @@ def environment() -> Environment:
     return env
 
 
-def render_text(content: DigestContent) -> str:
-    return (
-        environment().get_template("digest.txt").render(content=content, heading=subject(content))
-    )
+def render_text(content: DigestContent, *, digest_id: int | None = None) -> str:
+    """The plain-text form; with the stored digest's id, "and N more" names the command that
+    lists every story of it."""
+    template = environment().get_template("digest.txt")
+    return template.render(content=content, heading=subject(content), digest_id=digest_id)
 
 
-def render_html(content: DigestContent) -> str:
-    return (
-        environment().get_template("digest.html").render(content=content, heading=subject(content))
-    )
+def render_html(content: DigestContent, *, digest_id: int | None = None) -> str:
+    template = environment().get_template("digest.html")
+    return template.render(content=content, heading=subject(content), digest_id=digest_id)
 
 
 def render_feedback_page(

@@ -3,6 +3,7 @@
 from monitor.core.digest.model import (
     PAYLOAD_VERSION,
     Candidate,
+    Copy,
     DigestContent,
     DigestItem,
     Snippet,
@@ -24,6 +25,7 @@ __all__ = [
     "PAYLOAD_VERSION",
     "AlertPlan",
     "Candidate",
+    "Copy",
     "DigestContent",
     "DigestItem",
     "DigestPlan",

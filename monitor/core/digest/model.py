@@ -5,7 +5,7 @@ its row (`to_dict` / `from_dict`, versioned by PAYLOAD_VERSION). Pure data.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,15 @@ class Snippet:
         if position < len(self.text):
             pieces.append((self.text[position:], False))
         return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """Another outlet's copy of a story: who carried it, and where a reader finds it."""
+
+    source: str  # the outlet's name
+    url: str | None
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +129,13 @@ class DigestItem:
     score: float
     matched_terms: tuple[str, ...]
     snippet: Snippet | None
-    also_reported_by: tuple[str, ...]
+    also_reported_by: tuple[str, ...]  # the outlets of `copies`, kept for v1 receivers
     article_id: int | None = None  # None in payloads frozen before feedback existed
     # Not frozen into the payload: links carry expiring tokens, minted when a digest is sent.
     feedback: FeedbackLinks | None = None
     # Set when the item is a development of a story delivered before: shown as "Update: ...".
     development_of: DevelopmentOf | None = None
+    copies: tuple[Copy, ...] = ()  # one per other outlet, sorted by outlet name
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +150,19 @@ class DigestContent:
     window_end: datetime
     items: tuple[DigestItem, ...]
     total: int  # stories in it: the shown items plus the "and N more"
+    # The "and N more" themselves, ranked: kept so that the file channel and `monitor digest
+    # show` can list every story while messages stay within max_items.
+    rest: tuple[DigestItem, ...] = ()
 
     @property
     def omitted(self) -> int:
         return self.total - len(self.items)
+
+    def complete(self) -> DigestContent:
+        """The same digest showing every story, the "and N more" included, for renderings
+        with no size limit (the file channel, `monitor digest show`). A digest stored before
+        the rest was kept shows what it has, with "and N more" for the others."""
+        return replace(self, items=self.items + self.rest, rest=())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +175,7 @@ class DigestContent:
             "window_end": self.window_end.isoformat(),
             "total": self.total,
             "items": [_item_to_dict(item) for item in self.items],
+            "rest": [_item_to_dict(item) for item in self.rest],
         }
 
     @classmethod
@@ -171,6 +191,7 @@ class DigestContent:
             window_end=datetime.fromisoformat(data["window_end"]),
             total=int(data["total"]),
             items=tuple(_item_from_dict(item) for item in data["items"]),
+            rest=tuple(_item_from_dict(item) for item in data.get("rest", ())),
         )
 
 
@@ -192,6 +213,7 @@ def _item_to_dict(item: DigestItem) -> dict[str, Any]:
         "also_reported_by": list(item.also_reported_by),
         "article_id": item.article_id,
         "development_of": item.development_of.to_dict() if item.development_of else None,
+        "copies": [{"source": c.source, "url": c.url, "title": c.title} for c in item.copies],
     }
 
 
@@ -216,5 +238,8 @@ def _item_from_dict(data: Mapping[str, Any]) -> DigestItem:
         # Payloads frozen before developments existed have no key: they were not updates.
         development_of=(
             DevelopmentOf.from_dict(data["development_of"]) if data.get("development_of") else None
+        ),
+        copies=tuple(
+            Copy(c["source"], c.get("url"), c.get("title", "")) for c in data.get("copies", ())
         ),
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.core.developments import Kind, WindowTerms
-from monitor.core.digest.model import Candidate, DevelopmentOf, DigestContent, DigestItem
+from monitor.core.digest.model import Candidate, Copy, DevelopmentOf, DigestContent, DigestItem
 from monitor.core.digest.snippets import best_snippet, matched_terms
 from monitor.core.digest.updates import (
     StoryHistory,
@@ -41,6 +41,7 @@ class DigestPlan:
     duplicates: Mapping[int, int] = field(default_factory=dict)
     # Copy or development, for every pending match of a story delivered before.
     decisions: tuple[UpdateDecision, ...] = ()
+    rest: tuple[DigestItem, ...] = ()  # the "and N more", ranked
 
     def content(
         self,
@@ -61,6 +62,7 @@ class DigestPlan:
             window_end=window_end,
             items=self.items,
             total=self.total,
+            rest=self.rest,
         )
 
 
@@ -96,7 +98,7 @@ def plan_digest(
     *,
     histories: Mapping[int, StoryHistory],
     window: WindowTerms,
-    story_outlets: Mapping[int, Collection[str]],
+    story_outlets: Mapping[int, Collection[Copy | str]],
     max_items: int,
     repeat_alerts: bool,
 ) -> DigestPlan:
@@ -105,11 +107,12 @@ def plan_digest(
     `histories` holds, for each story this watchlist was already sent (in an earlier digest,
     or an alert), the delivered items and the copies suppressed against them; `window` the
     term statistics the copy-or-development decision weighs novel words with;
-    `story_outlets` every outlet known to have carried each story. A new story shows once,
+    `story_outlets` every copy known of each story (a bare name: an outlet whose copy is not
+    known). A new story shows once,
     as its best copy. A pending match of a story delivered before is decided by
     core.developments: a copy points at what it repeats and is never shown; a development
     shows as its own item, an update of the earlier story. An alerted item shows again only
-    with `repeat_alerts`.
+    with `repeat_alerts`. The stories beyond `max_items` are kept, ranked, as `rest`.
     """
     if max_items < 1:
         raise ValueError(f"max_items must be at least 1, got {max_items}")
@@ -119,7 +122,9 @@ def plan_digest(
     for group in _group_by_story(candidates).values():
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
-        outlets = set(story_outlets.get(story_id, ())) if story_id is not None else set()
+        outlets: list[Copy | str] = (
+            list(story_outlets.get(story_id, ())) if story_id is not None else []
+        )
         if history is not None and history.delivered:
             decided, items = _updates(group, history, window, outlets, repeat_alerts)
             decisions.extend(decided)
@@ -135,10 +140,11 @@ def plan_digest(
         )
         if alerted and not repeat_alerts:
             continue
-        shown.append(digest_item(representative, outlets | {c.source for c in group}))
+        shown.append(digest_item(representative, [*outlets, *map(_copy_of, group)]))
     shown.sort(key=_rank_key)
     return DigestPlan(
         items=tuple(shown[:max_items]),
+        rest=tuple(shown[max_items:]),
         total=len(shown),
         consumed=tuple(sorted(c.match_id for c in candidates)),
         duplicates=duplicates,
@@ -150,7 +156,7 @@ def _updates(
     group: Sequence[Candidate],
     history: StoryHistory,
     window: WindowTerms,
-    outlets: set[str],
+    outlets: Sequence[Copy | str],
     repeat_alerts: bool,
 ) -> tuple[list[UpdateDecision], list[DigestItem]]:
     """The pending matches of a story already delivered: decisions, and the items shown."""
@@ -159,11 +165,11 @@ def _updates(
     fresh = [c for c in group if c.match_id not in delivered and not c.alerted]
     decided = decide_updates(fresh, history, window) if fresh else []
     by_id = {c.match_id: c for c in group}
-    repeated = {d.against: by_id[d.match_id].source for d in decided if d.kind is Kind.COPY}
+    repeated = {d.against: _copy_of(by_id[d.match_id]) for d in decided if d.kind is Kind.COPY}
     items = [
         digest_item(
             by_id[d.match_id],
-            {by_id[d.match_id].source, *(s for m, s in repeated.items() if m == d.match_id)},
+            [_copy_of(by_id[d.match_id]), *(c for m, c in repeated.items() if m == d.match_id)],
             development_of=development_of(d, history),
         )
         for d in decided
@@ -183,9 +189,9 @@ def _updates(
                     [candidate], StoryHistory(history.story_id, before, history.copies), window
                 )[0]
                 mark = development_of(update, StoryHistory(history.story_id, before))
-                items.append(digest_item(candidate, {candidate.source}, development_of=mark))
+                items.append(digest_item(candidate, [_copy_of(candidate)], development_of=mark))
             else:
-                items.append(digest_item(candidate, outlets | {c.source for c in group}))
+                items.append(digest_item(candidate, [*outlets, *map(_copy_of, group)]))
     return decided, items
 
 
@@ -203,7 +209,7 @@ def plan_alerts(
     now: datetime,
     histories: Mapping[int, StoryHistory],
     window: WindowTerms,
-    story_outlets: Mapping[int, Collection[str]],
+    story_outlets: Mapping[int, Collection[Copy | str]],
 ) -> AlertPlan:
     """Pick the matches at or above `alert_threshold` that are alerted now.
 
@@ -221,7 +227,9 @@ def plan_alerts(
     for group in _group_by_story(strong).values():
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
-        outlets = set(story_outlets.get(story_id, ())) if story_id is not None else set()
+        outlets: list[Copy | str] = (
+            list(story_outlets.get(story_id, ())) if story_id is not None else []
+        )
         if history is not None and history.delivered:
             decided = decide_updates(group, history, window)
             decisions.extend(decided)
@@ -230,11 +238,11 @@ def plan_alerts(
                 if d.kind is Kind.DEVELOPMENT:
                     candidate = by_id[d.match_id]
                     mark = development_of(d, history)
-                    item = digest_item(candidate, {candidate.source}, development_of=mark)
+                    item = digest_item(candidate, [_copy_of(candidate)], development_of=mark)
                     options.append((candidate, item, frozenset({d.match_id})))
             continue
         best = _best_copy(group)
-        item = digest_item(best, outlets | {c.source for c in group})
+        item = digest_item(best, [*outlets, *map(_copy_of, group)])
         options.append((best, item, frozenset(c.match_id for c in group)))
     options.sort(key=lambda o: (-o[0].score, o[0].published_at, o[0].match_id))
     since = now - ALERT_BUDGET_WINDOW
@@ -261,14 +269,38 @@ def alert_window_key(item: DigestItem) -> str:
     return f"story:{item.story_id}" if item.story_id is not None else f"match:{item.match_id}"
 
 
+def _copy_of(candidate: Candidate) -> Copy:
+    return Copy(candidate.source, candidate.url, candidate.title)
+
+
+def other_copies(source: str, outlets: Iterable[Copy | str]) -> tuple[Copy, ...]:
+    """One copy per outlet other than `source`, sorted by outlet name; where an outlet has
+    several, the one with a link, then the first by title and URL, so the choice is stable."""
+    best: dict[str, Copy] = {}
+    for outlet in outlets:
+        copy = Copy(outlet, None, "") if isinstance(outlet, str) else outlet
+        if copy.source == source:
+            continue
+        known = best.get(copy.source)
+        if known is None or _preference(copy) < _preference(known):
+            best[copy.source] = copy
+    return tuple(sorted(best.values(), key=lambda c: (c.source.casefold(), c.source)))
+
+
+def _preference(copy: Copy) -> tuple[bool, str, str]:
+    return (copy.url is None, copy.title, copy.url or "")
+
+
 def digest_item(
     candidate: Candidate,
-    outlets: Iterable[str],
+    outlets: Iterable[Copy | str],
     *,
     development_of: DevelopmentOf | None = None,
 ) -> DigestItem:
-    """The reader's view of one match; `outlets` are every outlet that carried its story."""
+    """The reader's view of one match; `outlets` are the copies of its story (or bare outlet
+    names where the copy is not known), its own outlet's among them or not."""
     terms = matched_terms(candidate.explanation)
+    copies = other_copies(candidate.source, outlets)
     return DigestItem(
         match_id=candidate.match_id,
         story_id=candidate.story_id,
@@ -279,7 +311,8 @@ def digest_item(
         score=candidate.score,
         matched_terms=terms,
         snippet=best_snippet(candidate.explanation, terms, title=candidate.title),
-        also_reported_by=tuple(sorted(set(outlets) - {candidate.source}, key=str.casefold)),
+        also_reported_by=tuple(c.source for c in copies),
+        copies=copies,
         article_id=candidate.article_id,
         development_of=development_of,
     )
