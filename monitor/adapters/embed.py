@@ -48,44 +48,38 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
-from monitor.adapters.files.examples import ExampleDocuments
-from monitor.core.folding import fold_text
+from monitor.adapters.files.examples import ExampleDocuments, example_documents
 from monitor.core.semantic import (
     ExampleSet,
     SemanticParams,
     SemanticScore,
     Vectors,
     params_for,
-    semantic_scores,
+    scores_from_cosines,
     unit_rows,
 )
+from monitor.core.semantic_features import (
+    article_text,
+    text_features,
+    word_hash,
+    word_hashes,
+    words,
+)
 from monitor.core.watchlist import Watchlist
+from monitor.errors import WatchlistError
 
 MODEL_NAME = "tfidf-words-1-2"
-_TOKEN_CACHE = 50_000  # distinct tokens remembered by a model: about 8 MB at most
 
-# Runs of letters and digits of the lower-cased text; each is then folded (Erdoğan = erdogan,
-# İdlib = idlib) and kept when it still has two characters or more. "İ" goes first:
-# "İ".lower() is "i" and a combining dot, which would split the word in two. (str.replace,
-# not str.translate: translating every character of 5 KB cost more than the rest together.)
-_RAW_WORD = re.compile(r"[^\W_]+")
-
-
-def _raw_words(text: str) -> list[str]:
-    return _RAW_WORD.findall(text.replace("İ", "i").lower())
-
-
-def words(text: str) -> list[str]:
-    """The folded words of `text`, in order."""
-    return [f for w in _raw_words(text) if len(f := fold_text(w)) >= 2]
+__all__ = ["MODEL_NAME", "SemanticIndex", "TfidfModel", "article_text", "features", "words"]
 
 
 def features(text: str) -> Counter[str]:
@@ -96,31 +90,44 @@ def features(text: str) -> Counter[str]:
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class SparseRows:
+    """Unit rows over the vocabulary, by their non-zero entries: `rows` ascending."""
+
+    count: int  # how many rows, some perhaps empty
+    rows: npt.NDArray[np.intp]
+    columns: npt.NDArray[np.intp]
+    values: npt.NDArray[np.float32]
+
+    def dense(self, dimensions: int) -> Vectors:
+        out = np.zeros((self.count, dimensions), dtype=np.float32)
+        out[self.rows, self.columns] = self.values
+        return out
+
+
 class TfidfModel:
     """Inverse document frequencies of the fitted vocabulary."""
 
     def __init__(self, vocabulary: Mapping[str, int], idf: Vectors) -> None:
         self.vocabulary = vocabulary  # feature → column
         self.idf = idf  # by column
-        word_ids = {f: c for f, c in vocabulary.items() if " " not in f}
-        self._word_ids = word_ids
-        # Pairs by the columns of their two words, as one sorted int64 key each
-        # (first × size + second): an article's pairs are found with one searchsorted.
-        size = len(vocabulary)
+        # Articles arrive as hashed words (core/semantic_features.py): words are looked up by
+        # hash, pairs by the key (first hash << 32 | second hash), each in one sorted array,
+        # so a whole batch of articles is looked up with two searchsorted calls.
+        words_by_hash = {word_hash(f): c for f, c in vocabulary.items() if " " not in f}
+        if len(words_by_hash) != sum(" " not in f for f in vocabulary):
+            raise ValueError("two words of the vocabulary share a hash")  # see semantic_features
+        order = sorted(words_by_hash)
+        self._word_keys = np.array(order, dtype=np.uint32)
+        self._word_columns = np.array([words_by_hash[h] for h in order], dtype=np.intp)
         pairs = sorted(
-            (word_ids[a] * size + word_ids[b], c)
+            ((word_hash(a) << 32) | word_hash(b), c)
             for f, c in vocabulary.items()
             if " " in f
             for a, b in [f.split(" ")]
         )
-        self._size = size
-        self._pair_keys = np.array([k for k, _ in pairs], dtype=np.int64)
+        self._pair_keys = np.array([k for k, _ in pairs], dtype=np.uint64)
         self._pair_columns = np.array([c for _, c in pairs], dtype=np.intp)
-        # A whitespace-separated token of an article → the columns of its words (-1: a word
-        # the examples do not have). Splitting on whitespace and looking each token up once is
-        # several times faster than running the word pattern over the whole text, and gives
-        # the same words in the same order. Cleared when it grows past _TOKEN_CACHE.
-        self._token_ids: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def fit(cls, documents: Iterable[str]) -> TfidfModel:
@@ -144,29 +151,37 @@ class TfidfModel:
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit row per text (sublinear term frequency × idf), or a zero row for a text
         that shares no word with the examples (it is similar to none of them)."""
-        out = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)
-        cache = self._token_ids
-        if len(cache) > _TOKEN_CACHE:
-            cache.clear()
-        for row, text in enumerate(texts):
-            tokens = text.split()
-            for token in set(tokens).difference(cache):
-                cache[token] = tuple(self._word_ids.get(w, -1) for w in words(token))
-            ids = np.fromiter(
-                itertools.chain.from_iterable(map(cache.__getitem__, tokens)), dtype=np.int64
-            )
-            known = ids >= 0
-            both = known[:-1] & known[1:]
-            keys = ids[:-1][both] * self._size + ids[1:][both]
-            where = np.searchsorted(self._pair_keys, keys)
-            where[where == len(self._pair_keys)] = 0
-            found = self._pair_keys[where] == keys if len(self._pair_keys) else where < 0
-            columns, counts = np.unique(
-                np.concatenate((ids[known], self._pair_columns[where[found]])),
-                return_counts=True,
-            )
-            out[row, columns] = (1.0 + np.log(counts)) * self.idf[columns]
-        return unit_rows(out)
+        return self.weigh([text_features(t) for t in texts]).dense(self.dimensions)
+
+    def weigh(self, batch: Sequence[bytes]) -> SparseRows:
+        """The unit rows of articles given by their features (core/semantic_features.py)."""
+        arrays = [word_hashes(f) for f in batch]
+        if any(a is None for a in arrays):
+            raise ValueError("features of another version: make them again from the text")
+        hashes = [a for a in arrays if a is not None]
+        lengths = np.fromiter(map(len, hashes), dtype=np.intp, count=len(hashes))
+        every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint32)
+        row_of = np.repeat(np.arange(len(hashes)), lengths)
+        where = np.searchsorted(self._word_keys, every)
+        where[where == len(self._word_keys)] = 0
+        known = self._word_keys[where] == every if len(self._word_keys) else where < 0
+        # A pair: two known words next to each other in one article.
+        both = known[:-1] & known[1:] & (row_of[:-1] == row_of[1:])
+        keys = (every[:-1][both].astype(np.uint64) << np.uint64(32)) | every[1:][both]
+        at = np.searchsorted(self._pair_keys, keys)
+        at[at == len(self._pair_keys)] = 0
+        found = self._pair_keys[at] == keys if len(self._pair_keys) else at < 0
+        rows = np.concatenate((row_of[known], row_of[:-1][both][found]))
+        columns = np.concatenate(
+            (self._word_columns[where[known]], self._pair_columns[at[found]])
+        )
+        # Unique (row, column) cells, with how often each occurs: sorted by row.
+        cells, counts = np.unique(rows * self.dimensions + columns, return_counts=True)
+        rows, columns = np.divmod(cells, self.dimensions)
+        values = ((1.0 + np.log(counts)) * self.idf[columns]).astype(np.float32)
+        norms = np.sqrt(np.bincount(rows, values * values, minlength=len(hashes)))
+        values /= norms[rows].astype(np.float32)
+        return SparseRows(len(hashes), rows, columns, values)
 
 
 class Embedder(Protocol):
@@ -193,30 +208,48 @@ def example_sets(
     model: Embedder, documents: Mapping[str, ExampleDocuments]
 ) -> dict[str, ExampleSet]:
     """Each watchlist's examples and counter-examples, embedded (once per watchlist version)."""
-    sets = {}
+    return _embedded(model, documents)[0]
+
+
+def _embedded(
+    model: Embedder, documents: Mapping[str, ExampleDocuments]
+) -> tuple[dict[str, ExampleSet], Vectors, dict[str, tuple[list[int], list[int]]]]:
+    """The example sets, every distinct example text embedded once (one row each), and where
+    each watchlist's examples and counter-examples are among those rows."""
+    rows: dict[str, int] = {}
+    for docs in documents.values():
+        for _, text in (*docs.examples, *docs.counter_examples):
+            rows.setdefault(text, len(rows))
+    vectors = model.embed(list(rows))
+    sets, where = {}, {}
     for watchlist_id, docs in documents.items():
-        counters = docs.counter_examples
+        own = [rows[text] for _, text in docs.examples]
+        counters = [rows[text] for _, text in docs.counter_examples]
         sets[watchlist_id] = ExampleSet(
             labels=tuple(label for label, _ in docs.examples),
-            vectors=model.embed([text for _, text in docs.examples]),
-            counter_labels=tuple(label for label, _ in counters),
-            counter_vectors=model.embed([text for _, text in counters]) if counters else None,
+            vectors=vectors[own],
+            counter_labels=tuple(label for label, _ in docs.counter_examples),
+            counter_vectors=vectors[counters] if counters else None,
         )
-    return sets
-
-
-def article_text(title: str, text: str) -> str:
-    """What is embedded of an article: its title and its text."""
-    return f"{title}\n{text}"
+        where[watchlist_id] = (own, counters)
+    return sets, vectors, where
 
 
 @dataclass(frozen=True, slots=True)
 class SemanticIndex:
-    """The model and every watchlist's embedded examples: build once per watchlist set."""
+    """The model and every watchlist's embedded examples: build once per watchlist set.
+
+    Articles come as features (core/semantic_features.py: made by the parse workers, stored
+    with the article, or made from the text by `monitor score`): the same scores whichever.
+    """
 
     model: Embedder
     sets: Mapping[str, ExampleSet]
     params: Mapping[str, SemanticParams]
+    # Every distinct example text once, as columns (dimensions × texts): the shipped
+    # watchlists name each other's examples as counter-examples, so most are shared.
+    documents: Vectors = field(repr=False)
+    columns: Mapping[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = field(repr=False)
 
     @classmethod
     def build(
@@ -229,14 +262,90 @@ class SemanticIndex:
         documents = {watchlist_id: docs for watchlist_id, (_, docs) in sources.items()}
         model = model if model is not None else fit_model(documents)
         params = {watchlist_id: params_for(w) for watchlist_id, (w, _) in sources.items()}
-        return cls(model, example_sets(model, documents), params)
-
-    def scores(self, texts: Sequence[str]) -> list[dict[str, SemanticScore]]:
-        """For each text (article_text), its semantic score for every watchlist with examples."""
-        vectors = self.model.embed(texts)
-        per_watchlist = {
-            w: semantic_scores(vectors, self.sets[w], self.params[w]) for w in sorted(self.sets)
+        sets, vectors, where = _embedded(model, documents)
+        columns = {
+            w: (np.array(own, dtype=np.intp), np.array(counters, dtype=np.intp))
+            for w, (own, counters) in where.items()
         }
-        return [
-            {w: scores[row] for w, scores in per_watchlist.items()} for row in range(len(texts))
-        ]
+        return cls(model, sets, params, np.ascontiguousarray(vectors.T), columns)
+
+    def cosines(self, batch: Sequence[bytes]) -> npt.NDArray[np.float32]:
+        """Each article's cosine with each distinct example text (articles × texts)."""
+        if not isinstance(self.model, TfidfModel):
+            raise TypeError("features are the TF-IDF model's input; embed texts for others")
+        sparse = self.model.weigh(batch)
+        # Only the vocabulary columns the batch uses: a few hundred of a few thousand.
+        used, inverse = np.unique(sparse.columns, return_inverse=True)
+        weights = np.zeros((sparse.count, len(used)), dtype=np.float32)
+        weights[sparse.rows, inverse] = sparse.values
+        cosines: npt.NDArray[np.float32] = weights @ self.documents[used]
+        return cosines
+
+    def scores(
+        self, batch: Sequence[bytes], watchlist_ids: Iterable[str] | None = None
+    ) -> list[dict[str, SemanticScore]]:
+        """For each article (its features), its semantic score for every watchlist with
+        examples (or those of `watchlist_ids` that have them)."""
+        if not batch:
+            return []
+        cosines = self.cosines(batch)
+        wanted = sorted(self.sets if watchlist_ids is None else set(watchlist_ids) & set(self.sets))
+        per_watchlist = {}
+        for w in wanted:
+            own, counters = self.columns[w]
+            example_set = self.sets[w]
+            per_watchlist[w] = scores_from_cosines(
+                cosines[:, own],
+                cosines[:, counters] if len(counters) else None,
+                example_set.labels,
+                example_set.counter_labels,
+                self.params[w],
+            )
+        return [{w: scores[row] for w, scores in per_watchlist.items()} for row in range(len(batch))]
+
+
+def build_index(
+    watchlists: Iterable[Watchlist], directory: Path
+) -> tuple[SemanticIndex | None, list[str]]:
+    """The index of the watchlists (files `directory`/ID.toml) that have examples, and what
+    could not be read: a watchlist whose examples cannot all be read scores by its terms
+    alone (`watchlists check` reports the same problems). None: no watchlist has examples."""
+    sources: dict[str, tuple[Watchlist, ExampleDocuments]] = {}
+    problems: list[str] = []
+    for watchlist in watchlists:
+        if not watchlist.examples:
+            continue
+        try:
+            sources[watchlist.id] = (
+                watchlist,
+                example_documents(watchlist, directory / f"{watchlist.id}.toml"),
+            )
+        except WatchlistError as exc:
+            problems += exc.problems
+    return (SemanticIndex.build(sources) if sources else None), problems
+
+
+class SemanticIndexes:
+    """The index for the watchlists in force, built again only when that set changes (a hot
+    reload, a new version of one watchlist): the pipeline asks at every feed, cheaply.
+
+    Example files are read when a version comes into force; an edit of an example file alone
+    takes effect with the next change of a watchlist file, or a restart.
+    """
+
+    def __init__(
+        self, directory: Path, on_problem: Callable[[str], None] | None = None
+    ) -> None:
+        self._directory = directory
+        self._on_problem = on_problem
+        self._built: tuple[tuple[Watchlist, ...], SemanticIndex | None] | None = None
+
+    def __call__(self, watchlists: Iterable[Watchlist]) -> SemanticIndex | None:
+        current = tuple(sorted(watchlists, key=lambda w: w.id))
+        if self._built is None or self._built[0] != current:
+            index, problems = build_index(current, self._directory)
+            for problem in problems:
+                if self._on_problem is not None:
+                    self._on_problem(problem)
+            self._built = (current, index)
+        return self._built[1]
