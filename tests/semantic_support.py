@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.adapters.embed import SemanticIndex
-from monitor.core.semantic_features import article_features
 from monitor.adapters.files.examples import example_documents
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import score_watchlists
+from monitor.core.semantic_features import article_features
 from monitor.core.watchlist import Watchlist
 
 REPO = Path(__file__).resolve().parents[1]

@@ -65,7 +65,6 @@ from monitor.core.semantic import (
     Vectors,
     params_for,
     scores_from_cosines,
-    unit_rows,
 )
 from monitor.core.semantic_features import (
     article_text,
@@ -172,9 +171,7 @@ class TfidfModel:
         at[at == len(self._pair_keys)] = 0
         found = self._pair_keys[at] == keys if len(self._pair_keys) else at < 0
         rows = np.concatenate((row_of[known], row_of[:-1][both][found]))
-        columns = np.concatenate(
-            (self._word_columns[where[known]], self._pair_columns[at[found]])
-        )
+        columns = np.concatenate((self._word_columns[where[known]], self._pair_columns[at[found]]))
         # Unique (row, column) cells, with how often each occurs: sorted by row.
         cells, counts = np.unique(rows * self.dimensions + columns, return_counts=True)
         rows, columns = np.divmod(cells, self.dimensions)
@@ -301,28 +298,35 @@ class SemanticIndex:
                 example_set.counter_labels,
                 self.params[w],
             )
-        return [{w: scores[row] for w, scores in per_watchlist.items()} for row in range(len(batch))]
+        return [
+            {w: scores[row] for w, scores in per_watchlist.items()} for row in range(len(batch))
+        ]
+
+
+def folder_sources(
+    watchlists: Iterable[Watchlist], directory: Path
+) -> list[tuple[Watchlist, Path]]:
+    """Each watchlist with the file it is read from (`directory`/ID.toml: the id is the stem)."""
+    return [(w, directory / f"{w.id}.toml") for w in watchlists]
 
 
 def build_index(
-    watchlists: Iterable[Watchlist], directory: Path
+    sources: Iterable[tuple[Watchlist, Path]],
 ) -> tuple[SemanticIndex | None, list[str]]:
-    """The index of the watchlists (files `directory`/ID.toml) that have examples, and what
-    could not be read: a watchlist whose examples cannot all be read scores by its terms
-    alone (`watchlists check` reports the same problems). None: no watchlist has examples."""
-    sources: dict[str, tuple[Watchlist, ExampleDocuments]] = {}
+    """The index of the watchlists that have examples (each with the path of its file, which
+    the example globs are relative to), and what could not be read: a watchlist whose
+    examples cannot all be read scores by its terms alone (`watchlists check` reports the
+    same problems). None: no watchlist has examples."""
+    read: dict[str, tuple[Watchlist, ExampleDocuments]] = {}
     problems: list[str] = []
-    for watchlist in watchlists:
+    for watchlist, path in sources:
         if not watchlist.examples:
             continue
         try:
-            sources[watchlist.id] = (
-                watchlist,
-                example_documents(watchlist, directory / f"{watchlist.id}.toml"),
-            )
+            read[watchlist.id] = (watchlist, example_documents(watchlist, path))
         except WatchlistError as exc:
             problems += exc.problems
-    return (SemanticIndex.build(sources) if sources else None), problems
+    return (SemanticIndex.build(read) if read else None), problems
 
 
 class SemanticIndexes:
@@ -333,9 +337,7 @@ class SemanticIndexes:
     takes effect with the next change of a watchlist file, or a restart.
     """
 
-    def __init__(
-        self, directory: Path, on_problem: Callable[[str], None] | None = None
-    ) -> None:
+    def __init__(self, directory: Path, on_problem: Callable[[str], None] | None = None) -> None:
         self._directory = directory
         self._on_problem = on_problem
         self._built: tuple[tuple[Watchlist, ...], SemanticIndex | None] | None = None
@@ -343,7 +345,7 @@ class SemanticIndexes:
     def __call__(self, watchlists: Iterable[Watchlist]) -> SemanticIndex | None:
         current = tuple(sorted(watchlists, key=lambda w: w.id))
         if self._built is None or self._built[0] != current:
-            index, problems = build_index(current, self._directory)
+            index, problems = build_index(folder_sources(current, self._directory))
             for problem in problems:
                 if self._on_problem is not None:
                     self._on_problem(problem)

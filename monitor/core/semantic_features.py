@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+
 import numpy as np
 import numpy.typing as npt
 

@@ -123,6 +123,7 @@ def _update_edited(
             content_hash=bindparam("content_hash"),
             updated_at=bindparam("updated_at"),
             match_text=bindparam("match_text"),
+            semantic_features=bindparam("semantic_features"),
         ),
         [
             {
@@ -135,6 +136,7 @@ def _update_edited(
                 "content_hash": edit.entry.content_hash,
                 "updated_at": fetched_at,
                 "match_text": _match_text(edit.entry),
+                "semantic_features": edit.entry.semantic_features,
             }
             for edit in edited
         ],
@@ -165,6 +167,7 @@ def _insert(
             "updated_at": fetched_at,
             "content_hash": e.content_hash,
             "match_text": _match_text(e),
+            "semantic_features": e.semantic_features,
         }
         for e in entries
     ]
@@ -242,6 +245,7 @@ def articles_for_replay(
             articles.c.title,
             articles.c.text,
             articles.c.match_text,
+            articles.c.semantic_features,
             feeds.c.name.label("feed"),
             feeds.c.tags,
         )
@@ -261,6 +265,7 @@ def articles_for_replay(
             title=row.title,
             text=row.text,
             match_text=row.match_text,
+            semantic_features=row.semantic_features,
             feed_name=row.feed,
             feed_tags=tags,
         )
