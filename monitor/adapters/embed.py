@@ -52,7 +52,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +89,51 @@ def features(text: str) -> Counter[str]:
     return counts
 
 
+# Fibonacci hashing: the multiplier spreads consecutive and structured keys over the slots.
+_GOLDEN = {4: 0x9E3779B1, 8: 0x9E3779B97F4A7C15}
+
+
+class _Lookup:
+    """Sorted integer keys → columns, for many keys at once: a multiplicative hash table
+    (1/64 full, so a few hundred KB for a few thousand keys) answers nearly every key with
+    two gathers, and the few keys whose slot two vocabulary keys share go to a binary
+    search. Several times faster than searchsorted alone, which dominated embedding."""
+
+    def __init__(self, keys: Sequence[int], columns: Sequence[int], dtype: type) -> None:
+        kind = np.dtype(dtype)
+        self._keys = np.array(keys, dtype=kind)  # sorted
+        self._columns = np.array(columns, dtype=np.intp)
+        bits = max(6, min(22, (64 * max(1, len(keys)) - 1).bit_length()))
+        # Scalars of the keys' own type: numpy then multiplies modulo 2^32 or 2^64, as wanted.
+        self._shift: Any = kind.type(kind.itemsize * 8 - bits)
+        self._multiplier: Any = kind.type(_GOLDEN[kind.itemsize])
+        self._slot_keys = np.zeros(1 << bits, dtype=kind)
+        self._slot_columns = np.full(1 << bits, -1, dtype=np.intp)
+        slots = self._slots(self._keys)
+        self._slot_keys[slots] = self._keys
+        self._slot_columns[slots] = self._columns
+        shared, counts = np.unique(slots, return_counts=True)
+        self._slot_columns[shared[counts > 1]] = -2  # ask the sorted keys
+
+    def _slots(self, keys: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+        slots: npt.NDArray[np.intp] = np.right_shift(
+            np.multiply(keys, self._multiplier), self._shift
+        ).astype(np.intp)
+        return slots
+
+    def __call__(self, keys: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+        """The column of each key, -1 for a key that is not there."""
+        slots = self._slots(keys)
+        columns = self._slot_columns[slots]
+        columns[(columns >= 0) & (self._slot_keys[slots] != keys)] = -1
+        ask = np.flatnonzero(columns == -2)
+        if len(ask):
+            where = np.minimum(np.searchsorted(self._keys, keys[ask]), len(self._keys) - 1)
+            hit = self._keys[where] == keys[ask]
+            columns[ask] = np.where(hit, self._columns[where], -1)
+        return columns
+
+
 @dataclass(frozen=True, slots=True)
 class SparseRows:
     """Unit rows over the vocabulary, by their non-zero entries: `rows` ascending."""
@@ -117,16 +162,14 @@ class TfidfModel:
         if len(words_by_hash) != sum(" " not in f for f in vocabulary):
             raise ValueError("two words of the vocabulary share a hash")  # see semantic_features
         order = sorted(words_by_hash)
-        self._word_keys = np.array(order, dtype=np.uint32)
-        self._word_columns = np.array([words_by_hash[h] for h in order], dtype=np.intp)
+        self._words = _Lookup(order, [words_by_hash[h] for h in order], np.uint32)
         pairs = sorted(
             ((word_hash(a) << 32) | word_hash(b), c)
             for f, c in vocabulary.items()
             if " " in f
             for a, b in [f.split(" ")]
         )
-        self._pair_keys = np.array([k for k, _ in pairs], dtype=np.uint64)
-        self._pair_columns = np.array([c for _, c in pairs], dtype=np.intp)
+        self._pairs = _Lookup([k for k, _ in pairs], [c for _, c in pairs], np.uint64)
 
     @classmethod
     def fit(cls, documents: Iterable[str]) -> TfidfModel:
@@ -161,17 +204,15 @@ class TfidfModel:
         lengths = np.fromiter(map(len, hashes), dtype=np.intp, count=len(hashes))
         every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint32)
         row_of = np.repeat(np.arange(len(hashes)), lengths)
-        where = np.searchsorted(self._word_keys, every)
-        where[where == len(self._word_keys)] = 0
-        known = self._word_keys[where] == every if len(self._word_keys) else where < 0
+        word_columns = self._words(every)
+        known = word_columns >= 0
         # A pair: two known words next to each other in one article.
         both = known[:-1] & known[1:] & (row_of[:-1] == row_of[1:])
         keys = (every[:-1][both].astype(np.uint64) << np.uint64(32)) | every[1:][both]
-        at = np.searchsorted(self._pair_keys, keys)
-        at[at == len(self._pair_keys)] = 0
-        found = self._pair_keys[at] == keys if len(self._pair_keys) else at < 0
+        pair_columns = self._pairs(keys)
+        found = pair_columns >= 0
         rows = np.concatenate((row_of[known], row_of[:-1][both][found]))
-        columns = np.concatenate((self._word_columns[where[known]], self._pair_columns[at[found]]))
+        columns = np.concatenate((word_columns[known], pair_columns[found]))
         # Unique (row, column) cells, with how often each occurs: sorted by row.
         cells, counts = np.unique(rows * self.dimensions + columns, return_counts=True)
         rows, columns = np.divmod(cells, self.dimensions)

@@ -81,9 +81,10 @@ def independent_scores(
     watchlist_file: Path,
     scratch: Path,
 ) -> dict[int, dict[str, Any]]:
-    """`monitor score` of every stored article against this version of idlib."""
+    """`monitor score` of every stored article against this version of idlib, beside the other
+    watchlists in force and the example files (the semantic part is fitted on all of them)."""
     folder = scratch / f"version-{len(list(scratch.glob('version-*')))}"
-    folder.mkdir()
+    shutil.copytree(config.parent / "watchlists", folder)
     shutil.copy(watchlist_file, folder / "idlib.toml")
     lines = scratch / "articles.jsonl"
     if not lines.exists():
@@ -153,6 +154,8 @@ def test_backtest_agrees_with_monitor_score(
         in_force = EDITS["adds a term"](in_force)
     shipped.write_text(in_force, encoding="utf-8")
     run(config, "watchlists", "apply", "idlib")
+    # A draft outside the folder: its example globs are relative to where it is.
+    shutil.copytree(REPO / "watchlists" / "examples", tmp_path / "examples")
     edited = edit(REPO / "watchlists" / "idlib.toml", tmp_path / "draft.toml", EDITS[name])
     scratch = tmp_path / "scratch"
     scratch.mkdir()
