@@ -65,8 +65,10 @@ def backtest_command(args: argparse.Namespace, stream: TextIO | None = None) -> 
         if before is None:
             before, source = _file_in_force(on_disk, edited_path, channels, args)
         folder = load_watchlists(settings.watchlist_dir, known_channels=channels).watchlists
+        # Examples as they will be read once the edit is saved in the folder: a draft in /tmp
+        # names them relative to where it is going, not to where it is.
         index, skipped = backtest_index(
-            folder, settings.watchlist_dir, after=after, after_path=edited_path, before=before
+            folder, settings.watchlist_dir, after=after, after_path=on_disk, before=before
         )
         for problem in skipped:
             print(f"monitor: semantic part skipped: {problem}", file=sys.stderr)

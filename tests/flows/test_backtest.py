@@ -154,8 +154,6 @@ def test_backtest_agrees_with_monitor_score(
         in_force = EDITS["adds a term"](in_force)
     shipped.write_text(in_force, encoding="utf-8")
     run(config, "watchlists", "apply", "idlib")
-    # A draft outside the folder: its example globs are relative to where it is.
-    shutil.copytree(REPO / "watchlists" / "examples", tmp_path / "examples")
     edited = edit(REPO / "watchlists" / "idlib.toml", tmp_path / "draft.toml", EDITS[name])
     scratch = tmp_path / "scratch"
     scratch.mkdir()
