@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -178,6 +180,8 @@ def suggest_command(args: argparse.Namespace) -> int:
             watchlist_id=args.watchlist_id,
             frequency=english_frequency(),
             max_terms=max(1, args.max_terms),
+            # Relative to the watchlist folder, where the draft is meant to be saved.
+            examples=example_paths(args.documents, watchlist_context(args.config)[0]),
         ),
         end="",
     )
@@ -194,3 +198,9 @@ def english_frequency() -> Any:
             "pip install 'monitor[suggest]' (the wordfreq package)"
         ) from None
     return lambda text: zipf_frequency(text, "en")
+
+
+def example_paths(documents: list[Path], folder: Path) -> list[str]:
+    """The documents as `examples` globs of a watchlist saved in `folder` (glob characters
+    in a file name escaped, so each names exactly its file)."""
+    return [glob.escape(os.path.relpath(p.resolve(), folder.resolve())) for p in documents]

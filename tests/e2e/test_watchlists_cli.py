@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -255,13 +257,17 @@ def test_suggest_prints_toml_that_check_accepts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seeds = sorted((REPO / "seeds").glob("*.txt"))[:2]
-    code, out, _ = run(
-        ["watchlists", "suggest", *map(str, seeds), "--id", "draft", "--max-terms", "12"], capsys
-    )
+    config = tmp_path / "config.toml"
+    config.write_text('[watchlists]\ndir = "watchlists"\n', encoding="utf-8")
+    (tmp_path / "watchlists").mkdir()
+    arguments = ["watchlists", "suggest", *map(str, seeds), "--id", "draft", "--max-terms", "12"]
+    code, out, _ = run(["--config", str(config), *arguments], capsys)
     assert code == 0
-    draft = tmp_path / "draft.toml"
+    # The documents are its examples, relative to the folder the draft is saved in.
+    assert tomllib.loads(out)["examples"] == [
+        os.path.relpath(seed, tmp_path / "watchlists") for seed in seeds
+    ]
+    draft = tmp_path / "watchlists" / "draft.toml"
     draft.write_text(out, encoding="utf-8")
-    code, out, _ = run(
-        ["--config", str(tmp_path / "none.toml"), "watchlists", "check", str(draft)], capsys
-    )
+    code, out, _ = run(["--config", str(config), "watchlists", "check", str(draft)], capsys)
     assert (code, out.splitlines()[-1]) == (0, "1 valid, 0 invalid")
