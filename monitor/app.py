@@ -31,7 +31,7 @@ from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
 from monitor.flows.digests import known_channels
 from monitor.flows.feeds import configured_feeds
-from monitor.flows.matching import MatchNewArticles, WatchlistSource
+from monitor.flows.matching import MatchNewArticles, SemanticSource, WatchlistSource
 from monitor.flows.poll import MatchesArticles, Poller
 from monitor.flows.workers import process_alive
 
@@ -62,6 +62,7 @@ def matching_for(
     engine: Engine,
     watchlists: WatchlistSource | None = None,
     on_match: Callable[[str, Score], None] | None = None,
+    semantic: SemanticSource | None = None,
 ) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
@@ -76,7 +77,7 @@ def matching_for(
         story_window=settings.stories.window,
         on_match=on_match,
         alert_channels=lambda watchlist: known_channels(settings, watchlist),
-        semantic=semantic_indexes(settings),
+        semantic=semantic if semantic is not None else semantic_indexes(settings),
     )
 
 

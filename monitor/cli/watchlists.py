@@ -20,7 +20,7 @@ from monitor.adapters.files.watchlists import (
     load_watchlist_file,
     load_watchlist_paths,
 )
-from monitor.app import utc_now
+from monitor.app import load_watchlists_once, semantic_indexes, utc_now
 from monitor.cli.common import database_from, duration_arg
 from monitor.cli.output import plural, print_json
 from monitor.config import load_settings
@@ -153,7 +153,10 @@ def apply_command(args: argparse.Namespace) -> int:
         watchlist = load_watchlist_file(path, known_channels=settings.channels.keys())
         since = args.since or settings.watchlists.backfill or timedelta(days=3)
         now = utc_now()
-        result = backfill_watchlist(engine, watchlist, since=now - since, now=now)
+        semantic = semantic_indexes(settings)(load_watchlists_once(settings))  # as a poll's
+        result = backfill_watchlist(
+            engine, watchlist, since=now - since, now=now, semantic=semantic
+        )
     finally:
         engine.dispose()
     if args.format == "json":
