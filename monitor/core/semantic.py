@@ -175,7 +175,7 @@ def scores_from_cosines(
     out = []
     for row, mean in enumerate(means):
         similarity = round(mean, 3)
-        shown = tuple(labels[i] for i in best_rows[row])
+        shown = tuple(map(labels.__getitem__, best_rows[row]))
         counter_similarity: float | None = None
         counter_example: str | None = None
         if worst_rows:
