@@ -219,9 +219,7 @@ class Replay:
                 for w in wanted:
                     found = semantic.get(w)
                     no_hit = self._no_hits[w]
-                    scores[w] = (
-                        no_hit if found is None else dataclasses.replace(no_hit, semantic=found)
-                    )
+                    scores[w] = no_hit if found is None else no_hit.with_semantic(found)
         return Scored(article, scores.get(self.before_id), scores.get(self.after_id))
 
     def _may_score(self, match_text: str, wanted: Sequence[str]) -> bool:

@@ -155,3 +155,15 @@ def test_even_the_most_similar_score_cannot_pass_the_gates(
     assert scores[watchlist].score >= scores[watchlist].threshold
     assert not scores[watchlist].matched
     assert not scores[watchlist].require_met_by_semantic
+
+
+def test_with_semantic_is_replace_field_for_field() -> None:
+    """Score.with_semantic is dataclasses.replace written out for speed: it must stay so."""
+    import dataclasses
+
+    matcher = scorer(shipped_watchlists(), semantic=False).matcher
+    title, text = "Turkey and the S-400", "Ankara activates the S-400 batteries."
+    score = dict(score_watchlists(matcher, title, text))["s400"]
+    shown = SemanticScore(0.0, 0.05, ("name",), Verdict.BELOW_FLOOR)
+    assert score.with_semantic(shown) == dataclasses.replace(score, semantic=shown)
+    assert len(dataclasses.fields(score)) == 12  # a new field must be added to with_semantic
