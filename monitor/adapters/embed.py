@@ -67,10 +67,11 @@ from monitor.core.semantic import (
     scores_from_cosines,
 )
 from monitor.core.semantic_features import (
+    FEATURES_VERSION,
     article_text,
+    is_current,
     text_features,
     word_hash,
-    word_hashes,
     words,
 )
 from monitor.core.watchlist import Watchlist
@@ -79,6 +80,14 @@ from monitor.errors import WatchlistError
 MODEL_NAME = "tfidf-words-1-2"
 
 __all__ = ["MODEL_NAME", "SemanticIndex", "TfidfModel", "article_text", "features", "words"]
+
+
+def word_hashes(features: bytes) -> npt.NDArray[np.uint32] | None:
+    """The hashes stored in `features` (core/semantic_features.py); None when they are of
+    another version."""
+    if not is_current(features):
+        return None
+    return np.frombuffer(features, dtype="<u4", offset=len(FEATURES_VERSION))
 
 
 def features(text: str) -> Counter[str]:

@@ -19,12 +19,11 @@ for a vocabulary of a few thousand, adds one small weight where it should add no
 
 from __future__ import annotations
 
+import array
 import hashlib
 import itertools
 import re
-
-import numpy as np
-import numpy.typing as npt
+import sys
 
 from monitor.core.folding import fold_text
 
@@ -32,7 +31,6 @@ from monitor.core.folding import fold_text
 # (other words, another hash) makes stored features unreadable, and they are then made again
 # from the stored text.
 FEATURES_VERSION = b"sw1\x00"
-_WORD = np.dtype("<u4")
 _TOKEN_CACHE = 50_000  # distinct tokens remembered per process: a few MB at most
 
 # Runs of letters and digits of the lower-cased text; each is then folded (Erdoğan = erdogan,
@@ -40,8 +38,6 @@ _TOKEN_CACHE = 50_000  # distinct tokens remembered per process: a few MB at mos
 # "İ".lower() is "i" and a combining dot, which would split the word in two. (str.replace,
 # not str.translate: translating every character of 5 KB cost more than the rest together.)
 _RAW_WORD = re.compile(r"[^\W_]+")
-
-WordHashes = npt.NDArray[np.uint32]
 
 
 def words(text: str) -> list[str]:
@@ -74,9 +70,10 @@ def text_features(text: str) -> bytes:
     tokens = text.split()
     for token in set(tokens).difference(_TOKENS):
         _TOKENS[token] = tuple(word_hash(w) for w in words(token))
-    hashes = np.fromiter(
-        itertools.chain.from_iterable(map(_TOKENS.__getitem__, tokens)), dtype=_WORD
-    )
+    # array, not numpy: the parse workers then never load numpy (some 15 MB each).
+    hashes = array.array("I", itertools.chain.from_iterable(map(_TOKENS.__getitem__, tokens)))
+    if sys.byteorder == "big":
+        hashes.byteswap()  # stored little-endian, whatever machine made them
     return FEATURES_VERSION + hashes.tobytes()
 
 
@@ -85,15 +82,13 @@ def article_features(title: str, text: str) -> bytes:
     return text_features(article_text(title, text))
 
 
-def word_hashes(features: bytes) -> WordHashes | None:
-    """The hashes stored in `features`; None when they are of another version."""
-    if not features.startswith(FEATURES_VERSION) or (len(features) - 4) % 4:
-        return None
-    return np.frombuffer(features, dtype=_WORD, offset=len(FEATURES_VERSION))
+def is_current(features: bytes) -> bool:
+    """Are these features of this version (else they must be made again from the text)?"""
+    return features.startswith(FEATURES_VERSION) and len(features) % 4 == 0
 
 
 def features_or_text(features: bytes | None, title: str, text: str) -> bytes:
     """Stored features when they are of this version, else made now from the text."""
-    if features is not None and word_hashes(features) is not None:
+    if features is not None and is_current(features):
         return features
     return article_features(title, text)

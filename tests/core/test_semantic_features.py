@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from semantic_support import SEMANTIC_SET, read_items, scorer, shipped_watchlists
 
-from monitor.adapters.embed import SemanticIndexes, TfidfModel, _Lookup, build_index
+from monitor.adapters.embed import SemanticIndexes, TfidfModel, _Lookup, build_index, word_hashes
 from monitor.adapters.files.watchlists import load_watchlist_file
 from monitor.core.backtest import Replay, StoredArticle
 from monitor.core.matcher import article_match_form
@@ -23,7 +23,6 @@ from monitor.core.semantic_features import (
     article_features,
     features_or_text,
     word_hash,
-    word_hashes,
     words,
 )
 
@@ -167,3 +166,12 @@ def test_with_semantic_is_replace_field_for_field() -> None:
     shown = SemanticScore(0.0, 0.05, ("name",), Verdict.BELOW_FLOOR)
     assert score.with_semantic(shown) == dataclasses.replace(score, semantic=shown)
     assert len(dataclasses.fields(score)) == 12  # a new field must be added to with_semantic
+
+
+def test_the_parse_workers_do_not_load_numpy() -> None:
+    """feed_parse makes the features; numpy would cost every parse process some 15 MB."""
+    code = "import sys, monitor.adapters.feed_parse; sys.stdout.write(str('numpy' in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert loaded == "False"
