@@ -1,7 +1,8 @@
 """The embedding model behind the semantic contribution: text in, unit vectors out.
 
-Holds the model and the building of each watchlist's embedded examples; must not decide what a
-similarity is worth (core/semantic.py does) nor read files (adapters/files/examples.py does).
+Holds the model, the building of each watchlist's embedded examples and the index every
+scorer uses; must not decide what a similarity is worth (core/semantic.py does) nor parse
+example files (adapters/files/examples.py does; the index asks it for them).
 
 The model is TF-IDF over folded word unigrams and bigrams, fitted on the example and
 counter-example texts of the loaded watchlists (with their names and descriptions). It needs
@@ -37,11 +38,20 @@ default looks for the tokenizer in a folder the wheel does not have, then downlo
 import calls logging.basicConfig, which would have to be undone; it would plug in behind
 `Embedder` with its own floor and margin.
 
-Vectors are dense over the fitted vocabulary (a few thousand words and pairs for the shipped
+Vectors are over the fitted vocabulary (a few thousand words and pairs for the shipped
 watchlists) and normalised over it, as scikit-learn's TfidfVectorizer does: words no example
 has cannot make two texts similar, so they are left out of the length too. Counting them
 (an article's whole length) measured worse on the tune split (recall 0.73 against 0.81 at
 the same precision floor).
+
+One code path for every caller: an article enters as its features (its folded words hashed,
+core/semantic_features.py), made once by the parse worker and stored with it, or made from
+the text by `monitor score` and for rows stored before they were kept. `SemanticIndex.scores`
+then looks a feed's articles up together (`_Lookup`), builds their unit rows over only the
+columns they use, and takes one product with every distinct example text: what is left on
+the database writer is vectorised numpy, about 60-100 µs an article on this machine
+(bench/semantic.py prints it beside the lexical figure). `SemanticIndexes` keeps the index
+of the watchlists in force and builds it again only when they change (a reload).
 """
 
 from __future__ import annotations
