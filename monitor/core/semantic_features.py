@@ -65,13 +65,17 @@ _TOKENS: dict[str, tuple[int, ...]] = {}
 
 def text_features(text: str) -> bytes:
     """The hashed words of `text`, in order, as stored."""
-    if len(_TOKENS) > _TOKEN_CACHE:
-        _TOKENS.clear()
+    global _TOKENS
+    cache = _TOKENS
+    if len(cache) > _TOKEN_CACHE:
+        # A new dict, not clear(): another thread (a backfill beside a parse thread) may be
+        # reading the old one between filling it and looking its tokens up.
+        cache = _TOKENS = {}
     tokens = text.split()
-    for token in set(tokens).difference(_TOKENS):
-        _TOKENS[token] = tuple(word_hash(w) for w in words(token))
+    for token in set(tokens).difference(cache):
+        cache[token] = tuple(word_hash(w) for w in words(token))
     # array, not numpy: the parse workers then never load numpy (some 15 MB each).
-    hashes = array.array("I", itertools.chain.from_iterable(map(_TOKENS.__getitem__, tokens)))
+    hashes = array.array("I", itertools.chain.from_iterable(map(cache.__getitem__, tokens)))
     if sys.byteorder == "big":
         hashes.byteswap()  # stored little-endian, whatever machine made them
     return FEATURES_VERSION + hashes.tobytes()
