@@ -65,7 +65,7 @@ def test_the_lookup_finds_every_key_and_no_other_even_when_slots_are_shared() ->
     keys = np.unique(rng.integers(0, 2**32, 5000, dtype=np.uint64).astype(np.uint32))
     columns = rng.permutation(len(keys))
     lookup = _Lookup(keys.tolist(), columns.tolist(), np.uint32)
-    # 5,000 keys in 2^19 slots: a few dozen slots hold two keys, answered by binary search.
+    # 5,000 keys in 2^16 slots: some 350 keys share a slot and are answered by binary search.
     strangers = rng.integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32)
     strangers = strangers[~np.isin(strangers, keys)]
     assert lookup(keys).tolist() == columns.tolist()
