@@ -19,6 +19,8 @@ from loopback import FeedServer
 
 REPO = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.slow  # a real poll and three CLI runs: about 8 s
+
 ITEMS = [
     (
         "interceptors",
