@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import Engine
 
 from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
+from monitor.adapters.embed import SemanticIndexes
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.adapters.http import Fetcher, FetchLimits, build_client
 from monitor.adapters.http.guard import AddressGuard
@@ -30,7 +31,7 @@ from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
 from monitor.flows.digests import known_channels
 from monitor.flows.feeds import configured_feeds
-from monitor.flows.matching import MatchNewArticles, WatchlistSource
+from monitor.flows.matching import MatchNewArticles, SemanticSource, WatchlistSource
 from monitor.flows.poll import MatchesArticles, Poller
 from monitor.flows.workers import process_alive
 
@@ -46,11 +47,22 @@ def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
     return loaded.watchlists
 
 
+def semantic_indexes(settings: Settings) -> SemanticIndexes:
+    """The semantic part of scoring: one index per set of watchlists in force, built from
+    their example files (a watchlist whose examples cannot be read scores by its terms)."""
+
+    def skipped(problem: str) -> None:
+        log.error("semantic part skipped: %s", problem)
+
+    return SemanticIndexes(settings.watchlist_dir, on_problem=skipped)
+
+
 def matching_for(
     settings: Settings,
     engine: Engine,
     watchlists: WatchlistSource | None = None,
     on_match: Callable[[str, Score], None] | None = None,
+    semantic: SemanticSource | None = None,
 ) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
@@ -65,6 +77,7 @@ def matching_for(
         story_window=settings.stories.window,
         on_match=on_match,
         alert_channels=lambda watchlist: known_channels(settings, watchlist),
+        semantic=semantic if semantic is not None else semantic_indexes(settings),
     )
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.adapters.embed import SemanticIndex, article_text
+from monitor.adapters.embed import SemanticIndex
 from monitor.adapters.files.examples import example_documents
 from monitor.adapters.files.watchlists import load_watchlists
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import score_watchlists
+from monitor.core.semantic_features import article_features
 from monitor.core.watchlist import Watchlist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +47,9 @@ class Scorer:
         """For each item, the watchlists it matches."""
         semantic: Sequence[Mapping[str, Any]] = [{}] * len(items)
         if self.index is not None:
-            semantic = self.index.scores([article_text(i["title"], i["summary"]) for i in items])
+            semantic = self.index.scores(
+                [article_features(i["title"], i["summary"]) for i in items]
+            )
         return [
             {
                 w

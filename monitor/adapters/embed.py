@@ -1,7 +1,8 @@
 """The embedding model behind the semantic contribution: text in, unit vectors out.
 
-Holds the model and the building of each watchlist's embedded examples; must not decide what a
-similarity is worth (core/semantic.py does) nor read files (adapters/files/examples.py does).
+Holds the model, the building of each watchlist's embedded examples and the index every
+scorer uses; must not decide what a similarity is worth (core/semantic.py does) nor parse
+example files (adapters/files/examples.py does; the index asks it for them).
 
 The model is TF-IDF over folded word unigrams and bigrams, fitted on the example and
 counter-example texts of the loaded watchlists (with their names and descriptions). It needs
@@ -37,55 +38,66 @@ default looks for the tokenizer in a folder the wheel does not have, then downlo
 import calls logging.basicConfig, which would have to be undone; it would plug in behind
 `Embedder` with its own floor and margin.
 
-Vectors are dense over the fitted vocabulary (a few thousand words and pairs for the shipped
+Vectors are over the fitted vocabulary (a few thousand words and pairs for the shipped
 watchlists) and normalised over it, as scikit-learn's TfidfVectorizer does: words no example
 has cannot make two texts similar, so they are left out of the length too. Counting them
 (an article's whole length) measured worse on the tune split (recall 0.73 against 0.81 at
 the same precision floor).
+
+One code path for every caller: an article enters as its features (its folded words hashed,
+core/semantic_features.py), made once by the parse worker and stored with it, or made from
+the text by `monitor score` and for rows stored before they were kept. `SemanticIndex.scores`
+then looks a feed's articles up together (`_Lookup`), builds their unit rows over only the
+columns they use, and takes one product with every distinct example text: what is left on
+the database writer is vectorised numpy, about 60-100 µs an article on this machine
+(bench/semantic.py prints it beside the lexical figure). `SemanticIndexes` keeps the index
+of the watchlists in force and builds it again only when they change (a reload).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
-from monitor.adapters.files.examples import ExampleDocuments
-from monitor.core.folding import fold_text
+from monitor.adapters.files.examples import ExampleDocuments, example_documents
 from monitor.core.semantic import (
     ExampleSet,
     SemanticParams,
     SemanticScore,
     Vectors,
     params_for,
-    semantic_scores,
-    unit_rows,
+    scores_from_cosines,
+)
+from monitor.core.semantic_features import (
+    FEATURES_VERSION,
+    article_text,
+    is_current,
+    text_features,
+    word_hash,
+    words,
 )
 from monitor.core.watchlist import Watchlist
+from monitor.errors import WatchlistError
 
 MODEL_NAME = "tfidf-words-1-2"
-_TOKEN_CACHE = 50_000  # distinct tokens remembered by a model: about 8 MB at most
 
-# Runs of letters and digits of the lower-cased text; each is then folded (Erdoğan = erdogan,
-# İdlib = idlib) and kept when it still has two characters or more. "İ" goes first:
-# "İ".lower() is "i" and a combining dot, which would split the word in two. (str.replace,
-# not str.translate: translating every character of 5 KB cost more than the rest together.)
-_RAW_WORD = re.compile(r"[^\W_]+")
+__all__ = ["MODEL_NAME", "SemanticIndex", "TfidfModel", "article_text", "features", "words"]
 
 
-def _raw_words(text: str) -> list[str]:
-    return _RAW_WORD.findall(text.replace("İ", "i").lower())
-
-
-def words(text: str) -> list[str]:
-    """The folded words of `text`, in order."""
-    return [f for w in _raw_words(text) if len(f := fold_text(w)) >= 2]
+def word_hashes(features: bytes) -> npt.NDArray[np.uint32] | None:
+    """The hashes stored in `features` (core/semantic_features.py); None when they are of
+    another version."""
+    if not is_current(features):
+        return None
+    return np.frombuffer(features, dtype="<u4", offset=len(FEATURES_VERSION))
 
 
 def features(text: str) -> Counter[str]:
@@ -96,31 +108,73 @@ def features(text: str) -> Counter[str]:
     return counts
 
 
+# Fibonacci hashing: the multiplier spreads consecutive and structured keys over the slots.
+_GOLDEN = {4: 0x9E3779B1, 8: 0x9E3779B97F4A7C15}
+
+
+class _Lookup:
+    """Sorted integer keys → columns, for many keys at once: a multiplicative hash table
+    (1/8 full: about 100 KB for a few thousand keys, so it stays in the CPU's caches while
+    the lexical matcher runs beside it) answers most keys with two gathers, and the keys
+    whose slot two vocabulary keys share (about one in ten) go to a binary search. Several
+    times faster than searchsorted alone, which dominated embedding."""
+
+    def __init__(self, keys: Sequence[int], columns: Sequence[int], dtype: type) -> None:
+        kind = np.dtype(dtype)
+        self._keys = np.array(keys, dtype=kind)  # sorted
+        self._columns = np.array(columns, dtype=np.int32)
+        bits = max(6, min(22, (8 * max(1, len(keys)) - 1).bit_length()))
+        # Scalars of the keys' own type: numpy then multiplies modulo 2^32 or 2^64, as wanted.
+        self._shift: Any = kind.type(kind.itemsize * 8 - bits)
+        self._multiplier: Any = kind.type(_GOLDEN[kind.itemsize])
+        self._slot_keys = np.zeros(1 << bits, dtype=kind)
+        self._slot_columns = np.full(1 << bits, -1, dtype=np.int32)
+        slots = self._slots(self._keys)
+        self._slot_keys[slots] = self._keys
+        self._slot_columns[slots] = self._columns
+        shared, counts = np.unique(slots, return_counts=True)
+        self._slot_columns[shared[counts > 1]] = -2  # ask the sorted keys
+
+    def _slots(self, keys: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+        slots: npt.NDArray[np.intp] = np.right_shift(
+            np.multiply(keys, self._multiplier), self._shift
+        ).astype(np.intp)
+        return slots
+
+    def __call__(self, keys: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
+        """The column of each key, -1 for a key that is not there."""
+        slots = self._slots(keys)
+        columns = self._slot_columns[slots]
+        columns[(columns >= 0) & (self._slot_keys[slots] != keys)] = -1
+        ask = np.flatnonzero(columns == -2)
+        if len(ask):
+            where = np.minimum(np.searchsorted(self._keys, keys[ask]), len(self._keys) - 1)
+            hit = self._keys[where] == keys[ask]
+            columns[ask] = np.where(hit, self._columns[where], -1)
+        return columns
+
+
 class TfidfModel:
     """Inverse document frequencies of the fitted vocabulary."""
 
     def __init__(self, vocabulary: Mapping[str, int], idf: Vectors) -> None:
         self.vocabulary = vocabulary  # feature → column
         self.idf = idf  # by column
-        word_ids = {f: c for f, c in vocabulary.items() if " " not in f}
-        self._word_ids = word_ids
-        # Pairs by the columns of their two words, as one sorted int64 key each
-        # (first × size + second): an article's pairs are found with one searchsorted.
-        size = len(vocabulary)
+        # Articles arrive as hashed words (core/semantic_features.py): words are looked up by
+        # hash, pairs by the key (first hash << 32 | second hash), each in one sorted array,
+        # so a whole batch of articles is looked up with two searchsorted calls.
+        words_by_hash = {word_hash(f): c for f, c in vocabulary.items() if " " not in f}
+        if len(words_by_hash) != sum(" " not in f for f in vocabulary):
+            raise ValueError("two words of the vocabulary share a hash")  # see semantic_features
+        order = sorted(words_by_hash)
+        self._words = _Lookup(order, [words_by_hash[h] for h in order], np.uint32)
         pairs = sorted(
-            (word_ids[a] * size + word_ids[b], c)
+            ((word_hash(a) << 32) | word_hash(b), c)
             for f, c in vocabulary.items()
             if " " in f
             for a, b in [f.split(" ")]
         )
-        self._size = size
-        self._pair_keys = np.array([k for k, _ in pairs], dtype=np.int64)
-        self._pair_columns = np.array([c for _, c in pairs], dtype=np.intp)
-        # A whitespace-separated token of an article → the columns of its words (-1: a word
-        # the examples do not have). Splitting on whitespace and looking each token up once is
-        # several times faster than running the word pattern over the whole text, and gives
-        # the same words in the same order. Cleared when it grows past _TOKEN_CACHE.
-        self._token_ids: dict[str, tuple[int, ...]] = {}
+        self._pairs = _Lookup([k for k, _ in pairs], [c for _, c in pairs], np.uint64)
 
     @classmethod
     def fit(cls, documents: Iterable[str]) -> TfidfModel:
@@ -144,29 +198,45 @@ class TfidfModel:
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit row per text (sublinear term frequency × idf), or a zero row for a text
         that shares no word with the examples (it is similar to none of them)."""
-        out = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)
-        cache = self._token_ids
-        if len(cache) > _TOKEN_CACHE:
-            cache.clear()
-        for row, text in enumerate(texts):
-            tokens = text.split()
-            for token in set(tokens).difference(cache):
-                cache[token] = tuple(self._word_ids.get(w, -1) for w in words(token))
-            ids = np.fromiter(
-                itertools.chain.from_iterable(map(cache.__getitem__, tokens)), dtype=np.int64
-            )
-            known = ids >= 0
-            both = known[:-1] & known[1:]
-            keys = ids[:-1][both] * self._size + ids[1:][both]
-            where = np.searchsorted(self._pair_keys, keys)
-            where[where == len(self._pair_keys)] = 0
-            found = self._pair_keys[where] == keys if len(self._pair_keys) else where < 0
-            columns, counts = np.unique(
-                np.concatenate((ids[known], self._pair_columns[where[found]])),
-                return_counts=True,
-            )
-            out[row, columns] = (1.0 + np.log(counts)) * self.idf[columns]
-        return unit_rows(out)
+        used, rows = self.weigh([text_features(t) for t in texts])
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        out[:, used] = rows
+        return out
+
+    def weigh(self, batch: Sequence[bytes]) -> tuple[npt.NDArray[np.intp], Vectors]:
+        """The unit rows of articles given by their features (core/semantic_features.py),
+        over only the vocabulary columns some article of the batch has: (those columns,
+        rows × those columns). A feed's articles use a few hundred of a few thousand."""
+        arrays = [word_hashes(f) for f in batch]
+        if any(a is None for a in arrays):
+            raise ValueError("features of another version: make them again from the text")
+        hashes = [a for a in arrays if a is not None]
+        lengths = np.fromiter(map(len, hashes), dtype=np.intp, count=len(hashes))
+        every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint32)
+        row_of = np.repeat(np.arange(len(hashes)), lengths)
+        word_columns = self._words(every)
+        known = word_columns >= 0
+        # A pair: two known words next to each other in one article.
+        both = known[:-1] & known[1:] & (row_of[:-1] == row_of[1:])
+        keys = (every[:-1][both].astype(np.uint64) << np.uint64(32)) | every[1:][both]
+        pair_columns = self._pairs(keys)
+        found = pair_columns >= 0
+        rows = np.concatenate((row_of[known], row_of[:-1][both][found]))
+        columns = np.concatenate((word_columns[known], pair_columns[found]))
+        # Counted by (row, column) cell with bincounts, no sort (np.unique sorts), over only
+        # the columns the batch uses: a small table stays in the CPU's caches.
+        used = np.flatnonzero(np.bincount(columns, minlength=self.dimensions))
+        compact = np.empty(self.dimensions, dtype=np.intp)
+        compact[used] = np.arange(len(used))
+        present = np.bincount(
+            rows * len(used) + compact[columns], minlength=len(hashes) * len(used)
+        ).reshape(len(hashes), len(used))
+        weights = np.log(np.maximum(present, 1)) + 1.0
+        weights *= self.idf[used]
+        weights[present == 0] = 0.0
+        norms = np.sqrt(np.einsum("ij,ij->i", weights, weights))
+        np.divide(weights, norms[:, np.newaxis], out=weights, where=norms[:, np.newaxis] > 0)
+        return used, weights.astype(np.float32)
 
 
 class Embedder(Protocol):
@@ -193,30 +263,48 @@ def example_sets(
     model: Embedder, documents: Mapping[str, ExampleDocuments]
 ) -> dict[str, ExampleSet]:
     """Each watchlist's examples and counter-examples, embedded (once per watchlist version)."""
-    sets = {}
+    return _embedded(model, documents)[0]
+
+
+def _embedded(
+    model: Embedder, documents: Mapping[str, ExampleDocuments]
+) -> tuple[dict[str, ExampleSet], Vectors, dict[str, tuple[list[int], list[int]]]]:
+    """The example sets, every distinct example text embedded once (one row each), and where
+    each watchlist's examples and counter-examples are among those rows."""
+    rows: dict[str, int] = {}
+    for docs in documents.values():
+        for _, text in (*docs.examples, *docs.counter_examples):
+            rows.setdefault(text, len(rows))
+    vectors = model.embed(list(rows))
+    sets, where = {}, {}
     for watchlist_id, docs in documents.items():
-        counters = docs.counter_examples
+        own = [rows[text] for _, text in docs.examples]
+        counters = [rows[text] for _, text in docs.counter_examples]
         sets[watchlist_id] = ExampleSet(
             labels=tuple(label for label, _ in docs.examples),
-            vectors=model.embed([text for _, text in docs.examples]),
-            counter_labels=tuple(label for label, _ in counters),
-            counter_vectors=model.embed([text for _, text in counters]) if counters else None,
+            vectors=vectors[own],
+            counter_labels=tuple(label for label, _ in docs.counter_examples),
+            counter_vectors=vectors[counters] if counters else None,
         )
-    return sets
-
-
-def article_text(title: str, text: str) -> str:
-    """What is embedded of an article: its title and its text."""
-    return f"{title}\n{text}"
+        where[watchlist_id] = (own, counters)
+    return sets, vectors, where
 
 
 @dataclass(frozen=True, slots=True)
 class SemanticIndex:
-    """The model and every watchlist's embedded examples: build once per watchlist set."""
+    """The model and every watchlist's embedded examples: build once per watchlist set.
+
+    Articles come as features (core/semantic_features.py: made by the parse workers, stored
+    with the article, or made from the text by `monitor score`): the same scores whichever.
+    """
 
     model: Embedder
     sets: Mapping[str, ExampleSet]
     params: Mapping[str, SemanticParams]
+    # Every distinct example text once, as columns (dimensions × texts): the shipped
+    # watchlists name each other's examples as counter-examples, so most are shared.
+    documents: Vectors = field(repr=False)
+    columns: Mapping[str, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = field(repr=False)
 
     @classmethod
     def build(
@@ -229,14 +317,91 @@ class SemanticIndex:
         documents = {watchlist_id: docs for watchlist_id, (_, docs) in sources.items()}
         model = model if model is not None else fit_model(documents)
         params = {watchlist_id: params_for(w) for watchlist_id, (w, _) in sources.items()}
-        return cls(model, example_sets(model, documents), params)
-
-    def scores(self, texts: Sequence[str]) -> list[dict[str, SemanticScore]]:
-        """For each text (article_text), its semantic score for every watchlist with examples."""
-        vectors = self.model.embed(texts)
-        per_watchlist = {
-            w: semantic_scores(vectors, self.sets[w], self.params[w]) for w in sorted(self.sets)
+        sets, vectors, where = _embedded(model, documents)
+        columns = {
+            w: (np.array(own, dtype=np.intp), np.array(counters, dtype=np.intp))
+            for w, (own, counters) in where.items()
         }
+        return cls(model, sets, params, np.ascontiguousarray(vectors.T), columns)
+
+    def cosines(self, batch: Sequence[bytes]) -> npt.NDArray[np.float32]:
+        """Each article's cosine with each distinct example text (articles × texts)."""
+        if not isinstance(self.model, TfidfModel):
+            raise TypeError("features are the TF-IDF model's input; embed texts for others")
+        used, rows = self.model.weigh(batch)
+        cosines: npt.NDArray[np.float32] = rows @ self.documents[used]
+        return cosines
+
+    def scores(
+        self, batch: Sequence[bytes], watchlist_ids: Iterable[str] | None = None
+    ) -> list[dict[str, SemanticScore]]:
+        """For each article (its features), its semantic score for every watchlist with
+        examples (or those of `watchlist_ids` that have them)."""
+        if not batch:
+            return []
+        cosines = self.cosines(batch)
+        wanted = sorted(self.sets if watchlist_ids is None else set(watchlist_ids) & set(self.sets))
+        per_watchlist = {}
+        for w in wanted:
+            own, counters = self.columns[w]
+            example_set = self.sets[w]
+            per_watchlist[w] = scores_from_cosines(
+                cosines[:, own],
+                cosines[:, counters] if len(counters) else None,
+                example_set.labels,
+                example_set.counter_labels,
+                self.params[w],
+            )
         return [
-            {w: scores[row] for w, scores in per_watchlist.items()} for row in range(len(texts))
+            {w: scores[row] for w, scores in per_watchlist.items()} for row in range(len(batch))
         ]
+
+
+def folder_sources(
+    watchlists: Iterable[Watchlist], directory: Path
+) -> list[tuple[Watchlist, Path]]:
+    """Each watchlist with the file it is read from (`directory`/ID.toml: the id is the stem)."""
+    return [(w, directory / f"{w.id}.toml") for w in watchlists]
+
+
+def build_index(
+    sources: Iterable[tuple[Watchlist, Path]],
+) -> tuple[SemanticIndex | None, list[str]]:
+    """The index of the watchlists that have examples (each with the path of its file, which
+    the example globs are relative to), and what could not be read: a watchlist whose
+    examples cannot all be read scores by its terms alone (`watchlists check` reports the
+    same problems). None: no watchlist has examples."""
+    read: dict[str, tuple[Watchlist, ExampleDocuments]] = {}
+    problems: list[str] = []
+    for watchlist, path in sources:
+        if not watchlist.examples:
+            continue
+        try:
+            read[watchlist.id] = (watchlist, example_documents(watchlist, path))
+        except WatchlistError as exc:
+            problems += exc.problems
+    return (SemanticIndex.build(read) if read else None), problems
+
+
+class SemanticIndexes:
+    """The index for the watchlists in force, built again only when that set changes (a hot
+    reload, a new version of one watchlist): the pipeline asks at every feed, cheaply.
+
+    Example files are read when a version comes into force; an edit of an example file alone
+    takes effect with the next change of a watchlist file, or a restart.
+    """
+
+    def __init__(self, directory: Path, on_problem: Callable[[str], None] | None = None) -> None:
+        self._directory = directory
+        self._on_problem = on_problem
+        self._built: tuple[tuple[Watchlist, ...], SemanticIndex | None] | None = None
+
+    def __call__(self, watchlists: Iterable[Watchlist]) -> SemanticIndex | None:
+        current = tuple(sorted(watchlists, key=lambda w: w.id))
+        if self._built is None or self._built[0] != current:
+            index, problems = build_index(folder_sources(current, self._directory))
+            for problem in problems:
+                if self._on_problem is not None:
+                    self._on_problem(problem)
+            self._built = (current, index)
+        return self._built[1]

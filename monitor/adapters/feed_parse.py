@@ -24,6 +24,7 @@ from monitor.core.html_text import html_to_text, tidy_text
 from monitor.core.identity import content_hash, identity_key
 from monitor.core.matcher import article_match_form
 from monitor.core.model import NormalizedEntry, ParsedFeed
+from monitor.core.semantic_features import article_features
 from monitor.core.urls import canonical_url, is_web_url, resolve_url
 from monitor.errors import ParseError
 
@@ -272,6 +273,7 @@ def _normalize_entry(raw: Any, base: str, fetched_at: datetime) -> NormalizedEnt
         published_at=published,
         content_hash=content_hash(title, text),
         match_text=article_match_form(title, text),
+        semantic_features=article_features(title, text),
     )
 
 

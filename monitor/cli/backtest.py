@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.adapters.files.watchlists import display_path, load_watchlist_file
+from monitor.adapters.files.watchlists import display_path, load_watchlist_file, load_watchlists
 from monitor.app import utc_now
 from monitor.cli.common import database_from, duration_arg
 from monitor.cli.output import print_json
@@ -18,7 +18,12 @@ from monitor.core.backtest import ChangedStory
 from monitor.core.label_replay import LabelCounts
 from monitor.core.watchlist import Watchlist
 from monitor.errors import WatchlistError
-from monitor.flows.backtest import BacktestReport, run_backtest, watchlist_in_force
+from monitor.flows.backtest import (
+    BacktestReport,
+    backtest_index,
+    run_backtest,
+    watchlist_in_force,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -60,12 +65,21 @@ def backtest_command(args: argparse.Namespace, stream: TextIO | None = None) -> 
         source = "recorded"
         if before is None:
             before, source = _file_in_force(on_disk, edited_path, channels, args)
+        folder = load_watchlists(settings.watchlist_dir, known_channels=channels).watchlists
+        # Examples as they will be read once the edit is saved in the folder: a draft in /tmp
+        # names them relative to where it is going, not to where it is.
+        index, skipped = backtest_index(
+            folder, settings.watchlist_dir, after=after, after_path=on_disk, before=before
+        )
+        for problem in skipped:
+            print(f"monitor: semantic part skipped: {problem}", file=sys.stderr)
         report = run_backtest(
             engine,
             before=before,
             after=after,
             since=utc_now() - args.since,
             before_source=source,
+            semantic=index,
         )
     finally:
         engine.dispose()

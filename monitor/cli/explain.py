@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from monitor.app import load_watchlists_once
+from monitor.app import load_watchlists_once, semantic_indexes
 from monitor.cli.common import database_from
 from monitor.cli.output import print_json
 from monitor.flows.explain import ExplainReport, explain_article
@@ -29,7 +29,9 @@ def explain_command(args: argparse.Namespace, stream: TextIO | None = None) -> i
     out = stream or sys.stdout
     settings, engine = database_from(args)
     try:
-        report = explain_article(engine, args.reference, load_watchlists_once(settings))
+        watchlists = load_watchlists_once(settings)
+        semantic = semantic_indexes(settings)(watchlists)
+        report = explain_article(engine, args.reference, watchlists, semantic)
     finally:
         engine.dispose()
     if report is None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from monitor.app import utc_now
 from monitor.cli.common import add_format, database_from, duration_arg, settings_from
 from monitor.cli.output import plural, print_json, print_table
+from monitor.core.model import NormalizedEntry
 from monitor.core.opml import OPMLFeed, is_feed_url, read_opml, slug, write_opml
 from monitor.errors import InputError, OPMLError
 from monitor.flows.feeds import (
@@ -240,7 +241,7 @@ def test_command(args: argparse.Namespace) -> int:
                 "format": probe.format,
                 "warning": probe.warning,
                 "error": probe.error,
-                "entries": [asdict(entry) for entry in probe.entries],
+                "entries": [_entry_json(entry) for entry in probe.entries],
             }
         )
         return 1 if probe.error else 0
@@ -258,3 +259,11 @@ def test_command(args: argparse.Namespace) -> int:
 
 
 __all__ = ["OPMLError"]
+
+
+def _entry_json(entry: NormalizedEntry) -> dict[str, Any]:
+    """What `poll` would store of an entry, as JSON; the semantic features are the parse
+    workers' hashed words (bytes), internal and of no use to a reader."""
+    fields = asdict(entry)
+    fields.pop("semantic_features", None)
+    return fields

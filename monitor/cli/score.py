@@ -1,4 +1,9 @@
-"""`monitor score PATH...`: score article files against the watchlists and explain why."""
+"""`monitor score PATH...`: score article files against the watchlists and explain why.
+
+The same scoring as a poll: the lexical score (core.scoring) with the semantic part of the
+watchlists that have examples, from an index built on every loaded watchlist (as the daemon
+builds it), so `--watchlist` narrows what is shown and never changes a score.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from monitor.adapters.embed import build_index, folder_sources
 from monitor.adapters.files.articles import ArticleInput, article_files, read_articles
 from monitor.adapters.files.watchlists import display_path, load_watchlists
 from monitor.cli.output import print_json_line
 from monitor.cli.watchlists import watchlist_context
 from monitor.core.matcher import compile_matcher
 from monitor.core.scoring import Score, score_watchlists
+from monitor.core.semantic_features import article_features
 from monitor.errors import ConfigError, InputError, ParseError
 
 
@@ -66,6 +73,8 @@ def result_json(article: ArticleInput, score: Score) -> dict[str, Any]:
         "terms": explanation["terms"],
         "missing": explanation["missing"],
         "near": explanation["near"],
+        # Only for watchlists with examples, as in the stored explanation.
+        **({"semantic": explanation["semantic"]} if "semantic" in explanation else {}),
     }
 
 
@@ -89,6 +98,10 @@ def score_command(args: argparse.Namespace, stream: TextIO | None = None) -> int
         )
     files = input_files(args.paths)
     matcher = compile_matcher(w for w in loaded.watchlists if w.id in wanted)
+    index, skipped = build_index(folder_sources(loaded.watchlists, directory))
+    for problem in skipped:
+        status = 1  # that watchlist scores by its terms alone, as in the daemon
+        print(f"monitor: semantic part skipped: {problem}", file=sys.stderr)
     for path in files:
         try:
             articles = read_articles(path)
@@ -96,8 +109,13 @@ def score_command(args: argparse.Namespace, stream: TextIO | None = None) -> int
             print(f"monitor: input: {exc}", file=sys.stderr)
             status = 2  # the input must be fixed; the other files are still scored
             continue
-        for article in articles:
-            results = score_watchlists(matcher, article.title, article.text)
+        similar = (
+            index.scores([article_features(a.title, a.text) for a in articles], wanted)
+            if index is not None and articles
+            else [None] * len(articles)
+        )
+        for article, semantic in zip(articles, similar, strict=True):
+            results = score_watchlists(matcher, article.title, article.text, semantic=semantic)
             if args.format == "json":
                 for _, score in results:
                     print_json_line(result_json(article, score), out)
@@ -148,4 +166,8 @@ def print_text(article: ArticleInput, scores: list[Score], out: TextIO) -> None:
                 f"    near {' + '.join(near.terms)} within {near.within} words: +{near.bonus:g}",
                 file=out,
             )
+        if score.semantic is not None:
+            print(f"    {score.semantic.describe()}", file=out)
+            if score.require_met_by_semantic:
+                print("    require: met by similarity (the article names no term)", file=out)
     print(file=out)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -19,7 +21,7 @@ from monitor.adapters.files.watchlists import (
     load_watchlist_file,
     load_watchlist_paths,
 )
-from monitor.app import utc_now
+from monitor.app import load_watchlists_once, semantic_indexes, utc_now
 from monitor.cli.common import database_from, duration_arg
 from monitor.cli.output import plural, print_json
 from monitor.config import load_settings
@@ -194,7 +196,10 @@ def apply_command(args: argparse.Namespace) -> int:
         watchlist = load_watchlist_file(path, known_channels=settings.channels.keys())
         since = args.since or settings.watchlists.backfill or timedelta(days=3)
         now = utc_now()
-        result = backfill_watchlist(engine, watchlist, since=now - since, now=now)
+        semantic = semantic_indexes(settings)(load_watchlists_once(settings))  # as a poll's
+        result = backfill_watchlist(
+            engine, watchlist, since=now - since, now=now, semantic=semantic
+        )
     finally:
         engine.dispose()
     if args.format == "json":
@@ -316,6 +321,8 @@ def suggest_command(args: argparse.Namespace) -> int:
             frequency=english_frequency(),
             max_terms=max(1, args.max_terms),
             channels=sorted(channels or ()),
+            # Relative to the watchlist folder, where the draft is meant to be saved.
+            examples=example_paths(args.documents, watchlist_context(args.config)[0]),
         ),
         end="",
     )
@@ -332,3 +339,9 @@ def english_frequency() -> Any:
             "pip install 'monitor[suggest]' (the wordfreq package)"
         ) from None
     return lambda text: zipf_frequency(text, "en")
+
+
+def example_paths(documents: list[Path], folder: Path) -> list[str]:
+    """The documents as `examples` globs of a watchlist saved in `folder` (glob characters
+    in a file name escaped, so each names exactly its file)."""
+    return [glob.escape(os.path.relpath(p.resolve(), folder.resolve())) for p in documents]

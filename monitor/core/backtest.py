@@ -12,6 +12,10 @@ each version): one whose candidate hits (upper bounds of its real hits) cannot s
 match are folded and scored in full, both versions from one scan. Articles stored without a
 match form are scored in full.
 
+Semantic part: the caller passes each article's semantic scores (the same index as a poll,
+keyed by the ids the versions carry here). An article similar enough to add points is always
+scored in full: the fast path's bounds know only terms.
+
 What counts: a story (its stored story, else the article alone) is matched by a version when
 any of its articles is. `added` are the stories matched after the edit and not before,
 `removed` the reverse, each shown by its best-scoring article on the side that matches.
@@ -20,16 +24,19 @@ any of its articles is. `added` are the stories matched after the edit and not b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.explain import group_words
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, contribution, score_scan, score_watchlists
+from monitor.core.semantic import SemanticScore, Verdict
 from monitor.core.watchlist import Watchlist
 
 BEFORE_SUFFIX = "~before"  # the id the version in force carries inside the shared matcher
+SEMANTIC_BATCH = 500  # stored articles whose semantic scores are asked for at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,11 @@ class StoredArticle:
     match_text: str | None  # None: stored before the match form was kept; scored in full
     feed_name: str
     feed_tags: tuple[str, ...] = ()
+    semantic_features: bytes | None = None  # None: made from the text when needed
+
+
+# The semantic scores of a batch of stored articles, keyed by Replay.ids (the caller's index).
+SemanticOf = Callable[[Sequence["StoredArticle"]], Sequence[Mapping[str, SemanticScore] | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,24 +186,40 @@ class Replay:
         self._bounds = {w.id: _Bounds.of(self.matcher, w, self._no_hits[w.id]) for w in versions}
         self.fully_scored = 0
 
-    def score(self, article: StoredArticle) -> Scored:
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The ids the two versions carry here (the semantic scores are keyed by them)."""
+        return (self.after_id,) if self.before is None else (self.after_id, self.before_id)
+
+    def score(
+        self, article: StoredArticle, semantic: Mapping[str, SemanticScore] | None = None
+    ) -> Scored:
         wanted = [
             w.id
             for w in (self.after, self.before)
             if w is not None and w.covers_feed(article.feed_name, article.feed_tags)
         ]
+        semantic = semantic or {}
+        similar = any(s.verdict is Verdict.SIMILAR for s in semantic.values())
         scores: dict[str, Score] = {}
         if wanted:
-            if article.match_text is None or self._may_score(article.match_text, wanted):
+            if article.match_text is None or similar or self._may_score(article.match_text, wanted):
                 # Both versions from the one scan, so the two sides always explain alike.
                 self.fully_scored += 1
                 scores.update(
                     score_watchlists(
-                        self.matcher, article.title, article.text, watchlist_ids=wanted
+                        self.matcher,
+                        article.title,
+                        article.text,
+                        watchlist_ids=wanted,
+                        semantic=semantic,
                     )
                 )
             else:
-                scores.update((w, self._no_hits[w]) for w in wanted)
+                for w in wanted:
+                    found = semantic.get(w)
+                    no_hit = self._no_hits[w]
+                    scores[w] = no_hit if found is None else no_hit.with_semantic(found)
         return Scored(article, scores.get(self.before_id), scores.get(self.after_id))
 
     def _may_score(self, match_text: str, wanted: Sequence[str]) -> bool:
@@ -200,11 +228,26 @@ class Replay:
         counts = self.matcher.candidate_counts(match_text)
         return any(self._bounds[w].may_match(counts) for w in wanted)
 
-    def diff(self, articles: Iterable[StoredArticle]) -> BacktestDiff:
+    def diff(
+        self, articles: Iterable[StoredArticle], semantic: SemanticOf | None = None
+    ) -> BacktestDiff:
         summary = Summary()
-        for article in articles:
-            summary.add(self.score(article))
+        for article, similar in self.scored(articles, semantic):
+            summary.add(self.score(article, similar))
         return summary.result(fully_scored=self.fully_scored)
+
+    @staticmethod
+    def scored(
+        articles: Iterable[StoredArticle], semantic: SemanticOf | None
+    ) -> Iterator[tuple[StoredArticle, Mapping[str, SemanticScore] | None]]:
+        """Each article with its semantic scores, asked for SEMANTIC_BATCH articles at a time
+        (one product for many articles; the stream is never held in memory at once)."""
+        if semantic is None:
+            yield from ((article, None) for article in articles)
+            return
+        iterator = iter(articles)
+        while batch := list(itertools.islice(iterator, SEMANTIC_BATCH)):
+            yield from zip(batch, semantic(batch), strict=True)
 
 
 class Summary:

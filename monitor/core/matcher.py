@@ -218,6 +218,13 @@ class Matcher:
             return FieldScan(text, {}, folded)
         last = max(end for spans in candidates.values() for _, end in spans)
         positions = _PositionMap.of(spaced, last)
+        # Word index of every candidate start, counting spaces once from left to right: one
+        # count from the text's start per hit made hit-heavy articles quadratic.
+        token_at: dict[int, int] = {}
+        spaces, previous = -1, 0
+        for start in sorted({start for spans in candidates.values() for start, _ in spans}):
+            spaces += padded.count(" ", previous, start)
+            token_at[start], previous = spaces, start
         hits: dict[int, tuple[Hit, ...]] = {}
         for entry_id, spans in candidates.items():
             entry = self.entries[entry_id]
@@ -231,8 +238,7 @@ class Matcher:
                 f_end = positions.folded_index(end - 2) + 1
                 if entry.case_sensitive and not _same_case(entry, folded, text, f_start, f_end):
                     continue
-                token = padded.count(" ", 0, start) - 1
-                chosen.append(Hit(f_start, f_end, token))
+                chosen.append(Hit(f_start, f_end, token_at[start]))
                 last_end = end
             if chosen:
                 hits[entry_id] = tuple(chosen)

@@ -26,6 +26,9 @@ class NormalizedEntry:
     # Title and text in the matcher's match form (core.matcher.article_match_form), made
     # where the entry is parsed, off the database writer; None: the store makes it.
     match_text: str | None = None
+    # The words the semantic model reads (core.semantic_features.article_features), made
+    # where the entry is parsed, for the same reason; None: whoever scores it makes them.
+    semantic_features: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

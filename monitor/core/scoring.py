@@ -26,7 +26,6 @@ on similarity. `exclude` vetoes in every case.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import unicodedata
 import weakref
@@ -74,6 +73,25 @@ class Score:
     near: tuple[NearBonus, ...]  # the [[near]] rules that held
     semantic: SemanticScore | None = None  # when the watchlist has examples
     require_met_by_semantic: bool = False  # no term named: similarity stood in for `require`
+
+    def with_semantic(self, semantic: SemanticScore) -> Score:
+        """This score showing `semantic` (one that adds nothing). By hand, not with
+        dataclasses.replace: this runs for most watchlists of most articles, and replace
+        costs several times as much."""
+        return Score(
+            self.watchlist_id,
+            self.score,
+            self.threshold,
+            self.alert_threshold,
+            self.matched,
+            self.alert,
+            self.vetoed_by,
+            self.missing,
+            self.terms,
+            self.near,
+            semantic,
+            self.require_met_by_semantic,
+        )
 
     def explanation(self) -> dict[str, Any]:
         """The score and its reasons as plain JSON values (stored in matches.explanation)."""
@@ -237,7 +255,7 @@ def _score(
     # No hit and nothing added: the score of every such article, with this one's similarity
     # to show. Most articles of a feed are this case for most watchlists.
     without = _NO_HIT_SCORES[matcher][watchlist_id]
-    return without if semantic is None else dataclasses.replace(without, semantic=semantic)
+    return without if semantic is None else without.with_semantic(semantic)
 
 
 _EMPTY_SCAN = Scan(FieldScan("", {}), FieldScan("", {}))

@@ -370,11 +370,14 @@ def suggest_watchlist(
     watchlist_id: str | None = None,
     max_terms: int = 25,
     channels: Sequence[str] = (),
+    examples: Sequence[str] = (),
 ) -> str:
     """A draft watchlist in TOML that `monitor watchlists check` accepts.
 
     `channels`: the channel names of config.toml; the draft delivers to all of them, since a
-    draft with `channels = []` would never deliver (`watchlists check` says so).
+    draft with `channels = []` would never deliver (`watchlists check` says so). `examples`:
+    the documents' paths relative to where the watchlist will be saved; they become its
+    `examples` (the semantic part, core/semantic.py), as the documents are what it is about.
     """
     suggestions = rank_terms(documents, frequency, max_terms=max_terms)
     names = ", ".join(d.name for d in documents)
@@ -389,6 +392,7 @@ def suggest_watchlist(
     if not suggestions:
         lines += [
             "threshold = 1.0",
+            *_examples_lines(examples),
             "",
             "# no distinctive terms were found in the documents",
             "[[terms]]",
@@ -404,6 +408,7 @@ def suggest_watchlist(
         'timezone = "UTC"',
         f"channels = [{', '.join(map(_toml_string, channels))}]",
         'feeds = ["*"]',
+        *_examples_lines(examples),
         "",
     ]
     for suggestion in suggestions:
@@ -421,3 +426,14 @@ def suggest_watchlist(
             lines.append("case_sensitive = true")
         lines.append("")
     return "\n".join(lines)
+
+
+def _examples_lines(examples: Sequence[str]) -> list[str]:
+    """The `examples` key (a top-level key: before the first [[terms]] table)."""
+    if not examples:
+        return []
+    return [
+        "# Reports like these documents add points even when they name no term; list the",
+        "# false friends (other topics' reports, the same words elsewhere) as counter_examples.",
+        f"examples = [{', '.join(map(_toml_string, examples))}]",
+    ]

@@ -23,11 +23,13 @@ from sqlalchemy import Connection, Engine
 from monitor.adapters.db import article_store, digest_store, match_store, watchlist_store
 from monitor.adapters.db.match_store import NewMatch
 from monitor.adapters.db.transactions import write_transaction
+from monitor.adapters.embed import SemanticIndex
 from monitor.core.backfill import changed_versions, plan_backfill
 from monitor.core.backtest import Replay
 from monitor.core.states import MatchOrigin
 from monitor.core.watchlist import Watchlist
 from monitor.core.watchlist.versions import watchlist_to_dict, watchlist_version
+from monitor.flows.backtest import semantic_of
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +45,25 @@ class BackfillResult:
 
 
 def backfill_watchlist(
-    engine: Engine, watchlist: Watchlist, *, since: datetime, now: datetime
+    engine: Engine,
+    watchlist: Watchlist,
+    *,
+    since: datetime,
+    now: datetime,
+    semantic: SemanticIndex | None = None,
 ) -> BackfillResult:
     """Score the articles stored since `since` against `watchlist`; record the new matches
-    for its next digest and record this version as the one in force."""
+    for its next digest and record this version as the one in force. `semantic`: the index
+    of the watchlists in force, for the semantic part (as in a poll)."""
     replay = Replay(None, watchlist)
+    similar = semantic_of(semantic, replay.ids) if semantic is not None else None
     scanned = 0
     matching = []
     with engine.connect() as connection:
-        for article in article_store.articles_for_replay(connection, since=since):
+        stored = article_store.articles_for_replay(connection, since=since)
+        for article, semantic_scores in replay.scored(stored, similar):
             scanned += 1
-            score = replay.score(article).after
+            score = replay.score(article, semantic_scores).after
             if score is not None and score.matched:
                 matching.append((article, score))
         connection.rollback()
@@ -90,7 +100,12 @@ def backfill_watchlist(
 
 
 def apply_watchlists(
-    engine: Engine, watchlists: Iterable[Watchlist], *, window: timedelta, now: datetime
+    engine: Engine,
+    watchlists: Iterable[Watchlist],
+    *,
+    window: timedelta,
+    now: datetime,
+    semantic: SemanticIndex | None = None,
 ) -> list[BackfillResult]:
     """Backfill every watchlist in force whose version changed since it was last recorded
     (`window` zero: record the versions only)."""
@@ -102,7 +117,9 @@ def apply_watchlists(
     for change in changed_versions(watchlists, recorded):
         if window > timedelta(0):
             results.append(
-                backfill_watchlist(engine, change.watchlist, since=now - window, now=now)
+                backfill_watchlist(
+                    engine, change.watchlist, since=now - window, now=now, semantic=semantic
+                )
             )
         else:
             with write_transaction(engine, lock=f"watchlist:{change.watchlist.id}") as connection:

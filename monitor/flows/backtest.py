@@ -8,21 +8,30 @@ stored match form, and the articles labelled for the watchlist (whenever they we
 label is worth replaying however old). Decide: core.backtest, and core.label_replay for the
 precision before and after on the labelled articles. The throughput (articles/s) is measured
 here, on the same code path the CLI runs, so bench/backtest.py prints what a user gets.
+
+The semantic part comes from the same index as a poll's (adapters/embed.SemanticIndex,
+fitted on every watchlist of the folder), with both versions in it, and each article's words
+as stored by the parse workers (made from the text for articles stored before they were).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from monitor.adapters.db import article_store, watchlist_store
-from monitor.core.backtest import BacktestDiff, Replay
+from monitor.adapters.embed import SemanticIndex, build_index, folder_sources
+from monitor.core.backtest import BEFORE_SUFFIX, BacktestDiff, Replay, SemanticOf, StoredArticle
 from monitor.core.label_replay import LabelReplay, replay_labels
+from monitor.core.semantic import SemanticScore
+from monitor.core.semantic_features import features_or_text
 from monitor.core.watchlist import Watchlist
 from monitor.core.watchlist.versions import watchlist_from_dict
 from monitor.flows.watchlist_stats import labelled_articles
@@ -75,15 +84,47 @@ def run_backtest(
     since: datetime,
     before_source: str = "recorded",
     timer: Callable[[], float] = time.perf_counter,
+    semantic: SemanticIndex | None = None,
 ) -> BacktestReport:
     """Replay the articles stored since `since` through `before` (None: a new watchlist) and
-    `after`; the time reported covers reading and scoring, not compiling."""
+    `after`; the time reported covers reading and scoring, not compiling. `semantic`: the
+    index with both versions (backtest_index), for watchlists with examples."""
     replay = Replay(before, after)
+    similar = semantic_of(semantic, replay.ids) if semantic is not None else None
     started = timer()
     with engine.connect() as connection:
-        diff = replay.diff(article_store.articles_for_replay(connection, since=since))
+        diff = replay.diff(article_store.articles_for_replay(connection, since=since), similar)
         connection.rollback()
     seconds = timer() - started
     labelled = labelled_articles(engine, after.id)
     labels = replay_labels(before, after, labelled) if labelled else None
     return BacktestReport(after.id, since, diff, before_source, seconds, labels)
+
+
+def semantic_of(index: SemanticIndex, ids: Collection[str]) -> SemanticOf:
+    """The semantic scores of stored articles under the watchlists `ids` of `index`."""
+
+    def of(batch: Sequence[StoredArticle]) -> list[Mapping[str, SemanticScore] | None]:
+        features = [features_or_text(a.semantic_features, a.title, a.text) for a in batch]
+        return list(index.scores(features, ids))
+
+    return of
+
+
+def backtest_index(
+    in_folder: Sequence[Watchlist],
+    directory: Path,
+    *,
+    after: Watchlist,
+    after_path: Path,
+    before: Watchlist | None,
+) -> tuple[SemanticIndex | None, list[str]]:
+    """The index a poll would use with the edit in force (the folder's other watchlists
+    unchanged), with the version in force beside it under its replay id. Its examples are
+    the files as they are now: a version records its patterns, not their contents."""
+    sources = folder_sources([w for w in in_folder if w.id != after.id], directory)
+    sources.append((after, after_path))
+    if before is not None:
+        renamed = dataclasses.replace(before, id=before.id + BEFORE_SUFFIX)
+        sources.append((renamed, directory / f"{before.id}.toml"))
+    return build_index(sources)

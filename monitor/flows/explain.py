@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from monitor.adapters.db import digest_store, trace_store
 from monitor.adapters.db.trace_store import StoredMatchRow, TracedArticle
+from monitor.adapters.embed import SemanticIndex
 from monitor.core.digest.updates import decide_updates
 from monitor.core.explain import (
     DigestFacts,
@@ -32,6 +33,7 @@ from monitor.core.explain import (
 )
 from monitor.core.matcher import compile_matcher
 from monitor.core.scoring import Score, score_watchlists
+from monitor.core.semantic_features import article_features
 from monitor.core.urls import canonical_url
 from monitor.core.watchlist import Watchlist
 from monitor.flows import story_window
@@ -86,9 +88,13 @@ def resolve_reference(engine: Engine, reference: str) -> list[int]:
 
 
 def explain_article(
-    engine: Engine, reference: str, watchlists: Sequence[Watchlist]
+    engine: Engine,
+    reference: str,
+    watchlists: Sequence[Watchlist],
+    semantic: SemanticIndex | None = None,
 ) -> ExplainReport | None:
-    """Everything known about the article `reference` names; None if no stored article."""
+    """Everything known about the article `reference` names; None if no stored article.
+    `semantic`: the index of the watchlists (as a poll builds it), for the semantic part."""
     ids = resolve_reference(engine, reference)
     if not ids:
         return None
@@ -96,7 +102,7 @@ def explain_article(
         article = trace_store.traced_article(connection, ids[0])
         if article is None:
             return None
-        report = _explain(connection, article, watchlists, tuple(ids[1:]))
+        report = _explain(connection, article, watchlists, tuple(ids[1:]), semantic)
         connection.rollback()
     return report
 
@@ -106,6 +112,7 @@ def _explain(
     article: TracedArticle,
     watchlists: Sequence[Watchlist],
     also_found: tuple[int, ...],
+    semantic: SemanticIndex | None = None,
 ) -> ExplainReport:
     member = article.member
     identity = identity_verdict(
@@ -121,7 +128,7 @@ def _explain(
     stored = {
         m.watchlist_id: m for m in trace_store.matches_of_article(connection, member.article_id)
     }
-    scores = _scores_now(article, watchlists)
+    scores = _scores_now(article, watchlists, semantic)
     verdicts = []
     for watchlist in sorted(watchlists, key=lambda w: w.id):
         match = stored.get(watchlist.id)
@@ -141,11 +148,16 @@ def _explain(
     return ExplainReport(article, identity, join, len(members), tuple(verdicts), also_found)
 
 
-def _scores_now(article: TracedArticle, watchlists: Sequence[Watchlist]) -> dict[str, Score]:
+def _scores_now(
+    article: TracedArticle, watchlists: Sequence[Watchlist], semantic: SemanticIndex | None
+) -> dict[str, Score]:
     if article.text is None or not watchlists:
         return {}
     matcher = compile_matcher(watchlists)
-    return dict(score_watchlists(matcher, article.title, article.text))
+    similar = None
+    if semantic is not None:
+        similar = semantic.scores([article_features(article.title, article.text)])[0]
+    return dict(score_watchlists(matcher, article.title, article.text, semantic=similar))
 
 
 def _update_facts(

@@ -7,6 +7,11 @@ assignment holds a lock on PostgreSQL until the transaction commits, so only the
 come after it. Immediate alerts and their outbox rows are created in the same transaction as
 the matches they alert (the transactional outbox): whatever happens after the commit, a match
 above `alert_threshold` has its alert, and a crash before it leaves neither.
+
+The semantic part (watchlists with examples) comes from the same index `monitor score` and
+`backtest` use (adapters/embed.SemanticIndex), built once per set of watchlists in force; the
+article's words were hashed by the parse worker (NormalizedEntry.semantic_features), so
+what runs here is the lookup and the products, for all of a feed's new articles at once.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from monitor.adapters.db.article_store import StoredEntry
 from monitor.adapters.db.feed_store import FeedRow
 from monitor.adapters.db.match_store import NewMatch
 from monitor.adapters.db.story_store import NewArticle, assign_stories
+from monitor.adapters.embed import SemanticIndex
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, score_watchlists
+from monitor.core.semantic import SemanticScore
+from monitor.core.semantic_features import features_or_text
 from monitor.core.watchlist import Watchlist
 from monitor.flows.digests import AlertPolicy, alerts_in_transaction
 
@@ -32,6 +40,8 @@ log = logging.getLogger(__name__)
 
 WatchlistSource = Callable[[], Collection[Watchlist]]
 AlertChannels = Callable[[AlertPolicy], Sequence[str]]
+# The semantic index for the watchlists in force (adapters/embed.SemanticIndexes), or None.
+SemanticSource = Callable[[Sequence[Watchlist]], SemanticIndex | None]
 
 
 class MatchNewArticles:
@@ -48,8 +58,10 @@ class MatchNewArticles:
         story_window: timedelta,
         on_match: Callable[[str, Score], None] | None = None,
         alert_channels: AlertChannels | None = None,
+        semantic: SemanticSource | None = None,
     ) -> None:
         self._watchlists = watchlists
+        self._semantic = semantic
         self._alert_channels = alert_channels
         self._story_window = story_window
         self._on_match = on_match
@@ -74,13 +86,15 @@ class MatchNewArticles:
         in_force = self._compiled[0] if self._compiled is not None else ()
         found: list[tuple[int, str, Score]] = []
         if matcher is not None:
-            for item in stored:
+            similar = self._semantic_scores(in_force, stored)
+            for item, semantic in zip(stored, similar, strict=True):
                 scores = score_watchlists(
                     matcher,
                     item.entry.title,
                     item.entry.text,
                     feed_name=feed.name,
                     feed_tags=feed.tags,
+                    semantic=semantic,
                 )
                 found += [(item.article_id, wid, s) for wid, s in scores if s.matched]
         story_ids = assign_stories(
@@ -119,6 +133,19 @@ class MatchNewArticles:
                     self._on_match(watchlist_id, score)
             self._alert(connection, in_force, found, now)
         return len(found)
+
+    def _semantic_scores(
+        self, in_force: Sequence[Watchlist], stored: Sequence[StoredEntry]
+    ) -> Sequence[dict[str, SemanticScore] | None]:
+        index = self._semantic(in_force) if self._semantic is not None else None
+        if index is None or not stored:
+            return [None] * len(stored)
+        return index.scores(
+            [
+                features_or_text(i.entry.semantic_features, i.entry.title, i.entry.text)
+                for i in stored
+            ]
+        )
 
     def _alert(
         self,

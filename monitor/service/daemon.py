@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from monitor.adapters.db import feed_store
-from monitor.app import matching_for, open_database, poller, utc_now
+from monitor.app import matching_for, open_database, poller, semantic_indexes, utc_now
 from monitor.config import Settings, database_url
 from monitor.core.health import HealthSnapshot
 from monitor.core.scoring import Score
@@ -90,6 +90,8 @@ class Daemon:
             settings.watchlist_dir, known_channels=tuple(settings.channels)
         )
         self.scheduler = JobScheduler(clock=clock, on_job_done=self._job_done)
+        # One semantic index for the watchlists in force: the poll and backfills share it.
+        self.semantic = semantic_indexes(settings)
         self.jobs = DaemonJobs(
             settings,
             engine,
@@ -98,6 +100,7 @@ class Daemon:
             metrics=self.metrics,
             clock=clock,
             is_stopping=lambda: self.stopping,
+            semantic=self.semantic,
         )
         self.started_at = clock()
         self.stopping = False
@@ -122,7 +125,11 @@ class Daemon:
             await self._start_endpoint()
             # Scoring asks for the watchlists in force at every feed: reloads reach it too.
             process = matching_for(
-                self.settings, self.engine, self.watchlists, on_match=self._count_match
+                self.settings,
+                self.engine,
+                self.watchlists,
+                on_match=self._count_match,
+                semantic=self.semantic,
             )
             # Leaving this block closes the poller: its DB writer thread and parse processes.
             async with poller(self.settings, self.engine, match_articles=process) as p:

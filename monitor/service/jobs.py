@@ -27,6 +27,7 @@ from monitor.core.watchlist import Watchlist
 from monitor.errors import MonitorError
 from monitor.flows.backfill import apply_watchlists
 from monitor.flows.digests import create_digest
+from monitor.flows.matching import SemanticSource
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.poll import Poller, run_poll_cycle
 from monitor.flows.retention import prune
@@ -72,8 +73,10 @@ class DaemonJobs:
         metrics: Metrics,
         clock: Clock,
         is_stopping: Callable[[], bool],
+        semantic: SemanticSource | None = None,
     ) -> None:
         self.settings = settings
+        self.semantic = semantic  # the index the poll scores with, for backfills too
         self.engine = engine
         self.reloader = reloader
         self.scheduler = scheduler
@@ -163,16 +166,21 @@ class DaemonJobs:
     async def apply_watchlists(self) -> None:
         """Backfill the watchlists that appeared, changed or became valid again, and record
         the versions in force (flows/backfill.py); a failure is logged, never fatal."""
-        try:
-            await self.in_thread(
-                functools.partial(
-                    apply_watchlists,
-                    self.engine,
-                    self.watchlists(),
-                    window=self.settings.watchlists.backfill,
-                    now=self.clock(),
-                )
+        watchlists, now = self.watchlists(), self.clock()
+
+        def apply() -> None:
+            # In the job thread: building the semantic index reads the example files.
+            index = self.semantic(watchlists) if self.semantic is not None else None
+            apply_watchlists(
+                self.engine,
+                watchlists,
+                window=self.settings.watchlists.backfill,
+                now=now,
+                semantic=index,
             )
+
+        try:
+            await self.in_thread(apply)
         except MonitorError as exc:
             log.error("backfill failed: %s", exc)
 

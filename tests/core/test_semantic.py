@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.adapters.embed import SemanticIndex, TfidfModel, article_text, words
+from monitor.adapters.embed import SemanticIndex, TfidfModel, words
 from monitor.adapters.files.examples import example_documents, example_problems
 from monitor.adapters.files.watchlists import load_watchlist_file
 from monitor.core.matcher import compile_matcher
@@ -23,6 +23,7 @@ from monitor.core.semantic import (
     semantic_scores,
     unit_rows,
 )
+from monitor.core.semantic_features import article_features
 from monitor.core.watchlist import Term, Watchlist
 
 PARAMS = SemanticParams(weight=10.0, floor=0.5, margin=0.0, cap=4.0)
@@ -347,7 +348,7 @@ def test_example_documents_resolve_globs_relative_to_the_watchlist(tmp_path: Pat
     ]
     assert example_problems(watchlist, path) == []
     index = SemanticIndex.build({"s400": (watchlist, docs)})
-    score = index.scores([article_text("Russian interceptors", "reached Ankara")])[0]["s400"]
+    score = index.scores([article_features("Russian interceptors", "reached Ankara")])[0]["s400"]
     assert score.examples[0] == "examples/s400/b.txt"
 
 

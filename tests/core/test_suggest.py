@@ -103,6 +103,15 @@ def test_output_is_a_valid_watchlist_with_comments() -> None:
     assert tomllib.loads(text)["name"] == "turkey-ties"
 
 
+@pytest.mark.parametrize("docs", [DOCS, [Document("x.txt", "the and the")]], ids=["terms", "none"])
+def test_the_documents_become_its_examples(docs: list[Document]) -> None:
+    examples = ["../seeds/a.txt", "../seeds/b [draft].txt"]
+    text = suggest_watchlist(docs, frequency=frequency, examples=examples)
+    watchlist = parse_watchlist(text, watchlist_id="draft", source="draft.toml")
+    assert watchlist.examples == tuple(examples)
+    assert "examples" not in tomllib.loads(suggest_watchlist(docs, frequency=frequency))
+
+
 def test_no_documents_worth_a_term_still_gives_valid_toml() -> None:
     text = suggest_watchlist([Document("x.txt", "the and the")], frequency=frequency)
     assert "CHANGE ME" in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -256,25 +258,21 @@ def test_suggest_prints_toml_that_check_accepts(
 ) -> None:
     seeds = sorted((REPO / "seeds").glob("*.txt"))[:2]
     config = tmp_path / "config.toml"
-    config.write_text('[channels.local]\ntype = "file"\npath = "digests"\n', encoding="utf-8")
-    code, out, _ = run(
-        [
-            "--config",
-            str(config),
-            "watchlists",
-            "suggest",
-            *map(str, seeds),
-            "--id",
-            "draft",
-            "--max-terms",
-            "12",
-        ],
-        capsys,
+    config.write_text(
+        '[watchlists]\ndir = "watchlists"\n\n[channels.local]\ntype = "file"\npath = "digests"\n',
+        encoding="utf-8",
     )
+    (tmp_path / "watchlists").mkdir()
+    arguments = ["watchlists", "suggest", *map(str, seeds), "--id", "draft", "--max-terms", "12"]
+    code, out, _ = run(["--config", str(config), *arguments], capsys)
     assert code == 0
     # The draft delivers to the config's channels: `channels = []` would never deliver.
     assert 'channels = ["local"]' in out.splitlines()
-    draft = tmp_path / "draft.toml"
+    # The documents are its examples, relative to the folder the draft is saved in.
+    assert tomllib.loads(out)["examples"] == [
+        os.path.relpath(seed, tmp_path / "watchlists") for seed in seeds
+    ]
+    draft = tmp_path / "watchlists" / "draft.toml"
     draft.write_text(out, encoding="utf-8")
     code, out, _ = run(["--config", str(config), "watchlists", "check", str(draft)], capsys)
     assert (code, out.splitlines()[-1]) == (0, "1 valid, 0 invalid")

@@ -81,9 +81,10 @@ def independent_scores(
     watchlist_file: Path,
     scratch: Path,
 ) -> dict[int, dict[str, Any]]:
-    """`monitor score` of every stored article against this version of idlib."""
+    """`monitor score` of every stored article against this version of idlib, beside the other
+    watchlists in force and the example files (the semantic part is fitted on all of them)."""
     folder = scratch / f"version-{len(list(scratch.glob('version-*')))}"
-    folder.mkdir()
+    shutil.copytree(config.parent / "watchlists", folder)
     shutil.copy(watchlist_file, folder / "idlib.toml")
     lines = scratch / "articles.jsonl"
     if not lines.exists():

@@ -125,6 +125,7 @@ def _update_edited(
             content_hash=bindparam("content_hash"),
             updated_at=bindparam("updated_at"),
             match_text=bindparam("match_text"),
+            semantic_features=bindparam("semantic_features"),
         ),
         [
             {
@@ -137,6 +138,7 @@ def _update_edited(
                 "content_hash": edit.entry.content_hash,
                 "updated_at": fetched_at,
                 "match_text": _match_text(edit.entry),
+                "semantic_features": edit.entry.semantic_features,
             }
             for edit in edited
         ],
@@ -167,6 +169,7 @@ def _insert(
             "updated_at": fetched_at,
             "content_hash": e.content_hash,
             "match_text": _match_text(e),
+            "semantic_features": e.semantic_features,
         }
         for e in entries
     ]
@@ -259,6 +262,7 @@ def _replay_query() -> Any:
             articles.c.title,
             articles.c.text,
             articles.c.match_text,
+            articles.c.semantic_features,
             feeds.c.name.label("feed"),
             feeds.c.tags,
         )
@@ -280,6 +284,7 @@ def _replayed(rows: Iterable[Any]) -> Iterator[StoredArticle]:
             title=row.title,
             text=row.text,
             match_text=row.match_text,
+            semantic_features=row.semantic_features,
             feed_name=row.feed,
             feed_tags=tags,
         )

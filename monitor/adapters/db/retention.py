@@ -55,6 +55,6 @@ def prune_article_text_batch(
         .where(articles.c.id.in_(ids))
         # pruned_at IS NULL again: another worker may have pruned these meanwhile
         .where(articles.c.pruned_at.is_(None))
-        .values(text=None, match_text=None, pruned_at=now)
+        .values(text=None, match_text=None, semantic_features=None, pruned_at=now)
     )
     return PrunedBatch(selected=len(ids), pruned=result.rowcount)

@@ -146,6 +146,10 @@ class Article(Base):
     # backtest and backfill replay stored articles without folding them again. None for rows
     # stored before migration 0003 and once pruned.
     match_text: Mapped[str | None] = mapped_column(Text)
+    # The article's words as the semantic model reads them (core.semantic_features), made by
+    # the parse workers: backtest, backfill and explain score the semantic part from them.
+    # None for rows stored before migration 0007 and once pruned (made again from the text).
+    semantic_features: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class StoryBand(Base):

@@ -1,7 +1,7 @@
 """story decisions: copy or development, per match of a story already delivered (issue 9)
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import monitor.adapters.db.schema
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
