@@ -27,6 +27,7 @@ from monitor.cli.output import plural, print_json
 from monitor.config import load_settings
 from monitor.core.feedback_stats import WatchlistStats
 from monitor.core.suggest import Document, suggest_watchlist
+from monitor.core.watchlist import Watchlist
 from monitor.core.watchlist.lines import LineIndex
 from monitor.core.watchlist.reach import ConfigNames, delivery_problems
 from monitor.errors import ConfigError, InputError, MonitorError, ParseError
@@ -163,7 +164,7 @@ def check_command(args: argparse.Namespace) -> int:
     for watchlist in loaded.watchlists:
         # Example files are read here, not when the watchlist loads: a missing example is
         # reported, and the watchlist's terms still work.
-        problems += example_problems(watchlist, seen[watchlist.id])
+        problems += _example_problems(watchlist, seen[watchlist.id], directory)
         problems += delivery_problems(watchlist, names, lines=_line_index(seen[watchlist.id]))
         print(
             f"{watchlist.source}: ok ({plural(len(watchlist.terms), 'term')}, threshold "
@@ -179,6 +180,19 @@ def check_command(args: argparse.Namespace) -> int:
         + (f", {plural(len(problems), 'problem')}" if problems else "")
     )
     return 1 if problems else 0
+
+
+def _example_problems(watchlist: Watchlist, path: Path, directory: Path) -> list[str]:
+    """The example files' problems, read relative to the file. A draft checked outside the
+    watchlist folder (`cp watchlists/idlib.toml /tmp/` and edit, as the README shows) is
+    also read from where it will be saved, as `backtest --file` reads it; it passes if
+    either finds every example."""
+    problems = example_problems(watchlist, path)
+    if problems and path.resolve().parent != directory.resolve():
+        saved = example_problems(watchlist, directory / path.name)
+        if not saved:
+            return []
+    return problems
 
 
 def _line_index(path: Path) -> LineIndex:

@@ -293,3 +293,24 @@ def test_check_fails_a_valid_watchlist_that_can_never_deliver(
         "threshold to at most 10 or raise the weights (line 2)" in out.splitlines()
     )
     assert out.splitlines()[-1] == "1 valid, 0 invalid, 1 problem"
+
+
+def test_a_shipped_watchlist_copied_out_to_edit_still_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README, "Editing a watchlist safely": `cp watchlists/idlib.toml /tmp/idlib.toml`, edit,
+    `monitor watchlists check /tmp/idlib.toml`. Its examples are relative to the watchlist
+    folder, where it will be saved again; a copy elsewhere must not fail on them, while an
+    example that exists in neither place is still reported."""
+    config = REPO / "config.toml"
+    draft = tmp_path / "idlib.toml"
+    draft.write_text((REPO / "watchlists" / "idlib.toml").read_text(encoding="utf-8"))
+    code, out, _ = run(["--config", str(config), "watchlists", "check", str(draft)], capsys)
+    assert (code, out.splitlines()[-1]) == (0, "1 valid, 0 invalid"), out
+    draft.write_text(
+        draft.read_text(encoding="utf-8").replace(
+            "examples = [", 'examples = ["nowhere/*.txt", ', 1
+        )
+    )
+    code, out, _ = run(["--config", str(config), "watchlists", "check", str(draft)], capsys)
+    assert code == 1 and '"nowhere/*.txt" matches no file' in out, out
