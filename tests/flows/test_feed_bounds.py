@@ -5,6 +5,7 @@ and a byte-identical body keeps its note (issue 13)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import threading
 import time
@@ -155,8 +156,25 @@ def test_a_huge_in_limit_feed_is_bounded_and_others_are_stored(
         )
         beside: list[subprocess.CompletedProcess[str]] = []
 
+        def huge_is_leased() -> bool:
+            database = tmp_path / "monitor.db"
+            if not database.exists():
+                return False
+            try:
+                with sqlite3.connect(database, timeout=1) as connection:
+                    row = connection.execute(
+                        "SELECT lease_owner FROM feeds WHERE name = 'huge'"
+                    ).fetchone()
+            except sqlite3.Error:  # not migrated yet
+                return False
+            return bool(row and row[0])
+
         def poll_beside() -> None:
-            time.sleep(2.0)  # while the first poll works on the huge feed
+            # While the first poll works on the huge feed: once it holds the feed's lease (a
+            # fixed sleep raced the first poll's start-up on a loaded machine).
+            deadline = time.monotonic() + 120
+            while not huge_is_leased() and time.monotonic() < deadline:
+                time.sleep(0.05)
             beside.append(run_monitor(config, "poll", "--once", "--all", "--format", "json"))
 
         other = threading.Thread(target=poll_beside)
