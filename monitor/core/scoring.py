@@ -26,7 +26,6 @@ on similarity. `exclude` vetoes in every case.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -287,24 +286,47 @@ def _within(window: int, entries: Sequence[int], part: FieldScan) -> bool:
     return False
 
 
-_SPACES = re.compile(r"\s+")
-
-
 def _snippets(scan: Scan, title_hits: Sequence[Hit], body_hits: Sequence[Hit]) -> tuple[str, ...]:
     snippets: list[str] = []
     for part, hits in ((scan.title, title_hits), (scan.body, body_hits)):
+        if len(snippets) == MAX_SNIPPETS:
+            break
+        spans = _Spans(part, hits)
         covered_until = -1
-        spans = [_hit_span(part, hit) for hit in hits]
-        for start, end in spans:
-            if len(snippets) == MAX_SNIPPETS:
-                break
+        index = 0
+        while len(snippets) < MAX_SNIPPETS and spans.reach(index):
+            start, end = spans.known[index]
+            index += 1
             if start < covered_until:
                 continue  # already shown, marked, in the previous snippet
             window_start, window_end = _window(part.original, start, end)
-            inside = [(a, b) for a, b in spans if a >= window_start and b <= window_end]
+            spans.extend_to(window_end)
+            inside = [(a, b) for a, b in spans.known if a >= window_start and b <= window_end]
             snippets.append(_render(part.original, window_start, window_end, inside))
             covered_until = window_end
     return tuple(snippets)
+
+
+class _Spans:
+    """A term's hits in one field mapped back to the original text as far as the snippets
+    need them: hits come in text order, and a hit-heavy article has hundreds of which three
+    snippets show a few (mapping them all was a fifth of scoring such an article)."""
+
+    def __init__(self, part: FieldScan, hits: Sequence[Hit]) -> None:
+        self._part = part
+        self._hits = hits
+        self.known: list[tuple[int, int]] = []
+
+    def reach(self, index: int) -> bool:
+        """Whether there is an `index`-th span, mapping it if needed."""
+        while len(self.known) <= index < len(self._hits):
+            self.known.append(_hit_span(self._part, self._hits[len(self.known)]))
+        return index < len(self.known)
+
+    def extend_to(self, limit: int) -> None:
+        """Map every span that starts before `limit`."""
+        while len(self.known) < len(self._hits) and (not self.known or self.known[-1][0] < limit):
+            self.known.append(_hit_span(self._part, self._hits[len(self.known)]))
 
 
 def _hit_span(part: FieldScan, hit: Hit) -> tuple[int, int]:
@@ -335,7 +357,8 @@ def _render(text: str, left: int, right: int, spans: Iterable[tuple[int, int]]) 
         out += [text[position:start], MARK_OPEN, text[start:end], MARK_CLOSE]
         position = end
     out.append(text[position:right])
-    snippet = _SPACES.sub(" ", "".join(out)).strip()
+    # str.split collapses the same whitespace as r"\s+" (str.isspace) and strips, in C.
+    snippet = " ".join("".join(out).split())
     prefix = "…" if left > 0 else ""
     suffix = "…" if right < len(text) else ""
     return f"{prefix}{snippet}{suffix}"

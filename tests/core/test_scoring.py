@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.core.matcher import compile_matcher
 from monitor.core.scoring import contribution, score_article, score_watchlists
@@ -167,3 +171,60 @@ def test_score_watchlists_covers_feeds_and_sorts_by_id() -> None:
     assert ids(feed_name="x", feed_tags=["syria"]) == ["a-first"]
     assert ids(feed_name="x", feed_tags=["sport"]) == []
     assert ids(watchlist_ids=["s400"]) == ["s400"]
+
+
+def _eager_snippets(scan: Any, title_hits: Any, body_hits: Any) -> tuple[str, ...]:
+    """The snippets as first written: every hit mapped back before any is shown, whitespace
+    collapsed by a regular expression. The lazy version must give exactly these."""
+    from monitor.core import scoring
+
+    snippets: list[str] = []
+    for part, hits in ((scan.title, title_hits), (scan.body, body_hits)):
+        covered_until = -1
+        spans = [scoring._hit_span(part, hit) for hit in hits]
+        for start, end in spans:
+            if len(snippets) == scoring.MAX_SNIPPETS:
+                break
+            if start < covered_until:
+                continue
+            left, right = scoring._window(part.original, start, end)
+            inside = [(a, b) for a, b in spans if a >= left and b <= right]
+            out, position = [], left
+            for a, b in inside:
+                out += [part.original[position:a], scoring.MARK_OPEN, part.original[a:b]]
+                out.append(scoring.MARK_CLOSE)
+                position = b
+            out.append(part.original[position:right])
+            text = re.sub(r"\s+", " ", "".join(out)).strip()
+            prefix = "…" if left > 0 else ""
+            suffix = "…" if right < len(part.original) else ""
+            snippets.append(f"{prefix}{text}{suffix}")
+            covered_until = right
+    return tuple(snippets)
+
+
+WORDS = ["S-400", "Ankara", "Triumf", "s400", "missile", "\u00a0", "\n\t", "deal", "S 400", "é"]
+
+
+@settings(max_examples=300)
+@given(
+    title=st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join),
+    body=st.lists(st.sampled_from(WORDS + ["lorem", "ipsum"] * 4), max_size=400).map(" ".join),
+)
+def test_snippets_map_only_the_hits_they_show_and_say_the_same(title: str, body: str) -> None:
+    from monitor.core import scoring
+
+    watchlist = Watchlist(
+        id="s400",
+        name="S-400",
+        threshold=1.0,
+        terms=(Term("S-400", aliases=("Triumf",), weight=2.0), Term("Ankara", weight=1.0)),
+    )
+    matcher = compile_matcher([watchlist])
+    scan = matcher.scan(title, body)
+    for entry in {*scan.title.hits, *scan.body.hits}:
+        title_hits = scan.title.hits.get(entry, ())
+        body_hits = scan.body.hits.get(entry, ())
+        assert scoring._snippets(scan, title_hits, body_hits) == _eager_snippets(
+            scan, title_hits, body_hits
+        )
