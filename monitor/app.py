@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import select
 import signal
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
@@ -97,12 +99,42 @@ def new_parse_executor(settings: Settings) -> Executor:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
+    _start_forkserver()
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
         initializer=_start_parse_worker,
         initargs=(os.getpid(),),
     )
+
+
+_FORKSERVER_ENVIRONMENT = threading.Lock()
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver now, importing `monitor` from where this process did.
+
+    The forkserver is `python -c ...`: its sys.path starts with the working directory, and
+    Python 3.11 ignores the sys.path the parent hands it. Started from a folder that holds a
+    `monitor/` folder without `__init__.py` (the folder above a checkout), an editable or
+    console-script install then finds that namespace folder before the package, and every
+    worker dies unpickling its first job. So the forkserver gets this package's folder on
+    PYTHONPATH and no working directory (PYTHONSAFEPATH); the parse workers it forks inherit
+    both. A forkserver already running (a renewed pool) was started this way before."""
+    root = str(Path(__file__).resolve().parents[1])  # the folder that holds monitor/
+    wanted = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    wanted["PYTHONSAFEPATH"] = "1"
+    with _FORKSERVER_ENVIRONMENT:
+        saved = {key: os.environ.get(key) for key in wanted}
+        os.environ.update(wanted)
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def _start_parse_worker(parent: int) -> None:

@@ -84,6 +84,7 @@ class FeedReport:
     matches: int = 0
     error: str | None = None
     elapsed: float | None = None  # seconds the fetch took, when there was an answer
+    parsed: bool | None = None  # whether the body parsed; None when there was none to parse
 
 
 @dataclass(slots=True)
@@ -110,6 +111,16 @@ class PollSummary:
     @property
     def not_modified(self) -> int:
         return self.count(FeedOutcome.NOT_MODIFIED) + self.count(FeedOutcome.UNCHANGED)
+
+    @property
+    def every_parse_failed(self) -> bool:
+        """Bodies were fetched and not one of them parsed: a broken installation (parse
+        workers that cannot start) looks like this, and must not pass for a quiet cycle."""
+        tried = [report.parsed for report in self.feeds if report.parsed is not None]
+        return bool(tried) and not any(tried)
+
+    def parse_failures(self) -> list[FeedReport]:
+        return [report for report in self.feeds if report.parsed is False]
 
     @property
     def new_articles(self) -> int:
@@ -361,8 +372,12 @@ class Poller:
             parsed = await self._parse(body, result)
         except ParseError as exc:
             log.debug("unreadable feed: %s", exc, extra={"feed": feed.name})
-            return await self._db(self._apply_failure, feed, str(exc), result)
-        return await self._db(self._apply_fetched, feed, result, parsed, body_hash)
+            report = await self._db(self._apply_failure, feed, str(exc), result)
+            report.parsed = False
+            return report
+        report = await self._db(self._apply_fetched, feed, result, parsed, body_hash)
+        report.parsed = True
+        return report
 
     async def _parse(self, body: bytes, result: FetchResult) -> ParsedFeed:
         fetched_at = self.clock()
@@ -602,5 +617,14 @@ async def run_poll_cycle(
     summary = await poller.poll_once(
         ignore_schedule=ignore_schedule, on_feed_done=on_feed_done, on_claimed=on_claimed
     )
+    if summary.every_parse_failed:
+        failures = summary.parse_failures()
+        log.error(
+            "every fetched feed failed to parse (%d of %d), e.g. %s: %s",
+            len(failures),
+            len(failures),
+            failures[0].name,
+            failures[0].error,
+        )
     summary.deliveries = await outbox.drain(if_idle=True)
     return summary
