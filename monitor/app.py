@@ -195,6 +195,13 @@ async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+# A worker's heap only grows with the largest feed it has parsed, so the pool is replaced
+# after this many parses (fresh workers fork from the forkserver, the parser already
+# imported: milliseconds). Not ProcessPoolExecutor(max_tasks_per_child=...): on Python 3.11
+# a worker leaving that way can hang the pool (cpython#115634).
+PARSE_TASKS_PER_POOL = 1000
+
+
 @asynccontextmanager
 async def poller(
     settings: Settings,
@@ -219,8 +226,11 @@ async def poller(
             clock=clock,
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
+            recycle_parse_after=PARSE_TASKS_PER_POOL if settings.polling.parse_processes else None,
             match_articles=match_articles,
             max_entries=settings.polling.max_entries,
+            backlog_feeds=settings.polling.backlog,
+            backlog_bytes=settings.polling.backlog_bytes,
         )
         stack.callback(instance.close)
         yield instance

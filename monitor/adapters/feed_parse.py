@@ -19,6 +19,7 @@ from typing import Any
 import feedparser
 
 from monitor.adapters.feed_trim import keep_newest
+from monitor.core import dedup
 from monitor.core.dates import from_struct_time, published_time
 from monitor.core.html_text import html_to_text, tidy_text
 from monitor.core.identity import content_hash, identity_key
@@ -71,7 +72,9 @@ def parse_feed(
     bozo_reason = _bozo_reason(result, body, charset_note)
     try:
         parsed = replace(_normalize_feed(result, base, fetched_at, bozo_reason), skipped=skipped)
-        return parsed.newest(max_entries) if max_entries is not None else parsed
+        if max_entries is not None:
+            parsed = parsed.newest(max_entries)
+        return replace(parsed, entries=[derived(entry) for entry in parsed.entries])
     except Exception as exc:  # a wire shape we did not foresee fails this feed, not the cycle
         raise ParseError(f"could not read the feed's entries: {type(exc).__name__}: {exc}") from exc
 
@@ -272,6 +275,18 @@ def _normalize_entry(raw: Any, base: str, fetched_at: datetime) -> NormalizedEnt
         published_at=published,
         content_hash=content_hash(title, text),
         match_text=article_match_form(title, text),
+    )
+
+
+def derived(entry: NormalizedEntry) -> NormalizedEntry:
+    """The entry with what is computed from it once, here, in the parse worker, instead of
+    on the database writer: its story signature and band hashes. The one place to add
+    further per-entry features."""
+    signature = dedup.minhash(entry.title, entry.text)
+    return replace(
+        entry,
+        story_signature=dedup.signature_to_bytes(signature),
+        story_bands=tuple(dedup.band_hashes(signature)),
     )
 
 

@@ -26,6 +26,10 @@ class NormalizedEntry:
     # Title and text in the matcher's match form (core.matcher.article_match_form), made
     # where the entry is parsed, off the database writer; None: the store makes it.
     match_text: str | None = None
+    # The story signature (core.dedup MinHash, as stored) and its LSH band hashes, made in
+    # the parse worker too; None: the story store computes them.
+    story_signature: bytes | None = None
+    story_bands: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

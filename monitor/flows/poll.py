@@ -39,6 +39,7 @@ from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
 from monitor.core.states import DigestKind, FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
+from monitor.flows.backlog import Backlog
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.workers import dead_local_owners, worker_id
 
@@ -191,6 +192,9 @@ class Poller:
         renew_parse_executor: Callable[[], Executor] | None = None,
         match_articles: MatchesArticles | None = None,
         max_entries: int | None = None,
+        recycle_parse_after: int | None = None,
+        backlog_feeds: int = 400,
+        backlog_bytes: int = 64_000_000,
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -202,10 +206,15 @@ class Poller:
         self.clock = clock
         self.parse_executor = parse_executor
         self.renew_parse_executor = renew_parse_executor
+        self.recycle_parse_after = recycle_parse_after
+        self._parses = 0
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
         self.owner = owner or worker_id()
         self.max_entries = max_entries
+        self.backlog_feeds = backlog_feeds
+        self.backlog_bytes = backlog_bytes
+        self._backlog: Backlog | None = None
         self._released_dead_owners = False
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
@@ -261,6 +270,7 @@ class Poller:
         if on_claimed:
             on_claimed(len(claimed))
         summary = PollSummary()
+        self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
         tasks = [asyncio.create_task(self._poll_feed(feed), name=feed.name) for feed in claimed]
         try:
             for next_done in asyncio.as_completed(tasks):
@@ -313,7 +323,8 @@ class Poller:
     async def _poll_feed(self, feed: FeedRow) -> FeedReport:
         renewing = asyncio.create_task(self._keep_lease(feed), name=f"lease:{feed.name}")
         try:
-            return await self._fetch_and_apply(feed)
+            async with self._current_backlog().slot():
+                return await self._fetch_and_apply(feed)
         except (asyncio.CancelledError, DatabaseUnavailable):
             raise  # DatabaseUnavailable: poll_once stops the cycle and reports it once
         except Exception as exc:  # a bug must cost one feed, not the cycle
@@ -321,6 +332,11 @@ class Poller:
             return await self._db(self._apply_failure, feed, f"internal error: {exc!r}")
         finally:
             renewing.cancel()
+
+    def _current_backlog(self) -> Backlog:
+        if self._backlog is None:  # a feed polled outside poll_once (tests)
+            self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
+        return self._backlog
 
     async def _keep_lease(self, feed: FeedRow) -> None:
         """Extend the feed's lease while it is still being worked on (a slow body, a long
@@ -364,6 +380,10 @@ class Poller:
         if not 200 <= result.status < 300:
             return await self._db(self._apply_failure, feed, None, result)
         body = result.body or b""
+        async with self._current_backlog().body(len(body)):
+            return await self._parse_and_store(feed, result, body)
+
+    async def _parse_and_store(self, feed: FeedRow, result: FetchResult, body: bytes) -> FeedReport:
         body_hash = _body_hash(body)
         if body_hash == feed.body_hash:
             # The server ignored our conditional GET but sent the same bytes: nothing to parse.
@@ -390,6 +410,7 @@ class Poller:
                 max_entries=self.max_entries,
             )
         call = _ParseCall(body, result.url, dict(result.headers), fetched_at, self.max_entries)
+        self._recycle_parse_executor()
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.parse_executor, call)
@@ -403,6 +424,16 @@ class Poller:
             except BrokenProcessPool:
                 self._renew_parse_executor()
                 raise ParseError("the parser process crashed on this feed") from None
+
+    def _recycle_parse_executor(self) -> None:
+        """After `recycle_parse_after` parses, new jobs go to a new pool; the old one
+        finishes what it was given and its workers exit, their grown heaps with them."""
+        self._parses += 1
+        if self.recycle_parse_after is None or self.renew_parse_executor is None:
+            return
+        if self._parses % self.recycle_parse_after == 0 and self.parse_executor is not None:
+            old, self.parse_executor = self.parse_executor, self.renew_parse_executor()
+            old.shutdown(wait=False)
 
     def _renew_parse_executor(self) -> None:
         if self.renew_parse_executor is not None and getattr(self.parse_executor, "_broken", False):

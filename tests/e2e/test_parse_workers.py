@@ -56,8 +56,13 @@ def test_parse_workers_ignore_a_monitor_folder_in_the_working_directory(
     env = monitor_environment()
     env.pop("PYTHONPATH", None)  # the package comes from the "editable install" only
     result = subprocess.run(
-        [sys.executable, str(script), "--config", str(config)]
-        + ["poll", "--once", "--format", "json"],
+        [
+            sys.executable,
+            str(script),
+            "--config",
+            str(config),
+            *("poll", "--once", "--format", "json"),
+        ],
         cwd=above_a_checkout,
         env=env,
         capture_output=True,
