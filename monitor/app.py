@@ -2,6 +2,10 @@
 
 Nothing else constructs adapters from settings, so tests can build the same pieces with
 their own collaborators (a pytest-httpx client, a fixed clock).
+
+Every command imports this module, and `feeds list` needs only the engine: the HTTP stack
+(httpx, aiohttp), the parser (feedparser) and scoring (numpy) are imported by the functions
+that build them, not here, so a quick command does not pay for them at start-up.
 """
 
 from __future__ import annotations
@@ -19,28 +23,31 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import Engine
 
 from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
-from monitor.adapters.files.watchlists import load_watchlists
-from monitor.adapters.http import Fetcher, FetchLimits, build_client
-from monitor.adapters.http.guard import AddressGuard
 from monitor.config import Settings, database_url
-from monitor.core.scoring import Score
-from monitor.core.watchlist import Watchlist
-from monitor.flows.digests import known_channels
-from monitor.flows.feeds import configured_feeds
-from monitor.flows.matching import MatchNewArticles, WatchlistSource
-from monitor.flows.poll import MatchesArticles, Poller
 from monitor.flows.workers import process_alive
+
+if TYPE_CHECKING:
+    import httpx
+
+    from monitor.adapters.http import Fetcher, FetchLimits
+    from monitor.adapters.http.guard import AddressGuard
+    from monitor.core.scoring import Score
+    from monitor.core.watchlist import Watchlist
+    from monitor.flows.matching import MatchNewArticles, WatchlistSource
+    from monitor.flows.poll import MatchesArticles, Poller
 
 log = logging.getLogger(__name__)
 
 
 def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
     """The valid watchlists of the configured folder; invalid ones are logged and skipped."""
+    from monitor.adapters.files.watchlists import load_watchlists
+
     loaded = load_watchlists(settings.watchlist_dir, known_channels=settings.channels.keys())
     for problems in loaded.problems.values():
         for problem in problems:
@@ -56,6 +63,9 @@ def matching_for(
 ) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
+    from monitor.flows.digests import known_channels
+    from monitor.flows.matching import MatchNewArticles
+
     if watchlists is None:
         fixed = load_watchlists_once(settings)
 
@@ -166,6 +176,8 @@ def exit_with(pid: int) -> None:
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
+    from monitor.adapters.http import FetchLimits
+
     polling = settings.polling
     return FetchLimits(
         timeout=polling.timeout.total_seconds(),
@@ -180,6 +192,9 @@ def make_fetcher(
     settings: Settings, client: httpx.AsyncClient, *, guard: AddressGuard | None = None
 ) -> Fetcher:
     """`guard` replaces the SSRF guard's resolver in tests; allow_private_networks drops it."""
+    from monitor.adapters.http import Fetcher
+    from monitor.adapters.http.guard import AddressGuard
+
     if settings.polling.allow_private_networks:
         guard = None
     elif guard is None:
@@ -191,6 +206,8 @@ def make_fetcher(
 
 @asynccontextmanager
 async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from monitor.adapters.http import build_client
+
     async with build_client(fetch_limits(settings)) as client:
         yield client
 
@@ -214,6 +231,9 @@ async def poller(
 ) -> AsyncIterator[Poller]:
     """A Poller wired from settings; `client` replaces the production HTTP client and `guard`
     the SSRF guard's resolver in tests."""
+    from monitor.flows.feeds import configured_feeds
+    from monitor.flows.poll import Poller
+
     async with AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(http_client(settings))

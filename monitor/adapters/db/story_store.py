@@ -41,18 +41,21 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     bindparam,
     case,
     delete,
-    func,
     insert,
+    literal_column,
     select,
     text,
     true,
+    union_all,
     update,
 )
 
@@ -236,31 +239,49 @@ def _exact(
     return found
 
 
-def _band_rows_statement(values: Sequence[int], since: datetime) -> Any:
-    newest_first = func.row_number().over(
-        partition_by=story_bands.c.band_hash,
-        order_by=(story_bands.c.created.desc(), story_bands.c.article_id.desc()),
-    )
-    ranked = (
-        select(story_bands.c.band_hash, story_bands.c.article_id, newest_first.label("rank"))
-        .where(story_bands.c.band_hash.in_(values), story_bands.c.created >= _seconds(since))
-        .subquery("ranked")
-    )
-    return (
-        select(ranked.c.band_hash, ranked.c.article_id)
-        .where(ranked.c.rank <= ROWS_PER_BAND)
-        .order_by(ranked.c.band_hash, ranked.c.rank)
+_ARMS = (32, 64, 128, 256, 448)  # band values per statement; SQLite allows 500 UNION arms
+_NO_VALUE = -1  # pads the unused arms: stored values are never negative
+
+
+@cache
+def _band_rows_statement(arms: int) -> Any:
+    """One seek of the key per band value, newest first, at most `ROWS_PER_BAND` rows each
+    (reading every row of a common value made lookups 20 times slower), `arms` values in one
+    UNION ALL; built once per size, so SQLAlchemy compiles it once."""
+    since: Any = bindparam("since")
+
+    def arm(n: int) -> Any:
+        return (
+            select(story_bands.c.band_hash, story_bands.c.created, story_bands.c.article_id)
+            .where(story_bands.c.band_hash == bindparam(f"h{n}"), story_bands.c.created >= since)
+            .order_by(story_bands.c.created.desc(), story_bands.c.article_id.desc())
+            .limit(literal_column(str(ROWS_PER_BAND), Integer))
+            .offset(literal_column("0", Integer))  # SQLite otherwise gets an OFFSET parameter
+            .subquery(f"v{n}")
+        )
+
+    return union_all(
+        *(
+            select(rows.c.band_hash, rows.c.created, rows.c.article_id)
+            for rows in map(arm, range(arms))
+        )
     )
 
 
 def _band_rows(conn: Connection, values: Sequence[int], since: datetime) -> dict[int, list[int]]:
     """The newest `ROWS_PER_BAND` article ids in the window of each band value, newest first
-    (one primary-key seek per value; ties of the same second by the larger id first)."""
-    found: dict[int, list[int]] = defaultdict(list)
-    for chunk in _chunks(values):
-        for row in conn.execute(_band_rows_statement(chunk, since)):
-            found[int(row.band_hash)].append(int(row.article_id))
-    return found
+    (ties of the same second by the larger id first)."""
+    found: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for start in range(0, len(values), _ARMS[-1]):
+        chunk = values[start : start + _ARMS[-1]]
+        arms = next(size for size in _ARMS if size >= len(chunk))
+        params: dict[str, Any] = {"since": _seconds(since)}
+        params.update({f"h{n}": _NO_VALUE for n in range(arms)})
+        params.update({f"h{n}": value for n, value in enumerate(chunk)})
+        for row in conn.execute(_band_rows_statement(arms), params):
+            found[int(row.band_hash)].append((int(row.created), int(row.article_id)))
+    # A UNION ALL promises no order: each value's rows are put newest first here.
+    return {value: [a for _, a in sorted(rows, reverse=True)] for value, rows in found.items()}
 
 
 def _fetch_signatures(conn: Connection, lookup: _Lookup, article_ids: Iterable[int]) -> None:
