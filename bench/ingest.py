@@ -149,6 +149,12 @@ class TreeMeter:
     def cpu(self) -> float:
         return sum(self._last[pid] - self._start[pid] for pid in self._last)
 
+    @property
+    def main_cpu(self) -> float:
+        """This process alone: the event loop, the database writer thread, scoring."""
+        pid = os.getpid()
+        return self._last.get(pid, 0.0) - self._start.get(pid, 0.0)
+
 
 def naive(urls: list[str]) -> tuple[float, float, int]:
     with TreeMeter() as meter:
@@ -169,6 +175,7 @@ def ours(settings: Any, engine: Any, count: int) -> dict[str, Any]:
     return {
         "rate": count / elapsed,
         "cpu": meter.cpu / count,
+        "main_cpu": meter.main_cpu / count,
         "peak": meter.peak,
         "new": summary.new_articles,
         "not_modified": summary.not_modified,
@@ -261,6 +268,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
             f"ratio {second['rate'] / naive_rate:6.1f}x (target >= 150x)  "
             f"peak {second['peak'] / mb:.0f} MB"
         )
+    print(
+        f"main process CPU/feed (loop, writer, scoring): first {first['main_cpu'] * 1000:.1f} ms,"
+        f" second {(second or first)['main_cpu'] * 1000:.1f} ms"
+    )
     size, tables = r["db"]
     print(
         f"peak memory of the process tree: {max(first['peak'], (second or first)['peak']) / mb:.0f}"
@@ -272,6 +283,28 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
             f"SQLite: {size / mb:.1f} MB for {first['new']} articles, "
             f"{size * per / mb:.1f} MB per 10,000 articles (before: 77 MB); largest: "
             + ", ".join(f"{name} {b * per / mb:.1f}" for name, b in tables.items())
+        )
+    if second:
+        capacity(r)
+
+
+def capacity(r: dict[str, Any], feeds: int = 100_000, every: float = 900.0) -> None:
+    """`feeds` feeds polled every `every` seconds, from this run's own figures: a changed feed
+    costs what a first-poll feed cost (its whole body parsed, all of its entries new: an upper
+    bound), an unchanged one what a 304 cost. One worker's main process (event loop, writer
+    thread, scoring) is one core at most, counted at 70% to leave room for peaks; its parse
+    processes and the rest are cores of their own."""
+    first, second = r["first"], r["second"]
+    rate = feeds / every
+    print(f"{feeds:,} feeds every {every / 60:.0f} min = {rate:.0f} feeds/s:")
+    for changed in (0.1, 0.3, 1.0):
+        total = rate * (changed * first["cpu"] + (1 - changed) * second["cpu"])
+        main = rate * (changed * first["main_cpu"] + (1 - changed) * second["main_cpu"])
+        workers = max(1, -(-main // 0.7))
+        print(
+            f"  {changed:4.0%} of feeds changed per poll: {total:5.1f} cores of CPU in all, "
+            f"{main:5.1f} in main processes -> {workers:.0f} worker(s) "
+            f"(`monitor run`, PostgreSQL), {total * 1.5:.0f} cores with 50% headroom"
         )
 
 

@@ -214,11 +214,14 @@ def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Look
     hashes = list(dict.fromkeys(k.article.content_hash for k in keyed))
     lookup.by_url = _exact(conn, articles.c.canonical_url, urls, since)
     lookup.by_hash = _exact(conn, articles.c.content_hash, hashes, since)
-    values = list(dict.fromkeys(value for k in keyed for value in k.bands))
+    # An article with an exact signal in the database never reaches the band index; the
+    # others might (an earlier article of the batch may still give them an exact one).
+    similar = [k for k in keyed if _exact_story(lookup, k.article) is None]
+    values = list(dict.fromkeys(value for k in similar for value in k.bands))
     lookup.band_rows = _band_rows(conn, values, since)
     # The signatures the database-only ranking asks for; the batch's own articles can only
     # push some of these out, and a rare newcomer is fetched when it is asked for.
-    wanted = {article_id for k in keyed for article_id in _ranked(lookup, k, batch=False)}
+    wanted = {article_id for k in similar for article_id in _ranked(lookup, k, batch=False)}
     _fetch_signatures(conn, lookup, wanted)
     return lookup
 
