@@ -50,6 +50,7 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 _STATE_BATCH = 100  # feed-state rows written per transaction for 304s
+PARSER_CRASHED = "the parser process crashed on this feed"
 
 
 class FetchesFeeds(Protocol):
@@ -115,10 +116,16 @@ class PollSummary:
 
     @property
     def every_parse_failed(self) -> bool:
-        """Bodies were fetched and not one of them parsed: a broken installation (parse
-        workers that cannot start) looks like this, and must not pass for a quiet cycle."""
-        tried = [report.parsed for report in self.feeds if report.parsed is not None]
-        return bool(tried) and not any(tried)
+        """Bodies were fetched and not one of them parsed, and either nothing else in the
+        cycle was read either or every one of them crashed the parser: a broken installation
+        (parse workers that cannot start) looks like this, and must not pass for a quiet
+        cycle. A steady-state cycle whose only bodies are its broken feeds' (the healthy ones
+        answering 304) is not one."""
+        tried = [report for report in self.feeds if report.parsed is not None]
+        if not tried or any(report.parsed for report in tried):
+            return False
+        read = self.count(FeedOutcome.NOT_MODIFIED) + self.count(FeedOutcome.UNCHANGED)
+        return not read or all(PARSER_CRASHED in (report.error or "") for report in tried)
 
     def parse_failures(self) -> list[FeedReport]:
         return [report for report in self.feeds if report.parsed is False]
@@ -436,7 +443,7 @@ class Poller:
                 return await loop.run_in_executor(self.parse_executor, call)
             except BrokenProcessPool:
                 self._renew_parse_executor()
-                raise ParseError("the parser process crashed on this feed") from None
+                raise ParseError(PARSER_CRASHED) from None
 
     def _recycle_parse_executor(self) -> None:
         """After `recycle_parse_after` parses, new jobs go to a new pool; the old one
