@@ -14,10 +14,7 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import select
-import signal
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,7 +26,6 @@ from sqlalchemy import Engine
 
 from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
 from monitor.config import Settings, database_url
-from monitor.flows.workers import process_alive
 
 if TYPE_CHECKING:
     import httpx
@@ -104,16 +100,19 @@ def upgrade(settings: Settings) -> tuple[str | None, str | None, str]:
 def new_parse_executor(settings: Settings) -> Executor:
     """Processes for parsing (the CPU-bound stage), started with forkserver: forking a process
     that already runs threads (the DB writer, the HTTP transport) can deadlock."""
+    from monitor.adapters.feed_parse import start_parse_worker
+
     workers = settings.polling.parse_processes
     if workers == 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
     context = multiprocessing.get_context("forkserver")
+    # What a worker needs and nothing more (see feed_parse.py): imported once, shared.
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
     _start_forkserver()
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
-        initializer=_start_parse_worker,
+        initializer=start_parse_worker,
         initargs=(os.getpid(),),
     )
 
@@ -145,34 +144,6 @@ def _start_forkserver() -> None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-
-
-def _start_parse_worker(parent: int) -> None:
-    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers.
-    And a worker must not outlive `monitor` itself: a killed parent cannot shut its pool
-    down, the workers would wait on their queue for good, and the forkserver with them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    exit_with(parent)
-
-
-def exit_with(pid: int) -> None:
-    """End this process as soon as process `pid` is gone, from a watching thread."""
-    try:
-        handle: int | None = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):  # not Linux 5.3+: look every second instead
-        handle = None
-
-    def watch() -> None:
-        if handle is not None:
-            select.select([handle], [], [])  # readable once the process has exited
-        else:
-            while process_alive(pid):
-                time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.errors import database_errors
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
-from monitor.adapters.feed_parse import parse_feed
+from monitor.adapters.feed_parse import ParseJob, parse_feed
 from monitor.adapters.http import FetchResult
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
@@ -429,7 +429,7 @@ class Poller:
                 fetched_at=fetched_at,
                 max_entries=self.max_entries,
             )
-        call = _ParseCall(body, result.url, dict(result.headers), fetched_at, self.max_entries)
+        call = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
         self._recycle_parse_executor()
         loop = asyncio.get_running_loop()
         try:
@@ -728,26 +728,6 @@ def _take_group(waiting: list[tuple[_Fetched, T]]) -> list[tuple[_Fetched, T]]:
     group = waiting[:taken]
     del waiting[:taken]
     return group
-
-
-@dataclass(frozen=True, slots=True)
-class _ParseCall:
-    """A picklable parse job for the process pool."""
-
-    body: bytes
-    url: str
-    headers: dict[str, str]
-    fetched_at: datetime
-    max_entries: int | None = None
-
-    def __call__(self) -> ParsedFeed:
-        return parse_feed(
-            self.body,
-            url=self.url,
-            headers=self.headers,
-            fetched_at=self.fetched_at,
-            max_entries=self.max_entries,
-        )
 
 
 async def run_poll_cycle(
