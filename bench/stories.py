@@ -223,8 +223,8 @@ def populate(path: Path, count: int, vocab: list[str], first_id: int = 1) -> Non
     engine.dispose()
     rng = random.Random(7)
     db = sqlite3.connect(path)
-    db.execute("DROP INDEX ix_story_bands_lookup")  # rebuilt once after the load: faster
     stamp = (NOW - timedelta(days=3)).replace(tzinfo=None).strftime(SQLITE_TIME)
+    seconds = int((NOW - timedelta(days=3)).timestamp())
     batch = 5000
     for start in range(first_id, first_id + count, batch):
         ids = range(start, min(start + batch, first_id + count))
@@ -249,7 +249,8 @@ def populate(path: Path, count: int, vocab: list[str], first_id: int = 1) -> Non
                     dedup.signature_to_bytes(signature),
                 )
             )
-            bands.extend((b, h, i, i, stamp) for b, h in enumerate(dedup.band_hashes(signature)))
+            values = story_store.stored_band_hashes(dedup.band_hashes(signature))
+            bands.extend((h, seconds, i) for h in values)
         db.executemany(
             "INSERT INTO stories (id, title, first_seen_at, last_seen_at, "
             "article_count) VALUES (?, ?, ?, ?, ?)",
@@ -262,14 +263,8 @@ def populate(path: Path, count: int, vocab: list[str], first_id: int = 1) -> Non
             articles,
         )
         db.executemany(
-            "INSERT INTO story_bands (band, band_hash, article_id, story_id, "
-            "created_at) VALUES (?, ?, ?, ?, ?)",
-            bands,
+            "INSERT INTO story_bands (band_hash, created, article_id) VALUES (?, ?, ?)", bands
         )
-    db.execute(
-        "CREATE INDEX ix_story_bands_lookup"
-        " ON story_bands (band, band_hash, created_at, article_id)"
-    )
     db.commit()
     db.execute("ANALYZE")
     db.close()
@@ -352,13 +347,11 @@ def quality_at_scale(path: Path, pairs: list[dict[str, Any]]) -> None:
                 insert(StoryBand.__table__),
                 [
                     {
-                        "band": band,
                         "band_hash": value,
+                        "created": int(stamp.timestamp()),
                         "article_id": article_id,
-                        "story_id": article_id,
-                        "created_at": stamp,
                     }
-                    for band, value in enumerate(dedup.band_hashes(signature))
+                    for value in story_store.stored_band_hashes(dedup.band_hashes(signature))
                 ],
             )
     decisions = []
@@ -366,8 +359,9 @@ def quality_at_scale(path: Path, pairs: list[dict[str, Any]]) -> None:
         for pair in pairs:
             a = dedup.minhash(pair["a"]["title"], pair["a"]["text"])
             b = dedup.minhash(pair["b"]["title"], pair["b"]["text"])
-            rows = story_store._candidates(conn, dedup.band_hashes(b), 0, NOW - WINDOW)
-            offered = stored[(pair["a"]["title"], pair["a"]["text"])] in {r.id for r in rows}
+            values = story_store.stored_band_hashes(dedup.band_hashes(b))
+            rows = story_store._offered(conn, values, 0, NOW - WINDOW)
+            offered = stored[(pair["a"]["title"], pair["a"]["text"])] in rows
             decisions.append((offered and dedup.same_story(a, b), pair["label"]))
     engine.dispose()
     p_, r_, tp, fp, fn = precision_recall(decisions)

@@ -2,44 +2,49 @@
 
 Nothing else constructs adapters from settings, so tests can build the same pieces with
 their own collaborators (a pytest-httpx client, a fixed clock).
+
+Every command imports this module, and `feeds list` needs only the engine: the HTTP stack
+(httpx, aiohttp), the parser (feedparser) and scoring (numpy) are imported by the functions
+that build them, not here, so a quick command does not pay for them at start-up.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
-import select
-import signal
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import Engine
 
 from monitor.adapters.db.engine import current_revision, make_engine, safe_url, upgrade_database
-from monitor.adapters.embed import SemanticIndexes
-from monitor.adapters.files.watchlists import load_watchlists
-from monitor.adapters.http import Fetcher, FetchLimits, build_client
-from monitor.adapters.http.guard import AddressGuard
 from monitor.config import Settings, database_url
-from monitor.core.scoring import Score
-from monitor.core.watchlist import Watchlist
-from monitor.flows.digests import known_channels
-from monitor.flows.feeds import configured_feeds
-from monitor.flows.matching import MatchNewArticles, SemanticSource, WatchlistSource
-from monitor.flows.poll import MatchesArticles, Poller
-from monitor.flows.workers import process_alive
+
+if TYPE_CHECKING:
+    import httpx
+
+    from monitor.adapters.embed import SemanticIndexes
+    from monitor.adapters.http import Fetcher, FetchLimits
+    from monitor.adapters.http.guard import AddressGuard
+    from monitor.core.scoring import Score
+    from monitor.core.watchlist import Watchlist
+    from monitor.flows.matching import MatchNewArticles, SemanticSource, WatchlistSource
+    from monitor.flows.poll import MatchesArticles, Poller
 
 log = logging.getLogger(__name__)
 
 
 def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
     """The valid watchlists of the configured folder; invalid ones are logged and skipped."""
+    from monitor.adapters.files.watchlists import load_watchlists
+
     loaded = load_watchlists(settings.watchlist_dir, known_channels=settings.channels.keys())
     for problems in loaded.problems.values():
         for problem in problems:
@@ -50,6 +55,8 @@ def load_watchlists_once(settings: Settings) -> tuple[Watchlist, ...]:
 def semantic_indexes(settings: Settings) -> SemanticIndexes:
     """The semantic part of scoring: one index per set of watchlists in force, built from
     their example files (a watchlist whose examples cannot be read scores by its terms)."""
+
+    from monitor.adapters.embed import SemanticIndexes
 
     def skipped(problem: str) -> None:
         log.error("semantic part skipped: %s", problem)
@@ -66,6 +73,9 @@ def matching_for(
 ) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
+    from monitor.flows.digests import known_channels
+    from monitor.flows.matching import MatchNewArticles
+
     if watchlists is None:
         fixed = load_watchlists_once(settings)
 
@@ -105,48 +115,55 @@ def upgrade(settings: Settings) -> tuple[str | None, str | None, str]:
 def new_parse_executor(settings: Settings) -> Executor:
     """Processes for parsing (the CPU-bound stage), started with forkserver: forking a process
     that already runs threads (the DB writer, the HTTP transport) can deadlock."""
+    from monitor.adapters.feed_parse import start_parse_worker
+
     workers = settings.polling.parse_processes
     if workers == 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
     context = multiprocessing.get_context("forkserver")
+    # What a worker needs and nothing more (see feed_parse.py): imported once, shared.
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
+    _start_forkserver()
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,
-        initializer=_start_parse_worker,
+        initializer=start_parse_worker,
         initargs=(os.getpid(),),
     )
 
 
-def _start_parse_worker(parent: int) -> None:
-    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers.
-    And a worker must not outlive `monitor` itself: a killed parent cannot shut its pool
-    down, the workers would wait on their queue for good, and the forkserver with them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    exit_with(parent)
+_FORKSERVER_ENVIRONMENT = threading.Lock()
 
 
-def exit_with(pid: int) -> None:
-    """End this process as soon as process `pid` is gone, from a watching thread."""
-    try:
-        handle: int | None = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(1)
-    except (AttributeError, OSError):  # not Linux 5.3+: look every second instead
-        handle = None
+def _start_forkserver() -> None:
+    """Start the forkserver now, importing `monitor` from where this process did.
 
-    def watch() -> None:
-        if handle is not None:
-            select.select([handle], [], [])  # readable once the process has exited
-        else:
-            while process_alive(pid):
-                time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
+    The forkserver is `python -c ...`: its sys.path starts with the working directory, and
+    Python 3.11 ignores the sys.path the parent hands it. Started from a folder that holds a
+    `monitor/` folder without `__init__.py` (the folder above a checkout), an editable or
+    console-script install then finds that namespace folder before the package, and every
+    worker dies unpickling its first job. So the forkserver gets this package's folder on
+    PYTHONPATH and no working directory (PYTHONSAFEPATH); the parse workers it forks inherit
+    both. A forkserver already running (a renewed pool) was started this way before."""
+    root = str(Path(__file__).resolve().parents[1])  # the folder that holds monitor/
+    wanted = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    wanted["PYTHONSAFEPATH"] = "1"
+    with _FORKSERVER_ENVIRONMENT:
+        saved = {key: os.environ.get(key) for key in wanted}
+        os.environ.update(wanted)
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
+    from monitor.adapters.http import FetchLimits
+
     polling = settings.polling
     return FetchLimits(
         timeout=polling.timeout.total_seconds(),
@@ -161,6 +178,9 @@ def make_fetcher(
     settings: Settings, client: httpx.AsyncClient, *, guard: AddressGuard | None = None
 ) -> Fetcher:
     """`guard` replaces the SSRF guard's resolver in tests; allow_private_networks drops it."""
+    from monitor.adapters.http import Fetcher
+    from monitor.adapters.http.guard import AddressGuard
+
     if settings.polling.allow_private_networks:
         guard = None
     elif guard is None:
@@ -172,8 +192,17 @@ def make_fetcher(
 
 @asynccontextmanager
 async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from monitor.adapters.http import build_client
+
     async with build_client(fetch_limits(settings)) as client:
         yield client
+
+
+# A worker's heap only grows with the largest feed it has parsed, so the pool is replaced
+# after this many parses (fresh workers fork from the forkserver, the parser already
+# imported: milliseconds). Not ProcessPoolExecutor(max_tasks_per_child=...): on Python 3.11
+# a worker leaving that way can hang the pool (cpython#115634).
+PARSE_TASKS_PER_POOL = 1000
 
 
 @asynccontextmanager
@@ -188,6 +217,9 @@ async def poller(
 ) -> AsyncIterator[Poller]:
     """A Poller wired from settings; `client` replaces the production HTTP client and `guard`
     the SSRF guard's resolver in tests."""
+    from monitor.flows.feeds import configured_feeds
+    from monitor.flows.poll import Poller
+
     async with AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(http_client(settings))
@@ -200,8 +232,11 @@ async def poller(
             clock=clock,
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
+            recycle_parse_after=PARSE_TASKS_PER_POOL if settings.polling.parse_processes else None,
             match_articles=match_articles,
             max_entries=settings.polling.max_entries,
+            backlog_feeds=settings.polling.backlog,
+            backlog_bytes=settings.polling.backlog_bytes,
         )
         stack.callback(instance.close)
         yield instance

@@ -88,6 +88,10 @@ class PollingSettings(_Strict):
     allow_private_networks: bool = False
     # The newest this many entries of a feed are read; the older ones are counted and noted.
     max_entries: int = Field(500, ge=1, le=100_000, strict=True)
+    # Feeds fetched (or being fetched) and not yet stored, and the bytes of their bodies:
+    # fetching waits for parsing and storing, so memory does not grow with the feed count.
+    backlog: int = Field(400, ge=1, le=100_000, strict=True)
+    backlog_bytes: Size = 64_000_000
 
 
 def _backfill(value: Any) -> Any:

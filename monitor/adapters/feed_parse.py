@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
+import select
+import signal
+import threading
+import time
 import xml.sax
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import feedparser
 
 from monitor.adapters.feed_trim import keep_newest
+from monitor.core import dedup
 from monitor.core.dates import from_struct_time, published_time
 from monitor.core.html_text import html_to_text, tidy_text
 from monitor.core.identity import content_hash, identity_key
@@ -72,9 +78,79 @@ def parse_feed(
     bozo_reason = _bozo_reason(result, body, charset_note)
     try:
         parsed = replace(_normalize_feed(result, base, fetched_at, bozo_reason), skipped=skipped)
-        return parsed.newest(max_entries) if max_entries is not None else parsed
+        if max_entries is not None:
+            parsed = parsed.newest(max_entries)
+        return replace(parsed, entries=[derived(entry) for entry in parsed.entries])
     except Exception as exc:  # a wire shape we did not foresee fails this feed, not the cycle
         raise ParseError(f"could not read the feed's entries: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """`parse_feed` as a picklable job for the parse processes. It lives here, not with the
+    poll flow, so a worker unpickling it imports this module only (the forkserver preloads
+    it, its pages shared by every worker) and not the database and delivery stack: that
+    cost each worker about 50 MB of its own."""
+
+    body: bytes
+    url: str
+    headers: dict[str, str]
+    fetched_at: datetime
+    max_entries: int | None = None
+
+    def __call__(self) -> ParsedFeed:
+        return parse_feed(
+            self.body,
+            url=self.url,
+            headers=self.headers,
+            fetched_at=self.fetched_at,
+            max_entries=self.max_entries,
+        )
+
+
+# --- the parse processes -------------------------------------------------------------
+# The worker initializer lives here too: it is unpickled in every worker, and were it in
+# monitor.app, each worker would import the composition root and with it SQLAlchemy,
+# pydantic and the config (about 50 MB per worker, unshared). The forkserver preloads this
+# module, so its pages are shared by every worker.
+
+
+def start_parse_worker(parent: int) -> None:
+    """Ctrl-C reaches the whole process group; the parent decides how to stop its workers.
+    And a worker must not outlive `monitor` itself: a killed parent cannot shut its pool
+    down, the workers would wait on their queue for good, and the forkserver with them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with(parent)
+
+
+def exit_with(pid: int) -> None:
+    """End this process as soon as process `pid` is gone, from a watching thread."""
+    try:
+        handle: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # not Linux 5.3+: look every second instead
+        handle = None
+
+    def watch() -> None:
+        if handle is not None:
+            select.select([handle], [], [])  # readable once the process has exited
+        else:
+            while _alive(pid):
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _run_feedparser(body: bytes, fp_headers: dict[str, str]) -> Any:
@@ -274,6 +350,18 @@ def _normalize_entry(raw: Any, base: str, fetched_at: datetime) -> NormalizedEnt
         content_hash=content_hash(title, text),
         match_text=article_match_form(title, text),
         semantic_features=article_features(title, text),
+    )
+
+
+def derived(entry: NormalizedEntry) -> NormalizedEntry:
+    """The entry with what is computed from it once, here, in the parse worker, instead of
+    on the database writer: its story signature and band hashes. The one place to add
+    further per-entry features."""
+    signature = dedup.minhash(entry.title, entry.text)
+    return replace(
+        entry,
+        story_signature=dedup.signature_to_bytes(signature),
+        story_bands=tuple(dedup.band_hashes(signature)),
     )
 
 

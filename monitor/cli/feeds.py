@@ -262,8 +262,10 @@ __all__ = ["OPMLError"]
 
 
 def _entry_json(entry: NormalizedEntry) -> dict[str, Any]:
-    """What `poll` would store of an entry, as JSON; the semantic features are the parse
-    workers' hashed words (bytes), internal and of no use to a reader."""
+    """What `poll` would store of an entry, as JSON; what the parse workers derive for the
+    writer (hashed words, the story signature and its bands) is internal, bytes mostly, and of
+    no use to a reader."""
     fields = asdict(entry)
-    fields.pop("semantic_features", None)
+    for derived in ("semantic_features", "story_signature", "story_bands"):
+        fields.pop(derived, None)
     return fields

@@ -45,6 +45,14 @@ def poll_command(args: argparse.Namespace) -> int:
         print_json(summary.as_dict())
     else:
         print(_summary_text(summary))
+    if summary.every_parse_failed:
+        failures = summary.parse_failures()
+        print(
+            f"monitor: poll: every fetched feed failed to parse ({len(failures)} of "
+            f"{len(failures)}); the first: {failures[0].name}: {failures[0].error}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -178,6 +178,12 @@ def signatures_from_bytes(blobs: Sequence[bytes]) -> npt.NDArray[np.uint32]:
     return joined.reshape(len(blobs), NUM_PERM)
 
 
+def signature_matrix(signatures: Sequence[Signature]) -> npt.NDArray[np.uint32]:
+    """Signatures as the rows of one matrix, for `similarities` and `best_match`."""
+    matrix: npt.NDArray[np.uint32] = np.stack(signatures).astype(np.uint32, copy=False)
+    return matrix
+
+
 def similarities(signature: Signature, others: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
     """`estimated_jaccard(signature, row)` for every row of `others`, in one operation."""
     agreeing: npt.NDArray[np.float64] = np.count_nonzero(others == signature, axis=1) / NUM_PERM

@@ -29,6 +29,10 @@ class NormalizedEntry:
     # The words the semantic model reads (core.semantic_features.article_features), made
     # where the entry is parsed, for the same reason; None: whoever scores it makes them.
     semantic_features: bytes | None = None
+    # The story signature (core.dedup MinHash, as stored) and its LSH band hashes, made in
+    # the parse worker too; None: the story store computes them.
+    story_signature: bytes | None = None
+    story_bands: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,19 +8,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
 from monitor.adapters.db import feed_store
 from monitor.adapters.db.feed_store import FeedSpec
-from monitor.adapters.feed_parse import parse_feed
-from monitor.adapters.http import Fetcher
 from monitor.config import NAME_PATTERN, Settings
 from monitor.core.model import NormalizedEntry
 from monitor.core.opml import ImportPlan, OPMLFeed, free_name, is_feed_url, plan_import
 from monitor.core.states import FeedState
 from monitor.errors import FetchError, InputError, ParseError
+
+if TYPE_CHECKING:
+    from monitor.adapters.http import Fetcher
 
 
 def configured_feeds(settings: Settings) -> list[FeedSpec]:
@@ -73,6 +74,8 @@ class FeedProbe:
 
 async def probe_feed(fetcher: Fetcher, url: str, *, now: datetime) -> FeedProbe:
     """Fetch `url` once and parse it as `poll` would; store nothing."""
+    from monitor.adapters.feed_parse import parse_feed  # feedparser: only commands that parse
+
     try:
         result = await fetcher.fetch(url)
     except FetchError as exc:

@@ -107,6 +107,8 @@ class MatchNewArticles:
                     canonical_url=item.entry.canonical_url,
                     content_hash=item.entry.content_hash,
                     published_at=item.entry.published_at,
+                    signature=item.entry.story_signature,
+                    bands=item.entry.story_bands,
                 )
                 for item in stored
             ],

@@ -234,42 +234,41 @@ def test_list_stories_gives_articles_and_outlets(story_engine: Engine) -> None:
 
 
 def test_band_lookup_is_one_index_seek_per_band(story_engine: Engine) -> None:
-    # The window is never read whole: every band is an index seek on (band, band_hash), read
-    # newest first, on SQLite and PostgreSQL alike.
-    statement = story_store._candidates_statement(
-        story_store.ROWS_PER_BAND, story_store.MAX_CANDIDATES
-    )
+    # The window is never read whole: every band value is a seek on the table's own key
+    # (value, created, article), read newest first from the key alone, on SQLite and
+    # PostgreSQL alike.
+    statement = story_store._band_rows_statement(dedup.BANDS)
     with story_engine.begin() as conn:
         compiled = statement.compile(dialect=conn.dialect)
         values: dict[str, object] = {name: 0 for name in compiled.params}
-        values["since"] = (NOW - WINDOW).replace(tzinfo=None)  # as stored: naive UTC
         if conn.dialect.name == "sqlite":
             query = "EXPLAIN QUERY PLAN " + str(compiled)
-            values["since"] = str(values["since"])
             params: tuple[object, ...] | dict[str, object] = tuple(
                 values[name] for name in compiled.positiontup or ()
             )
-            # Covering: the window and the article come from the index, never the table.
-            seek = "SEARCH story_bands USING COVERING INDEX ix_story_bands_lookup (band=? AND band_hash=?)"
+            seek = "SEARCH story_bands USING PRIMARY KEY (band_hash=? AND created>?)"
             scan = "SCAN story_bands"
         else:
-            # An empty table: without this PostgreSQL would rightly prefer to read it whole.
+            # An empty table: without these PostgreSQL would rightly read it whole, or sort.
             conn.execute(text("SET LOCAL enable_seqscan = off"))
+            conn.execute(text("SET LOCAL enable_bitmapscan = off"))
             query, params = "EXPLAIN " + str(compiled), values
-            seek, scan = (
-                "Scan Backward using ix_story_bands_lookup",  # an Index Only Scan: covering
-                "Seq Scan on story_bands",
-            )
+            seek, scan = "Index Only Scan Backward using pk_story_bands", "Seq Scan on story_bands"
         plan = "\n".join(str(row[-1]) for row in conn.exec_driver_sql(query, params))
-    assert plan.count(seek) == dedup.BANDS
-    assert scan not in plan
+    assert plan.count(seek) == dedup.BANDS, plan
+    assert scan not in plan, plan
 
 
 def _index(
     conn: Connection, article: NewArticle, bands: dict[int, int], created_at: datetime
 ) -> int:
-    """Give `article` a story of its own and exactly the band rows `bands` (band: hash)."""
-    story = story_store._new_story(conn, article.title, created_at)
+    """Give `article` a story of its own and exactly the stored band values of `bands`
+    (band: value)."""
+    story = conn.execute(
+        insert(Story.__table__)
+        .values(title=article.title, first_seen_at=created_at, last_seen_at=created_at)
+        .returning(Story.__table__.c.id)
+    ).scalar_one()
     signature = dedup.signature_to_bytes(dedup.minhash(article.title, article.text))
     conn.execute(
         Article.__table__.update()
@@ -280,22 +279,19 @@ def _index(
         insert(StoryBand.__table__),
         [
             {
-                "band": band,
                 "band_hash": value,
+                "created": int(created_at.timestamp()),
                 "article_id": article.article_id,
-                "story_id": story,
-                "created_at": created_at,
             }
-            for band, value in bands.items()
+            for value in bands.values()
         ],
     )
-    return story
+    return int(story)
 
 
 def _offered(conn: Connection, bands: dict[int, int], *, exclude: int = 0) -> list[int]:
     query = [bands.get(band, 10**15 + band) for band in range(dedup.BANDS)]
-    rows = story_store._candidates(conn, query, exclude, NOW - WINDOW)
-    return [row.id for row in rows]
+    return story_store._offered(conn, query, exclude, NOW - WINDOW)
 
 
 def test_a_common_band_value_offers_only_its_newest_rows(
@@ -341,8 +337,8 @@ def test_a_copy_is_found_through_its_other_bands_when_one_is_common(
     story_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(story_store, "ROWS_PER_BAND", 2)
-    first_bands = dedup.band_hashes(dedup.minhash(*COPY_A))
-    copy_bands = dedup.band_hashes(dedup.minhash(*COPY_B))
+    first_bands = story_store.stored_band_hashes(dedup.band_hashes(dedup.minhash(*COPY_A)))
+    copy_bands = story_store.stored_band_hashes(dedup.band_hashes(dedup.minhash(*COPY_B)))
     shared = [band for band in range(dedup.BANDS) if first_bands[band] == copy_bands[band]]
     with story_engine.begin() as conn:
         articles = Articles(conn)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from monitor.adapters.db import article_store
 from monitor.adapters.db.retention import PrunedBatch, prune_article_text_batch
-from monitor.adapters.db.schema import Article, Story, StoryBand
+from monitor.adapters.db.schema import Article, StoryBand
 from monitor.core.model import NormalizedEntry
 from monitor.flows.retention import prune, prune_article_text
 
@@ -139,22 +139,15 @@ def test_prune_drops_story_bands_outside_the_story_window(engine: Engine) -> Non
     new = store(engine, feed_id, [entry(1)], NOW).new
     bands = StoryBand.__table__
     with engine.begin() as connection:
-        story_id = connection.execute(
-            Story.__table__.insert()
-            .values(title="s", first_seen_at=NOW, last_seen_at=NOW, article_count=1)
-            .returning(Story.__table__.c.id)
-        ).scalar_one()
-        for age, band in ((timedelta(days=8), 0), (timedelta(days=1), 1)):
+        for age, value in ((timedelta(days=8), 0), (timedelta(days=1), 1)):
             connection.execute(
                 bands.insert().values(
-                    band=band,
-                    band_hash=band,
+                    band_hash=value,
                     article_id=new[0].article_id,
-                    story_id=story_id,
-                    created_at=NOW - age,
+                    created=int((NOW - age).timestamp()),
                 )
             )
     result = prune(engine, now=NOW, days=90, batch=10, story_window=timedelta(days=7))
     assert result.story_bands_pruned == 1
     with engine.connect() as connection:
-        assert connection.execute(select(bands.c.band)).scalars().all() == [1]
+        assert connection.execute(select(bands.c.band_hash)).scalars().all() == [1]

@@ -153,21 +153,20 @@ class Article(Base):
 
 
 class StoryBand(Base):
-    """LSH band hashes of the near-duplicate index; shared by every worker through the DB."""
+    """LSH band values of the near-duplicate index; shared by every worker through the DB.
+
+    The table is its own covering index: the primary key (value, second created, article) is
+    all there is, without a rowid on SQLite, so a lookup reads the window and the article from
+    the key alone. No foreign keys: a row of a deleted article is never offered (the lookup
+    joins articles) and leaves with the window (story_store.prune_bands). See story_store.py.
+    """
 
     __tablename__ = "story_bands"
-    # A covering index: the window filter and the article are read from the index alone,
-    # never from the table rows (bench/stories.py).
-    __table_args__ = (
-        Index("ix_story_bands_lookup", "band", "band_hash", "created_at", "article_id"),
-    )
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    band: Mapped[int] = mapped_column(Integer)
-    band_hash: Mapped[int] = mapped_column(BigInteger)
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    band_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class Digest(Base):

@@ -1,31 +1,45 @@
-"""Stories in the database: assigning each new article to a story, the LSH band index, listing.
+"""Stories in the database: assigning new articles to stories, the LSH band index, listing.
 
 Database only (SQLAlchemy Core, SQLite and PostgreSQL); the decision of what is a near copy
 is core.dedup's. Never reads the clock: `now` and `window` come from the caller.
 
 How an article finds its story, within stories seen since `now - window`:
 
-1. exact signals: an article with the same canonical URL, else the same content hash;
-2. LSH candidates: articles whose band rows agree with one of this article's bands (one index
-   seek of (band, band_hash) per band, reading at most the newest `ROWS_PER_BAND` rows of
-   each), in the window, ordered by the number of agreeing bands, at most `MAX_CANDIDATES`;
-   their stored signatures decide (`dedup.compare`), and the most similar one above the
-   threshold gives the story;
+1. exact signals: an article with the same canonical URL, else the same content hash (the
+   story seen last of those);
+2. LSH candidates: articles whose band rows agree with one of this article's bands (at most
+   the newest `ROWS_PER_BAND` rows of each band value), in the window, ordered by the number
+   of agreeing bands, at most `MAX_CANDIDATES`; their stored signatures decide
+   (`_accepted`), and the most similar one above the threshold gives the story;
 3. otherwise a new story.
+
+One feed's new articles are assigned together, in order, with a fixed number of statements
+whatever their count: one lookup of the exact signals, one of the band rows, one of the
+candidates' signatures, then one INSERT of the new stories, one UPDATE of the stories joined,
+one of the articles and one INSERT of the band rows. An earlier article of the batch is a
+candidate of the later ones exactly as if its rows had been written before they were looked
+up (the per-article assignment this replaces, 5-6 statements and 32 band INSERTs each, was a
+third of the first poll's CPU).
+
+The band index is one narrow table that is its own covering index: (band hash, second
+created, article), the primary key and, on SQLite, WITHOUT ROWID. Only 31 bits of each band
+hash are kept: an unrelated article sharing a truncated value by chance is one more candidate
+whose signature is compared, never a wrong story. About 7 bytes of key per band row against
+the 150 the table and its two indexes took before (migration 0006).
 
 Several workers. Two copies of one story polled at the same moment by two workers would each
 miss the other's uncommitted rows and open two stories. On PostgreSQL `assign_stories` takes
 a transaction-level advisory lock (`STORY_LOCK_KEY`) before looking up, so assignments are
 serialised and each one sees what the previous committed; the lock is released at commit,
 so callers should assign stories at the end of a feed's transaction, not before slow work.
-At about 1 ms per article that allows several hundred articles a second across all workers.
 SQLite serialises writers itself and is meant for one worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -36,9 +50,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    func,
     insert,
-    literal,
     literal_column,
     select,
     text,
@@ -54,85 +66,31 @@ from monitor.core.developments import kept_apart
 MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agree on many bands
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
 STORY_LOCK_KEY = 0x5709_0001  # pg_advisory_xact_lock key of story assignment
+STORED_HASH_SHIFT = 32  # dedup's 63-bit band hashes are stored as their top 31 bits
+VALUES_PER_QUERY = 500  # bound parameters of one IN list, well under both databases' limits
 
 
 # Why each band value is read newest first and at most `ROWS_PER_BAND` rows: some values are
 # shared by hundreds or thousands of unrelated articles in the window (both minima of the band
 # fall on common 5-grams such as " the " or "ation"; in the 13 real feeds, ledes collide this
-# way about as often as the synthetic articles of bench/stories.py), and reading every such
-# row, one table lookup each, made the slowest lookups cost 5 ms and more. A copy is still
-# found through any rarer band it shares (every labelled copy of the evaluation set shares a
-# band that no synthetic article carries) or, through a common one, by being among the
-# newest. The window is applied once, above the seeks: the newest rows come first, so "the
-# newest N, then those in the window" is "the newest N in the window", and SQLAlchemy
-# converts one `since` instead of 32. The limits are written into the SQL for the same
-# reason, fewer parameters to bind per lookup. The candidates agreeing on the most bands
-# come back with their signatures in the same statement.
-def _band_rows(band: int, rows_per_band: int) -> Any:
-    return (
-        select(story_bands.c.article_id, story_bands.c.created_at)
-        .where(
-            story_bands.c.band == literal_column(str(band), Integer),
-            story_bands.c.band_hash == bindparam(f"h{band}"),
-        )
-        .order_by(story_bands.c.created_at.desc())
-        .limit(literal_column(str(rows_per_band), Integer))
-        .offset(literal_column("0", Integer))  # SQLite otherwise gets an OFFSET parameter
-        .subquery(f"band{band}")
-    )
+# way about as often as the synthetic articles of bench/stories.py). A copy is still found
+# through any rarer band it shares (every labelled copy of the evaluation set shares a band
+# that no synthetic article carries) or, through a common one, by being among the newest.
 
 
-@cache
-def _candidates_statement(rows_per_band: int, candidates: int) -> Any:
-    """The candidate lookup for these limits, built once."""
-    matches = union_all(
-        *(
-            select(rows.c.article_id, rows.c.created_at)
-            for rows in (_band_rows(band, rows_per_band) for band in range(dedup.BANDS))
-        )
-    ).subquery("matches")
-    agreeing = func.count().label("agreeing")
-    ranked = (
-        select(matches.c.article_id, agreeing)
-        .where(
-            matches.c.created_at >= bindparam("since"),
-            matches.c.article_id != bindparam("article_id"),
-        )
-        .group_by(matches.c.article_id)
-        .order_by(agreeing.desc(), matches.c.article_id.desc())
-        .limit(literal_column(str(candidates), Integer))
-        .offset(literal_column("0", Integer))
-        .subquery("ranked")
-    )
-    return (
-        select(articles.c.id, articles.c.story_id, articles.c.signature)
-        .join_from(ranked, articles, articles.c.id == ranked.c.article_id)
-        .where(articles.c.story_id.is_not(None), articles.c.signature.is_not(None))
-        .order_by(articles.c.id)
-    )
+def stored_band_hashes(bands: Iterable[int]) -> list[int]:
+    """The band index's values for dedup's band hashes, each once."""
+    return list(dict.fromkeys(band >> STORED_HASH_SHIFT for band in bands))
 
 
-def _exact_statement(column: Any) -> Any:
-    return (
-        select(stories.c.id)
-        .join(articles, articles.c.story_id == stories.c.id)
-        .where(
-            column == bindparam("value"),
-            articles.c.id != bindparam("article_id"),
-            stories.c.last_seen_at >= bindparam("since"),
-        )
-        .order_by(stories.c.last_seen_at.desc())
-        .limit(1)
-    )
-
-
-_BY_URL = _exact_statement(articles.c.canonical_url)
-_BY_HASH = _exact_statement(articles.c.content_hash)
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
 
 
 @dataclass(frozen=True, slots=True)
 class NewArticle:
-    """A stored article that has no story yet."""
+    """A stored article that has no story yet. `signature` and `bands`, when the parse
+    worker computed them (signature bytes, dedup's band hashes), save computing them here."""
 
     article_id: int
     title: str
@@ -140,6 +98,55 @@ class NewArticle:
     canonical_url: str | None
     content_hash: str
     published_at: datetime
+    signature: bytes | None = None
+    bands: tuple[int, ...] | None = None
+
+
+@dataclass(slots=True)
+class _Keyed:
+    """An article of the batch with its signature and stored band values."""
+
+    article: NewArticle
+    signature: dedup.Signature
+    blob: bytes
+    bands: list[int]
+
+
+def _keyed(article: NewArticle) -> _Keyed:
+    if article.signature is not None and article.bands is not None:
+        signature = dedup.signature_from_bytes(article.signature)
+        return _Keyed(article, signature, article.signature, stored_band_hashes(article.bands))
+    signature = dedup.minhash(article.title, article.text)
+    blob = dedup.signature_to_bytes(signature)
+    return _Keyed(article, signature, blob, stored_band_hashes(dedup.band_hashes(signature)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    article_id: int
+    story_id: int
+    signature: dedup.Signature
+
+
+@dataclass(slots=True)
+class _Lookup:
+    """What the database holds for one batch, and what the batch has added so far."""
+
+    since: datetime
+    # exact signal value -> {story id: last seen}, from the database
+    by_url: dict[str, dict[int, datetime]] = field(default_factory=dict)
+    by_hash: dict[str, dict[int, datetime]] = field(default_factory=dict)
+    # band value -> the newest article ids in the window, newest first, from the database
+    band_rows: dict[int, list[int]] = field(default_factory=dict)
+    signatures: dict[int, _Candidate | None] = field(default_factory=dict)
+    # the batch so far: story of each assigned article, earlier articles per value
+    last_seen: dict[int, datetime] = field(default_factory=dict)
+    batch_urls: dict[str, int] = field(default_factory=dict)
+    batch_hashes: dict[str, int] = field(default_factory=dict)
+    batch_bands: dict[int, list[int]] = field(default_factory=dict)
+    batch_candidates: dict[int, _Candidate] = field(default_factory=dict)
+    # story id (negative: new in the batch) -> its title, for the templated-opposites guard
+    titles: dict[int, str] = field(default_factory=dict)
 
 
 def assign_story(
@@ -164,14 +171,31 @@ def assign_stories(
 ) -> list[int]:
     """Give each article its story, in order, in the caller's transaction; returns story ids.
 
-    A later article of the batch can join the story of an earlier one: each article's rows
-    are written before the next is looked up.
+    A later article of the batch can join the story of an earlier one, as if each article's
+    rows were written before the next is looked up.
     """
     if not articles:
         return []
     _lock_assignment(conn)
-    since = now - window
-    return [_assign_one(conn, article, now=now, since=since) for article in articles]
+    keyed = [_keyed(article) for article in articles]
+    lookup = _gather(conn, keyed, now - window)
+    # Decide: an existing story's id, or -(n + 1) for the n-th new story of the batch.
+    decided: list[int] = []
+    new_titles: list[str] = []
+    for item in keyed:
+        story = _find_in(conn, lookup, item)
+        if story is None:
+            new_titles.append(item.article.title)
+            story = -len(new_titles)
+        decided.append(story)
+        _remember(lookup, item, story, now)
+    return _apply(conn, keyed, decided, new_titles, now)
+
+
+def find_story(conn: Connection, article: NewArticle, *, since: datetime) -> int | None:
+    """The story `article` would join among stories seen since `since`; writes nothing."""
+    item = _keyed(article)
+    return _find_in(conn, _gather(conn, [item], since), item)
 
 
 def _lock_assignment(conn: Connection) -> None:
@@ -179,125 +203,279 @@ def _lock_assignment(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK_KEY})
 
 
-def _assign_one(conn: Connection, article: NewArticle, *, now: datetime, since: datetime) -> int:
-    signature = dedup.minhash(article.title, article.text)
-    bands = dedup.band_hashes(signature)
-    story_id = _find(conn, article, signature, bands, since)
-    if story_id is None:
-        story_id = _new_story(conn, article.title, now)
-    else:
-        _count_article(conn, story_id, now)
-    conn.execute(
-        update(articles)
-        .where(articles.c.id == article.article_id)
-        .values(story_id=story_id, signature=dedup.signature_to_bytes(signature))
+# --- gather: a fixed number of statements per batch -------------------------------------
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), VALUES_PER_QUERY):
+        yield values[start : start + VALUES_PER_QUERY]
+
+
+def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Lookup:
+    lookup = _Lookup(since=since)
+    urls = list(dict.fromkeys(k.article.canonical_url for k in keyed if k.article.canonical_url))
+    hashes = list(dict.fromkeys(k.article.content_hash for k in keyed))
+    lookup.by_url = _exact(conn, articles.c.canonical_url, urls, since)
+    lookup.by_hash = _exact(conn, articles.c.content_hash, hashes, since)
+    # An article with an exact signal in the database never reaches the band index; the
+    # others might (an earlier article of the batch may still give them an exact one).
+    similar = [k for k in keyed if _exact_story(lookup, k.article) is None]
+    values = list(dict.fromkeys(value for k in similar for value in k.bands))
+    lookup.band_rows = _band_rows(conn, values, since)
+    # The signatures the database-only ranking asks for; the batch's own articles can only
+    # push some of these out, and a rare newcomer is fetched when it is asked for.
+    wanted = {article_id for k in similar for article_id in _ranked(lookup, k, batch=False)}
+    _fetch_signatures(conn, lookup, wanted)
+    return lookup
+
+
+def _exact(
+    conn: Connection, column: Any, values: Sequence[str], since: datetime
+) -> dict[str, dict[int, datetime]]:
+    found: dict[str, dict[int, datetime]] = defaultdict(dict)
+    for chunk in _chunks(values):
+        rows = conn.execute(
+            select(column.label("value"), stories.c.id, stories.c.last_seen_at)
+            .join_from(articles, stories, articles.c.story_id == stories.c.id)
+            .where(column.in_(chunk), stories.c.last_seen_at >= since)
+            .group_by(column, stories.c.id, stories.c.last_seen_at)
+        )
+        for row in rows:
+            found[row.value][int(row.id)] = row.last_seen_at
+    return found
+
+
+_ARMS = (32, 64, 128, 256, 448)  # band values per statement; SQLite allows 500 UNION arms
+_NO_VALUE = -1  # pads the unused arms: stored values are never negative
+
+
+@cache
+def _band_rows_statement(arms: int) -> Any:
+    """One seek of the key per band value, newest first, at most `ROWS_PER_BAND` rows each
+    (reading every row of a common value made lookups 20 times slower), `arms` values in one
+    UNION ALL; built once per size, so SQLAlchemy compiles it once."""
+    since: Any = bindparam("since")
+
+    def arm(n: int) -> Any:
+        return (
+            select(story_bands.c.band_hash, story_bands.c.created, story_bands.c.article_id)
+            .where(story_bands.c.band_hash == bindparam(f"h{n}"), story_bands.c.created >= since)
+            .order_by(story_bands.c.created.desc(), story_bands.c.article_id.desc())
+            .limit(literal_column(str(ROWS_PER_BAND), Integer))
+            .offset(literal_column("0", Integer))  # SQLite otherwise gets an OFFSET parameter
+            .subquery(f"v{n}")
+        )
+
+    return union_all(
+        *(
+            select(rows.c.band_hash, rows.c.created, rows.c.article_id)
+            for rows in map(arm, range(arms))
+        )
     )
-    conn.execute(
-        insert(story_bands),
-        [
-            {
-                "band": band,
-                "band_hash": band_hash,
-                "article_id": article.article_id,
-                "story_id": story_id,
-                "created_at": now,
-            }
-            for band, band_hash in enumerate(bands)
-        ],
-    )
-    return story_id
 
 
-def find_story(conn: Connection, article: NewArticle, *, since: datetime) -> int | None:
-    """The story `article` would join among stories seen since `since`; writes nothing."""
-    signature = dedup.minhash(article.title, article.text)
-    return _find(conn, article, signature, dedup.band_hashes(signature), since)
+def _band_rows(conn: Connection, values: Sequence[int], since: datetime) -> dict[int, list[int]]:
+    """The newest `ROWS_PER_BAND` article ids in the window of each band value, newest first
+    (ties of the same second by the larger id first)."""
+    found: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for start in range(0, len(values), _ARMS[-1]):
+        chunk = values[start : start + _ARMS[-1]]
+        arms = next(size for size in _ARMS if size >= len(chunk))
+        params: dict[str, Any] = {"since": _seconds(since)}
+        params.update({f"h{n}": _NO_VALUE for n in range(arms)})
+        params.update({f"h{n}": value for n, value in enumerate(chunk)})
+        for row in conn.execute(_band_rows_statement(arms), params):
+            found[int(row.band_hash)].append((int(row.created), int(row.article_id)))
+    # A UNION ALL promises no order: each value's rows are put newest first here.
+    return {value: [a for _, a in sorted(rows, reverse=True)] for value, rows in found.items()}
 
 
-def _find(
-    conn: Connection,
-    article: NewArticle,
-    signature: dedup.Signature,
-    bands: list[int],
-    since: datetime,
-) -> int | None:
-    story_id = _exact_story(conn, article, since)
-    if story_id is None:
-        story_id = _similar_story(conn, signature, bands, article.article_id, since)
+def _fetch_signatures(conn: Connection, lookup: _Lookup, article_ids: Iterable[int]) -> None:
+    missing = sorted(set(article_ids) - lookup.signatures.keys())
+    for chunk in _chunks(missing):
+        for article_id in chunk:
+            lookup.signatures[article_id] = None  # not a candidate: no story or no signature
+        rows = conn.execute(
+            select(articles.c.id, articles.c.story_id, articles.c.signature).where(
+                articles.c.id.in_(chunk),
+                articles.c.story_id.is_not(None),
+                articles.c.signature.is_not(None),
+            )
+        )
+        for row in rows:
+            signature = dedup.signature_from_bytes(row.signature)
+            lookup.signatures[int(row.id)] = _Candidate(int(row.id), int(row.story_id), signature)
+
+
+# --- decide, article by article, in memory ----------------------------------------------
+
+
+def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
+    story = _exact_story(lookup, item.article)
+    if story is None:
+        story = _similar_story(conn, lookup, item)
         # Issue 9: a near-copy whose headline flips the story's event (closes / reopens) is
         # a different event; the rule and its measurement are core.developments.kept_apart's.
-        if story_id is not None and kept_apart(article.title, _story_title(conn, story_id)):
-            story_id = None
-    return story_id
+        if story is not None and kept_apart(item.article.title, _story_title(conn, lookup, story)):
+            story = None
+    return story
 
 
-def _story_title(conn: Connection, story_id: int) -> str:
-    title = conn.execute(select(stories.c.title).where(stories.c.id == story_id)).scalar()
-    return title or ""
+def _story_title(conn: Connection, lookup: _Lookup, story: int) -> str:
+    """The title a story was started with (of the batch's new stories: their first article)."""
+    if story not in lookup.titles:
+        title = conn.execute(select(stories.c.title).where(stories.c.id == story)).scalar()
+        lookup.titles[story] = title or ""
+    return lookup.titles[story]
 
 
-def _exact_story(conn: Connection, article: NewArticle, since: datetime) -> int | None:
-    signals = [(_BY_HASH, article.content_hash)]
+def _exact_story(lookup: _Lookup, article: NewArticle) -> int | None:
+    signals = [(lookup.batch_hashes, lookup.by_hash, article.content_hash)]
     if article.canonical_url:
-        signals.insert(0, (_BY_URL, article.canonical_url))
-    for statement, value in signals:
-        params = {"value": value, "article_id": article.article_id, "since": since}
-        story_id = conn.execute(statement, params).scalar()
-        if story_id is not None:
-            return int(story_id)
+        signals.insert(0, (lookup.batch_urls, lookup.by_url, article.canonical_url))
+    for batch, stored, value in signals:
+        # The story seen last of those carrying the value; the batch's are seen just now.
+        seen = {
+            story: lookup.last_seen.get(story, at) for story, at in stored.get(value, {}).items()
+        }
+        if value in batch:
+            seen[batch[value]] = lookup.last_seen[batch[value]]
+        if seen:
+            return max(seen, key=lambda story: (seen[story], story))
     return None
 
 
-def _similar_story(
-    conn: Connection,
-    signature: dedup.Signature,
-    bands: list[int],
-    article_id: int,
-    since: datetime,
-) -> int | None:
-    rows = _candidates(conn, bands, article_id, since)
-    if not rows:
+def _ranked(lookup: _Lookup, item: _Keyed, *, batch: bool = True) -> list[int]:
+    """The article ids the band index offers `item`: per band value the newest rows (the
+    batch's earlier articles first, they are the newest), ranked by agreeing bands."""
+    agreeing: Counter[int] = Counter()
+    for value in item.bands:
+        earlier = lookup.batch_bands.get(value, []) if batch else []
+        rows = (earlier + lookup.band_rows.get(value, []))[:ROWS_PER_BAND]
+        agreeing.update(rows)
+    agreeing.pop(item.article.article_id, None)
+    ranked = sorted(agreeing, key=lambda article_id: (-agreeing[article_id], -article_id))
+    return ranked[:MAX_CANDIDATES]
+
+
+def _similar_story(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
+    offered = _ranked(lookup, item)
+    _fetch_signatures(conn, lookup, (a for a in offered if a not in lookup.batch_candidates))
+    candidates = []
+    for article_id in sorted(offered):
+        candidate = lookup.batch_candidates.get(article_id) or lookup.signatures.get(article_id)
+        if candidate is not None:
+            candidates.append(candidate)
+    return _accepted(item, candidates)
+
+
+def _offered(
+    conn: Connection, values: Sequence[int], article_id: int, since: datetime
+) -> list[int]:
+    """The ids of the candidates the band index offers for stored band `values`, by id
+    (what `_accepted` is given); for tests and bench/stories.py."""
+    dummy = NewArticle(article_id, "", "", None, "", since)
+    item = _Keyed(dummy, dedup.minhash("", ""), b"", list(values))
+    lookup = _Lookup(since=since, band_rows=_band_rows(conn, list(dict.fromkeys(values)), since))
+    offered = _ranked(lookup, item)
+    _fetch_signatures(conn, lookup, offered)
+    return [a for a in sorted(offered) if lookup.signatures.get(a) is not None]
+
+
+def _accepted(item: _Keyed, candidates: Sequence[_Candidate]) -> int | None:
+    """The one place a candidate story is accepted or rejected: the most similar candidate
+    (the oldest article of equals; `candidates` are by article id) if it is a near copy."""
+    if not candidates:
         return None
-    signatures = dedup.signatures_from_bytes([row.signature for row in rows])
-    best = dedup.best_match(signature, signatures)  # ties: the oldest article, as rows are by id
-    return None if best is None else int(rows[best].story_id)
+    signatures = dedup.signature_matrix([c.signature for c in candidates])
+    best = dedup.best_match(item.signature, signatures)
+    return None if best is None else candidates[best].story_id
 
 
-def _candidates(conn: Connection, bands: list[int], article_id: int, since: datetime) -> list[Any]:
-    """(id, story_id, signature) of the articles the band index offers, ordered by id."""
-    params: dict[str, Any] = {f"h{band}": value for band, value in enumerate(bands)}
-    params["since"] = since
-    params["article_id"] = article_id
-    statement = _candidates_statement(ROWS_PER_BAND, MAX_CANDIDATES)
-    return list(conn.execute(statement, params).all())
-
-
-def _new_story(conn: Connection, title: str, now: datetime) -> int:
-    result = conn.execute(
-        insert(stories).values(title=title, first_seen_at=now, last_seen_at=now, article_count=1)
+def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime) -> None:
+    """What the batch's later articles see of this one: as if its rows were written."""
+    article = item.article
+    lookup.last_seen[story] = max(now, lookup.last_seen.get(story, now))
+    if story < 0:  # new in the batch: titled by its first article, as _apply will store it
+        lookup.titles.setdefault(story, article.title)
+    if article.canonical_url:
+        lookup.batch_urls[article.canonical_url] = story
+    lookup.batch_hashes[article.content_hash] = story
+    for value in item.bands:
+        lookup.batch_bands.setdefault(value, []).insert(0, article.article_id)
+    lookup.batch_candidates[article.article_id] = _Candidate(
+        article.article_id, story, item.signature
     )
-    key = result.inserted_primary_key
-    assert key is not None  # an INSERT of one row always has its key
-    return int(key[0])
 
 
-def _count_article(conn: Connection, story_id: int, now: datetime) -> None:
-    seen = literal(now, stories.c.last_seen_at.type)
+# --- apply: one statement per kind of row -----------------------------------------------
+
+
+def _apply(
+    conn: Connection,
+    keyed: Sequence[_Keyed],
+    decided: list[int],
+    new_titles: list[str],
+    now: datetime,
+) -> list[int]:
+    created: list[int] = []
+    joined = Counter(decided)
+    if new_titles:
+        rows = conn.execute(
+            insert(stories).returning(stories.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "title": title,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "article_count": joined.pop(-n - 1),
+                }
+                for n, title in enumerate(new_titles)
+            ],
+        )
+        created = [int(row.id) for row in rows]
+    story_ids = [created[-story - 1] if story < 0 else story for story in decided]
+    if joined:  # the existing stories the batch joined
+        _count_articles(conn, joined, now)
+    conn.execute(
+        update(articles)
+        .where(articles.c.id == bindparam("article"))
+        .values(story_id=bindparam("story"), signature=bindparam("blob")),
+        [
+            {"article": item.article.article_id, "story": story, "blob": item.blob}
+            for item, story in zip(keyed, story_ids, strict=True)
+        ],
+    )
+    created_at = _seconds(now)
+    conn.execute(
+        insert(story_bands),
+        [
+            {"band_hash": value, "created": created_at, "article_id": item.article.article_id}
+            for item in keyed
+            for value in item.bands
+        ],
+    )
+    return story_ids
+
+
+def _count_articles(conn: Connection, joined: Counter[int], now: datetime) -> None:
+    seen = bindparam("seen", type_=stories.c.last_seen_at.type)
     last_seen = stories.c.last_seen_at
     conn.execute(
         update(stories)
-        .where(stories.c.id == story_id)
+        .where(stories.c.id == bindparam("story"))
         .values(
-            article_count=stories.c.article_count + 1,
+            article_count=stories.c.article_count + bindparam("joined"),
             # max(), not now: a worker whose batch started earlier must not move it back
             last_seen_at=case((last_seen < seen, seen), else_=last_seen),
-        )
+        ),
+        [{"story": story, "joined": count, "seen": now} for story, count in joined.items()],
     )
 
 
 def prune_bands(conn: Connection, older_than: datetime) -> int:
     """Drop band rows created before `older_than` (now - window); returns how many."""
-    result = conn.execute(delete(story_bands).where(story_bands.c.created_at < older_than))
+    result = conn.execute(delete(story_bands).where(story_bands.c.created < _seconds(older_than)))
     return int(result.rowcount or 0)
 
 
