@@ -35,7 +35,7 @@ def problems(data: dict, path: str = "config.toml") -> list[str]:
         ),
         pytest.param(
             {"polling": {"intervall": "5m"}},
-            "config.toml: polling.intervall: unknown key; valid keys here: allow_private_networks, concurrency, interval",
+            "config.toml: polling.intervall: unknown key; valid keys here: allow_private_networks, backlog, backlog_bytes, concurrency",
             id="unknown-key-names-valid-ones",
         ),
         pytest.param(
