@@ -531,3 +531,16 @@ def test_unmark_recovers_the_hits(pieces: list[tuple[str, str]], tail: str) -> N
     assert text == "".join(plain + hit for plain, hit in pieces) + tail
     # Touching hits merge into one mark, so compare what is marked, not how it is cut.
     assert "".join(text[a:b] for a, b in spans) == "".join(hit for _, hit in pieces)
+
+
+def test_two_alerts_of_a_story_repeated_on_request_show_it_once() -> None:
+    """Found by the property test above: two alerted copies of a story, repeated with
+    `repeat_alerts`, from before the story's delivered item, showed the story twice."""
+    alerted = [cand(m, 0.0, story=2, hours_ago=24, alerted=True) for m in (2, 3)]
+    result = plan(
+        [cand(1, 0.0, hours_ago=0), *alerted],
+        histories={2: history(2, (20_000, "title 20000"))},
+        max_items=3,
+        repeat_alerts=True,
+    )
+    assert [i.story_id for i in result.items].count(2) == 1

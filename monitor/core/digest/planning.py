@@ -178,6 +178,7 @@ def _updates(
     if repeat_alerts:
         # Alerted in this window: shown again as what the alert was, an update when the
         # story had been delivered before it.
+        originals: list[Candidate] = []
         for candidate in (c for c in group if c.alerted):
             before = tuple(
                 k
@@ -191,7 +192,11 @@ def _updates(
                 mark = development_of(update, StoryHistory(history.story_id, before))
                 items.append(digest_item(candidate, [_copy_of(candidate)], development_of=mark))
             else:
-                items.append(digest_item(candidate, [*outlets, *map(_copy_of, group)]))
+                originals.append(candidate)
+        if originals:
+            # Alerts that came before anything else was delivered: the story itself, once.
+            best = _best_copy(originals)
+            items.append(digest_item(best, [*outlets, *map(_copy_of, group)]))
     return decided, items
 
 
