@@ -119,7 +119,10 @@ def run_waves(articles: Sequence[Article], folder: Path) -> Outcome:
         config = write_config(
             folder / "config.toml",
             f'[database]\nurl = "sqlite:///{folder}/m.db"\n[watchlists]\ndir = "{folder}/wl"\n'
-            '[stories]\nwindow = "36500d"\n[polling]\ninterval = "1s"\n'
+            # One feed at a time, in the same order every run: which copy of a story reaches
+            # the database first decides what the others join, and the figures must not
+            # depend on which loopback answer happened to come back first.
+            '[stories]\nwindow = "36500d"\n[polling]\ninterval = "1s"\nconcurrency = 1\n'
             f'[channels.files]\ntype = "file"\npath = "{out}"\n',
             feeds=[(f"outlet-{n}", urls[o]) for n, o in enumerate(outlets)],
         )
