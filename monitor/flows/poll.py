@@ -225,6 +225,11 @@ class Poller:
         self._backlog: Backlog | None = None
         self._to_store: list[tuple[_Fetched, asyncio.Future[FeedReport]]] = []
         self._storing: asyncio.Task[None] | None = None
+        # SQLite only: there a commit is a sync of the file and one process writes anyway.
+        # On PostgreSQL a shared transaction would hold each feed's row (and the story lock)
+        # while the next feeds are stored: other workers, and a dead worker's leftovers,
+        # would wait on it longer than one feed.
+        self._group_feeds = _GROUP_FEEDS if engine.dialect.name == "sqlite" else 1
         self._released_dead_owners = False
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
@@ -521,7 +526,7 @@ class Poller:
 
     async def _store_waiting(self) -> None:
         while self._to_store:
-            group = _take_group(self._to_store)
+            group = _take_group(self._to_store, self._group_feeds)
             try:
                 reports = await self._db(self._apply_group, [fetched for fetched, _ in group])
             except BaseException as exc:  # DatabaseUnavailable, a bug, cancellation: all of them
@@ -719,13 +724,11 @@ class _Fetched:
         return iter((self.feed, self.result, self.parsed, self.body_hash))
 
 
-def _take_group(waiting: list[tuple[_Fetched, T]]) -> list[tuple[_Fetched, T]]:
+def _take_group(waiting: list[tuple[_Fetched, T]], most: int) -> list[tuple[_Fetched, T]]:
     """The oldest waiting feeds, as many as fit one transaction; removed from `waiting`."""
     taken, entries = 0, 0
     for fetched, _ in waiting:
-        if taken and (
-            taken == _GROUP_FEEDS or entries + len(fetched.parsed.entries) > _GROUP_ENTRIES
-        ):
+        if taken and (taken == most or entries + len(fetched.parsed.entries) > _GROUP_ENTRIES):
             break
         taken += 1
         entries += len(fetched.parsed.entries)
