@@ -119,10 +119,11 @@ def run_waves(articles: Sequence[Article], folder: Path) -> Outcome:
         config = write_config(
             folder / "config.toml",
             f'[database]\nurl = "sqlite:///{folder}/m.db"\n[watchlists]\ndir = "{folder}/wl"\n'
-            # One feed at a time, in the same order every run: which copy of a story reaches
-            # the database first decides what the others join, and the figures must not
-            # depend on which loopback answer happened to come back first.
+            # One feed at a time through one parse process, in the same order every run:
+            # which copy of a story reaches the database first decides what the others join,
+            # and the figures must not depend on which answer or parse finished first.
             '[stories]\nwindow = "36500d"\n[polling]\ninterval = "1s"\nconcurrency = 1\n'
+            "parse_processes = 1\n"
             f'[channels.files]\ntype = "file"\npath = "{out}"\n',
             feeds=[(f"outlet-{n}", urls[o]) for n, o in enumerate(outlets)],
         )
