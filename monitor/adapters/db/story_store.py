@@ -60,6 +60,7 @@ from sqlalchemy import (
 )
 
 from monitor.adapters.db.schema import articles, feeds, stories, story_bands
+from monitor.adapters.db.transactions import chunks
 from monitor.core import dedup
 from monitor.core.developments import kept_apart
 
@@ -67,7 +68,6 @@ MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agr
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
 STORY_LOCK_KEY = 0x5709_0001  # pg_advisory_xact_lock key of story assignment
 STORED_HASH_SHIFT = 32  # dedup's 63-bit band hashes are stored as their top 31 bits
-VALUES_PER_QUERY = 500  # bound parameters of one IN list, well under both databases' limits
 
 
 # Why each band value is read newest first and at most `ROWS_PER_BAND` rows: some values are
@@ -206,11 +206,6 @@ def _lock_assignment(conn: Connection) -> None:
 # --- gather: a fixed number of statements per batch -------------------------------------
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), VALUES_PER_QUERY):
-        yield values[start : start + VALUES_PER_QUERY]
-
-
 def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Lookup:
     lookup = _Lookup(since=since)
     urls = list(dict.fromkeys(k.article.canonical_url for k in keyed if k.article.canonical_url))
@@ -233,7 +228,7 @@ def _exact(
     conn: Connection, column: Any, values: Sequence[str], since: datetime
 ) -> dict[str, dict[int, datetime]]:
     found: dict[str, dict[int, datetime]] = defaultdict(dict)
-    for chunk in _chunks(values):
+    for chunk in chunks(values):
         rows = conn.execute(
             select(column.label("value"), stories.c.id, stories.c.last_seen_at)
             .join_from(articles, stories, articles.c.story_id == stories.c.id)
@@ -292,7 +287,7 @@ def _band_rows(conn: Connection, values: Sequence[int], since: datetime) -> dict
 
 def _fetch_signatures(conn: Connection, lookup: _Lookup, article_ids: Iterable[int]) -> None:
     missing = sorted(set(article_ids) - lookup.signatures.keys())
-    for chunk in _chunks(missing):
+    for chunk in chunks(missing):
         for article_id in chunk:
             lookup.signatures[article_id] = None  # not a candidate: no story or no signature
         rows = conn.execute(

@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 
 from monitor.adapters.db.errors import database_errors
+
+_T = TypeVar("_T")
 
 CHUNK = 500  # ids per IN (...) list: far below every database's bound-parameter limit
 
@@ -54,6 +57,7 @@ def hold_lock(connection: Connection, lock: str) -> None:
         connection.execute(select(func.pg_advisory_xact_lock(lock_key(lock))))
 
 
-def chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+def chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """`values` cut into IN (...) lists of at most CHUNK."""
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
