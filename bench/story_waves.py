@@ -1,10 +1,13 @@
 """Story developments through the real pipeline, in two waves (issue 9).
 
-    PYTHONPATH=. /work/main/.venv/bin/python bench/story_waves.py [--only timelines|pairs]
+    PYTHONPATH=. python bench/story_waves.py [--only timelines|pairs]
 
 The labelled material of tests/data served as its outlets' feeds on loopback; wave 1 polled
 with `monitor poll --once` and its digest sent to a file channel (`monitor digest send`),
-wave 2 added to the feeds, polled, digest sent (tests/story_waves.py does it). Prints, per
+wave 2 added to the feeds, polled, digest sent (tests/story_waves.py does it). One departure
+from the shipped config: `[polling] concurrency = 1` and `parse_processes = 1`, so the feeds
+reach the database in one order every run (which copy arrives first decides what the others
+join, and the figures must not depend on which loopback answer came back first). Prints, per
 split (tune, heldout) and per labelled batch:
 - timelines (story_timelines.jsonl): development recall (an event counts as delivered when
   any of its reports was), copy suppression (each report of an event delivered after the
