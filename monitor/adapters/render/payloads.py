@@ -131,7 +131,7 @@ def _slack_link(url: str | None, title: str) -> str:
     label = slack_escape(one_line(title))
     if href is None:
         return f"*{label}*"
-    return f"*<{_slack_url(href)}|{label}>*"
+    return f"*{_slack_href(href, label)}*"
 
 
 def _slack_copies(item: DigestItem) -> str:
@@ -141,7 +141,7 @@ def _slack_copies(item: DigestItem) -> str:
     for copy in item.copies:
         href = safe_href(copy.url)
         label = slack_escape(one_line(copy.source))
-        links.append(f"<{_slack_url(href)}|{label}>" if href else label)
+        links.append(_slack_href(href, label) if href else label)
     return ", ".join(links)
 
 
