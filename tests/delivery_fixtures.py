@@ -327,7 +327,14 @@ class WebhookReceiver:
                     receiver.shared.leave()
 
             def _answer(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender was killed mid-request: as any HTTP server, drop the
+                    # incomplete request (it is neither answered nor accepted, and its id
+                    # stays free for the retry that carries the whole body).
+                    self.close_connection = True
+                    return
                 headers = {k: v for k, v in self.headers.items()}
                 if receiver.delay:
                     time.sleep(receiver.delay)

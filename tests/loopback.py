@@ -23,6 +23,10 @@ class Route:
     last_modified: str | None = "Sat, 21 Nov 2026 10:00:00 GMT"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
+    # Set: answer once it is set (waiting at most `delay` seconds), not after a fixed sleep,
+    # so a test can hold a response until something else has happened, however loaded the
+    # machine is.
+    gate: threading.Event | None = None
     behaviour: str = "normal"  # normal | hang | drip | gzip-bomb | endless
 
 
@@ -96,7 +100,9 @@ class FeedServer:
                 if route is None:
                     self._send(404, b"not found", {"Content-Type": "text/plain"})
                     return
-                if route.delay:
+                if route.gate is not None:
+                    route.gate.wait(route.delay or None)
+                elif route.delay:
                     time.sleep(route.delay)
                 if route.behaviour != "normal":
                     self._misbehave(route)

@@ -146,9 +146,11 @@ def test_a_huge_in_limit_feed_is_bounded_and_others_are_stored(
     assert 9_000_000 < len(huge) < 10_000_000  # under the default 10 MB limit
     small = corpus / "feeds" / "fastfeedparser" / "benchmark_data" / "0c1cef22da7ddc10"
     with FeedServer() as server:
-        # Answered after 4 s: the first poll holds the huge feed long enough for the second
-        # poll (a process of its own, with its own start-up) to find it taken.
-        big_url = server.add("/huge.xml", Route(huge, delay=4.0))
+        # Answered once the second poll (a process of its own, with its own start-up) has
+        # finished, so it finds the huge feed taken however slow the machine is; a fixed 4 s
+        # delay let a loaded machine's second poll start after the first had let go of it.
+        beside_done = threading.Event()
+        big_url = server.add("/huge.xml", Route(huge, delay=20.0, gate=beside_done))
         small_url = server.add("/small.xml", Route(small.read_bytes()))
         config = write_config(
             tmp_path / "config.toml",
@@ -177,7 +179,10 @@ def test_a_huge_in_limit_feed_is_bounded_and_others_are_stored(
             deadline = time.monotonic() + 120
             while not huge_is_leased() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            beside.append(run_monitor(config, "poll", "--once", "--all", "--format", "json"))
+            try:
+                beside.append(run_monitor(config, "poll", "--once", "--all", "--format", "json"))
+            finally:
+                beside_done.set()
 
         other = threading.Thread(target=poll_beside)
         started = time.monotonic()
