@@ -24,6 +24,7 @@ No network, no disk, no clock: bytes in, a feedparser-shaped dict out.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import Callable
@@ -42,7 +43,9 @@ from feedparser.util import FeedParserDict
 from lxml import etree
 
 # feedparser's table of namespace URIs to its own prefixes ('' for the feed formats).
-_MATCH: dict[str, str] = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
+_MATCH: dict[str, str] = {
+    uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()
+}
 _STANDARD_PREFIXES = frozenset(_MATCH.values())
 _CAN_BE_RELATIVE = frozenset(_FeedParserMixin.can_be_relative_uri)
 _HTML_TYPES = frozenset(_FeedParserMixin.html_types)
@@ -360,14 +363,17 @@ class _Machine:
         if element in _CAN_BE_RELATIVE and output and (element != "id" or self.guidislink):
             output = _urljoin(self.baseuri or "", output)
         params = self.contentparams
-        if params and params["type"] == "text/plain" and not self.version.startswith("atom"):
-            if _looks_like_html(output):
-                params["type"] = "text/html"
+        if (
+            params
+            and params["type"] == "text/plain"
+            and not self.version.startswith("atom")
+            and _looks_like_html(output)
+        ):
+            params["type"] = "text/html"
         if not output.isascii():  # both steps below leave ASCII as it is
-            try:  # feedparser's repair of UTF-8 that was decoded as Latin-1 and re-encoded
+            # feedparser's repair of UTF-8 that was decoded as Latin-1 and re-encoded
+            with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
                 output = output.encode("iso-8859-1").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
             if _C1_CONTROLS.search(output):  # str.translate with a dict is slow per char
                 output = output.translate(_cp1252)
         if element in _UNSTORED:
@@ -906,9 +912,8 @@ class _Machine:
     def _end_media_thumbnail(self) -> None:
         url = self.pop("url")
         context = self._get_context()
-        if url is not None and url.strip():
-            if "url" not in context["media_thumbnail"][-1]:
-                context["media_thumbnail"][-1]["url"] = url
+        if url is not None and url.strip() and "url" not in context["media_thumbnail"][-1]:
+            context["media_thumbnail"][-1]["url"] = url
 
     def _start_media_credit(self, attrs_d: dict[str, str]) -> None:
         context = self._get_context()
@@ -929,7 +934,7 @@ def _put(context: Any, key: str, value: Any) -> None:
 
 
 def _enforce_href(attrs_d: dict[str, str]) -> dict[str, str]:
-    href = attrs_d.get("url", attrs_d.get("uri", attrs_d.get("href", None)))
+    href = attrs_d.get("url", attrs_d.get("uri", attrs_d.get("href")))
     if href:
         attrs_d.pop("url", None)
         attrs_d.pop("uri", None)

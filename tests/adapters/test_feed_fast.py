@@ -109,7 +109,9 @@ FAST_CASES = {
     ),
     "cp1252 C1 controls are mapped": rss("<item><title>don\u0092t</title></item>"),
     "ttl and feed link": rss("<item><title>t</title></item>", "<title>W</title><ttl>30</ttl>"),
-    "dc:date and no pubDate": rss("<item><title>t</title><dc:date>2026-02-17T09:30:00Z</dc:date></item>"),
+    "dc:date and no pubDate": rss(
+        "<item><title>t</title><dc:date>2026-02-17T09:30:00Z</dc:date></item>"
+    ),
     "atom:link alternate in an RSS channel": rss(
         "<item><title>t</title></item>",
         "<title>W</title><atom:link rel='alternate' type='text/html' href='https://e.org/h'/>",
@@ -162,13 +164,16 @@ DOUBTS = {
     "an HTML entity": (rss("<item><title>a&nbsp;b</title></item>"), "not well-formed"),
     "a DOCTYPE": (b'<!DOCTYPE rss [<!ENTITY x "y">]>' + rss("")[39:], "DOCTYPE"),
     "atom xhtml content": (
-        atom("<entry><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>"
-             "<p>x</p></div></content></entry>"),
+        atom(
+            "<entry><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>"
+            "<p>x</p></div></content></entry>"
+        ),
         "xhtml",
     ),
     "markup inside a title": (rss("<item><title>a <b>bold</b> one</title></item>"), "markup"),
     "base64 content": (
-        atom("<entry><content type='image/png'>iVBORw0KGgo=</content></entry>"), "base64"
+        atom("<entry><content type='image/png'>iVBORw0KGgo=</content></entry>"),
+        "base64",
     ),
     "an iTunes summary": (
         rss("<item><itunes:summary>s</itunes:summary></item>").replace(
@@ -257,7 +262,9 @@ def test_a_sample_of_the_corpus_reads_the_same(corpus_rows: list[tuple[str, str,
     assert fast_count > len(sample) // 2
 
 
-def test_every_real_outlet_feed_takes_the_fast_path(corpus_rows: list[tuple[str, str, str]]) -> None:
+def test_every_real_outlet_feed_takes_the_fast_path(
+    corpus_rows: list[tuple[str, str, str]],
+) -> None:
     news = [row for row in corpus_rows if row[1] == "real-news-feed"]
     assert len(news) == 13
     assert {p: fast_path_doubt((CORPUS / p).read_bytes(), {}) for p, _, _ in news} == dict.fromkeys(
