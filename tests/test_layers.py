@@ -48,6 +48,7 @@ ADAPTER_LIBRARIES: dict[str, frozenset[str]] = {
     "monitor.adapters.db": frozenset({"sqlalchemy", "alembic", "psycopg"}),
     "monitor.adapters.feed_parse": frozenset({"feedparser", "lxml"}),
     "monitor.adapters.feed_trim": frozenset({"lxml"}),
+    "monitor.adapters.feed_fast": frozenset({"feedparser", "lxml"}),
     "monitor.adapters.channels": frozenset({"httpx", "apprise", "standardwebhooks"}),
     "monitor.adapters.render": frozenset({"jinja2", "markupsafe"}),
     "monitor.adapters.files": frozenset({"trafilatura", "lxml"}),
@@ -60,7 +61,9 @@ ADAPTER_USES: dict[str, frozenset[str]] = {
     # The embedding model learns its vocabulary from the watchlists' example files.
     "monitor.adapters.embed": frozenset({"monitor.adapters.files"}),
     # Parsing reads only the entries the trimming pass kept of an oversized feed.
-    "monitor.adapters.feed_parse": frozenset({"monitor.adapters.feed_trim"}),
+    "monitor.adapters.feed_parse": frozenset(
+        {"monitor.adapters.feed_trim", "monitor.adapters.feed_fast"}
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import feedparser
 
+from monitor.adapters.feed_fast import Doubt, read_fast
 from monitor.adapters.feed_trim import keep_newest
 from monitor.core import dedup
 from monitor.core.dates import from_struct_time, published_time
@@ -51,6 +52,7 @@ def parse_feed(
     headers: Mapping[str, str],
     fetched_at: datetime,
     max_entries: int | None = None,
+    fast_path: bool = True,
 ) -> ParsedFeed:
     """Parse one fetched feed document and normalize its entries.
 
@@ -58,21 +60,18 @@ def parse_feed(
     against it, or against Content-Location and xml:base where the feed gives them.
     `fetched_at` stands in for missing dates and caps dates in the future.
     `max_entries`: read only the newest this many entries; the rest are counted as skipped.
+    `fast_path`: read well-formed feeds with adapters/feed_fast.py, which gives feedparser's
+    answer or declines before giving any; False sends every body to feedparser (the tests
+    and bench/parse.py compare the two).
     Raises ParseError when the body is not a feed feedparser can read.
     """
     if not body or body.isspace():
         raise ParseError("empty response body")
-    if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
-        # A blank line before the declaration (a common CMS plugin defect) makes the
-        # strict parser give up and the slower, sloppier loose parser take over.
-        body = body.lstrip()
-    skipped = 0
-    if max_entries is not None and (trimmed := keep_newest(body, max_entries)) is not None:
-        body, skipped = trimmed.body, trimmed.total - trimmed.kept
+    body, skipped = _bounded(body, max_entries)
     given = {key.lower(): value for key, value in headers.items()}
     base = _base_url(url, given.get("content-location"))
     fp_headers, charset_note = _feedparser_headers(body, given)
-    result = _run_feedparser(body, fp_headers)
+    result = _read(body, fp_headers, fast_path)
     if not result.get("version") and not result.get("entries"):
         raise ParseError(_unreadable_reason(body, given, result))
     bozo_reason = _bozo_reason(result, body, charset_note)
@@ -151,6 +150,38 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, another user's
         return True
     return True
+
+
+def _bounded(body: bytes, max_entries: int | None) -> tuple[bytes, int]:
+    """The body as the parsers get it, and how many entries were cut from it."""
+    if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
+        # A blank line before the declaration (a common CMS plugin defect) makes the
+        # strict parser give up and the slower, sloppier loose parser take over.
+        body = body.lstrip()
+    if max_entries is not None and (trimmed := keep_newest(body, max_entries)) is not None:
+        return trimmed.body, trimmed.total - trimmed.kept
+    return body, 0
+
+
+def fast_path_doubt(body: bytes, headers: Mapping[str, str]) -> str | None:
+    """Why parse_feed would hand this body to feedparser, or None if the fast path reads it.
+    For the corpus census in the tests and bench/parse.py."""
+    body, _ = _bounded(body, None)
+    fp_headers, _ = _feedparser_headers(body, {k.lower(): v for k, v in headers.items()})
+    try:
+        read_fast(body, fp_headers)
+    except Doubt as doubt:
+        return str(doubt)
+    return None
+
+
+def _read(body: bytes, fp_headers: dict[str, str], fast_path: bool) -> Any:
+    if fast_path:
+        try:
+            return read_fast(body, fp_headers)
+        except Doubt:
+            pass  # feedparser reads what the fast path cannot vouch for
+    return _run_feedparser(body, fp_headers)
 
 
 def _run_feedparser(body: bytes, fp_headers: dict[str, str]) -> Any:

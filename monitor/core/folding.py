@@ -87,6 +87,7 @@ _IRREGULAR: dict[str, bool] = {}
 # letter. A capital after the break ("US-\nTurkey") means a real hyphen that happens to end
 # the line, so it stays.
 _HYPHENATION = re.compile(r"(?<=[^\W\d_])[-\u00ad\u2010\u2011][ \t]*(?:\r?\n[ \t]*)+(?=[^\W\d_])")
+_LINE_END_HYPHEN = re.compile(r"[-\u00ad\u2010\u2011][ \t]*\r?\n")
 # A quick test before the scan: no hyphen that could end a line, no hyphenation.
 _HYPHENS = ("-\n", "-\r", "- ", "-\t", "\u00ad", "\u2010", "\u2011")
 
@@ -108,7 +109,9 @@ class Folded:
 
 
 def _hyphenation_cuts(text: str) -> list[tuple[int, int]]:
-    if "\n" not in text:
+    # _HYPHENATION tries its look-behind at every character; a hyphen before a line end,
+    # which every match contains, is searched for first, by its first character.
+    if "\n" not in text or not _LINE_END_HYPHEN.search(text):
         return []
     return [match.span() for match in _HYPHENATION.finditer(text) if text[match.end()].islower()]
 

@@ -279,7 +279,9 @@ def _padded(spaced: str) -> str:
 def match_form(text: str) -> str:
     """`text` folded and in match form, padded with a space on each side: what the automaton
     reads. Only letters, digits and single spaces."""
-    return _padded(spaced_form(fold(text).text)) if text else " "
+    # fold_text, not fold(): the same text (tests/core/test_folding.py checks it), without
+    # the offsets map back to the original, which the match form does not keep.
+    return _padded(spaced_form(fold_text(text))) if text else " "
 
 
 def article_match_form(title: str, text: str) -> str:

@@ -168,3 +168,13 @@ def test_fast_folding_equals_the_character_table(text: str) -> None:
     from monitor.core.folding import _TABLE, _fold_chars
 
     assert _fold_chars(text) == text.translate(_TABLE)
+
+
+@given(st.text(alphabet="aBz1 \t\r\n-\u00ad\u2010\u2011ğ", max_size=60))
+def test_hyphenation_quick_check_finds_what_the_full_scan_finds(text: str) -> None:
+    # _hyphenation_cuts skips the scan when no hyphen precedes a line end; the scan itself
+    # is the definition.
+    from monitor.core.folding import _HYPHENATION, _hyphenation_cuts
+
+    scanned = [m.span() for m in _HYPHENATION.finditer(text) if text[m.end()].islower()]
+    assert _hyphenation_cuts(text) == scanned
