@@ -266,6 +266,8 @@ class Meter:
     backends: set[int] = field(default_factory=set)
     sampled: float = 0.0  # seconds covered by PostgreSQL samples
     story_held: float = 0.0  # seconds in which a backend held the story lock
+    # ... and its transaction was idle: the worker, not PostgreSQL, had the next move
+    story_held_client: float = 0.0
     waits: Counter[str] = field(default_factory=Counter)  # backend-seconds per wait_event
     active: float = 0.0  # backend-seconds active and not waiting on a lock
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -294,8 +296,11 @@ class Meter:
                 self.waits[row.wait_event] += dt
             elif row.state == "active":
                 self.active += dt
-        if any(row.holds_story for row in rows):
+        holders = [row for row in rows if row.holds_story]
+        if holders:
             self.story_held += dt
+            if all(row.state == "idle in transaction" for row in holders):
+                self.story_held_client += dt
 
     def _run(self) -> None:
         pg_next = time.monotonic()
@@ -353,6 +358,7 @@ class Cycle:
     cpu: dict[str, float]
     polled: list[int]  # feeds each worker polled
     story_held: float
+    story_held_client: float
     waits: dict[str, float]
     active: float
     new_articles: int
@@ -453,6 +459,7 @@ def run_cycle(
         cpu={role: meter.cpu(role) for role in ("main", "parse", "postgres")},
         polled=sorted((s["feeds_polled"] for s in summaries), reverse=True),
         story_held=meter.story_held,
+        story_held_client=meter.story_held_client,
         waits=dict(meter.waits),
         active=meter.active,
         new_articles=articles_after - articles_before,
@@ -505,7 +512,7 @@ def run(args: argparse.Namespace) -> tuple[Cycle, dict[str, float], list[Cycle]]
                 cwd=tmp,
             )
             # The first poll stores every feed's entries: the state the cycles start from.
-            first = run_cycle(feeds, engine, config, 1, [], 1.0)
+            first = run_cycle(feeds, engine, config, min(2, max(args.workers)), [], 1.0)
             print(_line("first poll (all new)", first), flush=True)
             fixed = fixed_cost(feeds, engine, config)
             print(
@@ -539,7 +546,8 @@ def _line(label: str, c: Cycle, fixed: dict[str, float] | None = None) -> str:
         f"{label}: {c.rate:6.1f} feeds/s, split {'/'.join(map(str, c.polled))}; CPU/feed "
         f"main {ms['main']:.1f} ms, parse {ms['parse']:.1f}, PostgreSQL {ms['postgres']:.1f}"
         f"{' (net of start-up)' if fixed else ''}; story lock held {c.story_held / c.window:.0%}"
-        f" of {c.window:.1f} s, lock waits {waits:.1f} backend-s"
+        f" of {c.window:.1f} s ({c.story_held_client / max(c.story_held, 1e-9):.0%} of that"
+        f" waiting on the worker), lock waits {waits:.1f} backend-s"
         f" ({', '.join(f'{k} {v:.1f}' for k, v in sorted(c.waits.items())) or 'none'});"
         f" {c.new_articles} new articles"
     )
