@@ -237,6 +237,9 @@ async def poller(
             max_entries=settings.polling.max_entries,
             backlog_feeds=settings.polling.backlog,
             backlog_bytes=settings.polling.backlog_bytes,
+            # No more leased at once than can be in progress: the rest stay free for the
+            # other workers (PostgreSQL), and a cycle of 100,000 due feeds is not 100,000 tasks.
+            claim_batch=settings.polling.backlog,
         )
         stack.callback(instance.close)
         yield instance

@@ -51,6 +51,10 @@ class FeedServer:
         self.hits: Counter[str] = Counter()
         self.conditional_hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
+        # When the first and the latest request since the counts were last taken arrived
+        # (time.time()): a benchmark's polling window, as the server saw it.
+        self.first_hit_at: float | None = None
+        self.last_hit_at: float | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server = _Server((host, 0), self._handler())
@@ -66,6 +70,16 @@ class FeedServer:
     def add(self, path: str, route: Route) -> str:
         self.routes[path] = route
         return self.url(path)
+
+    def take_counts(self) -> tuple[Counter[str], Counter[str], float | None, float | None]:
+        """Hits and 304s per path, and the first and latest request's time, since the last
+        call (or the start); the counts start again from zero."""
+        with self._lock:
+            taken = (self.hits, self.not_modified, self.first_hit_at, self.last_hit_at)
+            self.hits, self.not_modified = Counter(), Counter()
+            self.conditional_hits = Counter()
+            self.first_hit_at = self.last_hit_at = None
+        return taken
 
     def __enter__(self) -> FeedServer:
         self._thread.start()
@@ -92,6 +106,9 @@ class FeedServer:
                 path = self.path
                 with server._lock:
                     server.hits[path] += 1
+                    server.last_hit_at = time.time()
+                    if server.first_hit_at is None:
+                        server.first_hit_at = server.last_hit_at
                     if self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"):
                         server.conditional_hits[path] += 1
                 route = server.routes.get(path)

@@ -203,6 +203,7 @@ class Poller:
         recycle_parse_after: int | None = None,
         backlog_feeds: int = 400,
         backlog_bytes: int = 64_000_000,
+        claim_batch: int | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -222,6 +223,11 @@ class Poller:
         self.max_entries = max_entries
         self.backlog_feeds = backlog_feeds
         self.backlog_bytes = backlog_bytes
+        # Due feeds claimed at once (None: all of them). A worker that leased every due feed
+        # would leave none to the other workers until it had fetched them all; claiming a
+        # batch and more as it finishes keeps the rest free for whichever worker is idle.
+        self.claim_batch = claim_batch
+        self._cycle_start: datetime | None = None
         self._backlog: Backlog | None = None
         self._to_store: list[tuple[_Fetched, asyncio.Future[FeedReport]]] = []
         self._storing: asyncio.Task[None] | None = None
@@ -246,6 +252,7 @@ class Poller:
 
     def _claim(self, ignore_schedule: bool) -> list[FeedRow]:
         now = self.clock()
+        self._cycle_start = now
         with (
             database_errors(what="syncing feeds from config", engine=self.engine),
             self.engine.begin() as connection,
@@ -263,6 +270,22 @@ class Poller:
                 now=now,
                 lease=self.lease,
                 ignore_schedule=ignore_schedule,
+                limit=None if ignore_schedule else self.claim_batch,
+            )
+
+    def _claim_more(self, limit: int) -> list[FeedRow]:
+        """More of the feeds that were due when the cycle started, as earlier ones finish."""
+        with (
+            database_errors(what="claiming due feeds", engine=self.engine),
+            self.engine.begin() as connection,
+        ):
+            return feed_store.claim_due_feeds(
+                connection,
+                owner=self.owner,
+                now=self.clock(),
+                lease=self.lease,
+                limit=limit,
+                due_by=self._cycle_start,
             )
 
     def _release_dead_owners(self, connection: Connection, now: datetime) -> None:
@@ -287,13 +310,32 @@ class Poller:
         summary = PollSummary()
         self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
         self._to_store.clear()
-        tasks = [asyncio.create_task(self._poll_feed(feed), name=feed.name) for feed in claimed]
+        tasks: list[asyncio.Task[FeedReport]] = []
+        finished: asyncio.Queue[asyncio.Task[FeedReport]] = asyncio.Queue()
+
+        def start(feeds: list[FeedRow]) -> None:
+            for feed in feeds:
+                task = asyncio.create_task(self._poll_feed(feed), name=feed.name)
+                task.add_done_callback(finished.put_nowait)
+                tasks.append(task)
+
+        start(claimed)
+        # `--all` claims every feed at once: claiming more would take back the ones done.
+        batch = None if ignore_schedule else self.claim_batch
+        more = batch is not None and len(claimed) == batch
         try:
-            for next_done in asyncio.as_completed(tasks):
-                report = await next_done
+            while len(summary.feeds) < len(tasks):
+                report = (await finished.get()).result()
                 summary.feeds.append(report)
                 if on_feed_done:
                     on_feed_done(report)
+                in_flight = len(tasks) - len(summary.feeds)
+                if more and batch is not None and in_flight <= batch // 2:
+                    extra = await self._db(self._claim_more, batch - in_flight)
+                    more = len(extra) == batch - in_flight
+                    start(extra)
+                    if extra and on_claimed:
+                        on_claimed(len(tasks))
             await self._flush_states()
         except DatabaseUnavailable as exc:
             await self._stop_cycle(tasks)

@@ -147,14 +147,18 @@ def claim_due_feeds(
     lease: timedelta,
     ignore_schedule: bool = False,
     limit: int | None = None,
+    due_by: datetime | None = None,
 ) -> list[FeedRow]:
-    """Lease the feeds that are due to `owner`, so no other worker fetches them meanwhile.
+    """Lease the feeds that are due to `owner`, so no other worker fetches them meanwhile:
+    the most overdue first, at most `limit`; due at `due_by` (default `now`: a cycle that
+    claims more as it goes passes its start, so it ends when what was due then is done).
 
     A lease that expired (its worker died) is free again. Stopped and disabled feeds are
     never claimed.
     """
+    due_by = due_by or now
     lease_free = or_(feeds.c.lease_expires_at.is_(None), feeds.c.lease_expires_at < now)
-    due = or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now)
+    due = or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= due_by)
     condition = and_(feeds.c.state.notin_([s.value for s in NOT_POLLED]), lease_free)
     if not ignore_schedule:
         condition = and_(condition, due)
