@@ -24,6 +24,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -237,6 +238,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["second"] = ours(settings, engine, args.feeds)
         engine.dispose()
         result["db"] = db_size(Path(tmp) / "bench.db")
+        if args.keep_db:  # for a look at where the bytes go (dbstat, length() per column)
+            shutil.copyfile(Path(tmp) / "bench.db", args.keep_db)
     stop.set()
     server.join(10)
     return result
@@ -338,6 +341,7 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=10, help="feeds the naive loop fetches")
     parser.add_argument("--concurrency", type=int, help="override the shipped [polling] value")
     parser.add_argument("--growth", action="store_true", help="1,000 against 5,000 feeds")
+    parser.add_argument("--keep-db", type=Path, help="copy the SQLite database here at the end")
     parser.add_argument("--first-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -488,7 +488,7 @@ def full_database(engine: Engine) -> Iterator[None]:
 async def test_a_full_database_stops_the_cycle_with_one_error_and_the_next_catches_up(
     httpx_mock: HTTPXMock, feeds_engine: Engine
 ) -> None:
-    serve(httpx_mock, size=6000, is_reusable=True)  # articles larger than a page: they grow it
+    serve(httpx_mock, size=20_000, is_reusable=True)  # articles larger than a page: they grow it
     with full_database(feeds_engine):
         async with httpx.AsyncClient() as client:
             poller = make_poller(feeds_engine, client)

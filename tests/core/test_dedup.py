@@ -33,7 +33,7 @@ TURNED_BACK = (
     "head back to their home country",
 )
 
-PINNED_SIGNATURE = "320302ad697c498e57b52ed55c232459"  # sha256 prefix of the signature bytes
+PINNED_SIGNATURE = "320302ad697c498e57b52ed55c232459"  # sha256 prefix of the 32-bit values
 PINNED_BANDS = [5164497285739005143, 5291258874812133474]
 
 words = st.text(alphabet=st.characters(categories=("L", "N", "Zs", "P")), max_size=400)
@@ -87,10 +87,29 @@ def test_empty_article_has_a_signature_that_matches_only_itself() -> None:
 def test_signature_bytes_round_trip_and_reject_another_size() -> None:
     signature = dedup.minhash(*AP_ABC)
     data = dedup.signature_to_bytes(signature)
-    assert len(data) == dedup.NUM_PERM * 4
-    assert np.array_equal(dedup.signature_from_bytes(data), signature)
+    assert len(data) == dedup.NUM_PERM * 2  # the low 16 bits of each value
+    assert np.array_equal(dedup.signature_from_bytes(data), signature & 0xFFFF)
     with pytest.raises(ValueError, match="NUM_PERM"):
-        dedup.signature_from_bytes(data[:-4])
+        dedup.signature_from_bytes(data[:-2])
+    # A signature stored before migration 0009 (all 32 bits) is refused, never misread.
+    with pytest.raises(ValueError, match="value width"):
+        dedup.signature_from_bytes(signature.astype("<u4").tobytes())
+
+
+def test_stored_signature_decides_as_the_full_one() -> None:
+    # What the database keeps compares exactly as what the parse worker computed.
+    query, copy = dedup.minhash(*AP_ABC), dedup.minhash(*AP_JAPAN_TODAY)
+    stored = dedup.signature_from_bytes(dedup.signature_to_bytes(copy))
+    assert dedup.compare(query, stored) == dedup.compare(query, copy)
+    assert dedup.compare(query, stored).same
+
+
+def test_values_agreeing_only_in_their_high_bits_do_not_count() -> None:
+    a = np.arange(dedup.NUM_PERM, dtype=np.uint32)
+    b = a | np.uint32(1 << 20)  # the same low 16 bits: compared alike
+    c = a + np.uint32(1)  # other low bits
+    assert dedup.estimated_jaccard(a, b) == 1.0
+    assert dedup.estimated_jaccard(a, c) == 0.0
 
 
 def test_verdict_carries_the_similarity() -> None:
@@ -139,8 +158,9 @@ def test_band_hashes_fit_a_signed_bigint(title: str, text: str) -> None:
 def test_signature_round_trips_through_bytes(title: str, text: str) -> None:
     signature = dedup.minhash(title, text)
     restored = dedup.signature_from_bytes(dedup.signature_to_bytes(signature))
-    assert restored.dtype == np.uint32
-    assert np.array_equal(restored, signature)
+    assert restored.dtype == np.uint16
+    assert np.array_equal(restored, dedup.stored_form(signature))
+    assert dedup.compare(restored, signature).similarity == 1.0
 
 
 def test_bands_of_one_article_are_distinct_across_band_numbers() -> None:
@@ -155,7 +175,7 @@ def test_signature_and_bands_of_a_fixed_article_are_pinned() -> None:
     title = "Accused Bondi Beach killer Naveed Akram appears in court by video link"
     body = "Accused Bondi Beach killer Naveed Akram appeared in court. " * 40
     signature = dedup.minhash(title, body)
-    digest = hashlib.sha256(dedup.signature_to_bytes(signature)).hexdigest()
+    digest = hashlib.sha256(signature.astype("<u4").tobytes()).hexdigest()
     assert digest[:32] == PINNED_SIGNATURE
     assert dedup.band_hashes(signature)[:2] == PINNED_BANDS
 
@@ -182,4 +202,4 @@ def test_signatures_from_bytes_rejects_another_size() -> None:
     data = dedup.signature_to_bytes(dedup.minhash(*AP_ABC))
     assert dedup.signatures_from_bytes([data, data]).shape == (2, dedup.NUM_PERM)
     with pytest.raises(ValueError, match="NUM_PERM"):
-        dedup.signatures_from_bytes([data, data[:-4]])
+        dedup.signatures_from_bytes([data, data[:-2]])

@@ -107,7 +107,7 @@ class _Keyed:
     """An article of the batch with its signature and stored band values."""
 
     article: NewArticle
-    signature: dedup.Signature
+    signature: dedup.Stored
     blob: bytes
     bands: list[int]
 
@@ -116,16 +116,16 @@ def _keyed(article: NewArticle) -> _Keyed:
     if article.signature is not None and article.bands is not None:
         signature = dedup.signature_from_bytes(article.signature)
         return _Keyed(article, signature, article.signature, stored_band_hashes(article.bands))
-    signature = dedup.minhash(article.title, article.text)
-    blob = dedup.signature_to_bytes(signature)
-    return _Keyed(article, signature, blob, stored_band_hashes(dedup.band_hashes(signature)))
+    full = dedup.minhash(article.title, article.text)  # the bands need all 32 bits of each value
+    bands = stored_band_hashes(dedup.band_hashes(full))
+    return _Keyed(article, dedup.stored_form(full), dedup.signature_to_bytes(full), bands)
 
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     article_id: int
     story_id: int
-    signature: dedup.Signature
+    signature: dedup.Stored
 
 
 @dataclass(slots=True)
@@ -370,7 +370,7 @@ def _offered(
     """The ids of the candidates the band index offers for stored band `values`, by id
     (what `_accepted` is given); for tests and bench/stories.py."""
     dummy = NewArticle(article_id, "", "", None, "", since)
-    item = _Keyed(dummy, dedup.minhash("", ""), b"", list(values))
+    item = _Keyed(dummy, dedup.stored_form(dedup.minhash("", "")), b"", list(values))
     lookup = _Lookup(since=since, band_rows=_band_rows(conn, list(dict.fromkeys(values)), since))
     offered = _ranked(lookup, item)
     _fetch_signatures(conn, lookup, offered)
