@@ -24,6 +24,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -100,6 +101,14 @@ def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICK, int(fields[21]) * PAGE
 
 
+def _thread_cpu(tid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 NOT_OURS: set[int] = set()  # the loopback server and the resource tracker: not monitor's
 
 
@@ -119,7 +128,10 @@ class TreeMeter:
         self._start: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-meter")
+        # This process's CPU by thread (its name, "_N" suffixes dropped), first and last
+        # reading: where the main process spends it, and the meter's own share of it.
+        self._threads: dict[int, tuple[str, float, float]] = {}
 
     def _sample(self, initial: bool = False) -> None:
         total = 0
@@ -131,6 +143,23 @@ class TreeMeter:
             self._last[pid] = cpu
             total += rss
         self.peak = max(self.peak, total)
+        self._sample_threads(initial)
+
+    def _sample_threads(self, initial: bool) -> None:
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        for tid, name in names.items():
+            if tid is None or (cpu := _thread_cpu(tid)) is None:
+                continue
+            first = self._threads.get(tid, (name, cpu if initial else 0.0, 0.0))[1]
+            self._threads[tid] = (re.sub(r"(_\d+|-\d+)$", "", name), first, cpu)
+
+    def by_thread(self) -> dict[str, float]:
+        """CPU seconds of this process per kind of thread (a thread's last moments between
+        two samples are lost)."""
+        out: dict[str, float] = {}
+        for name, first, last in self._threads.values():
+            out[name] = out.get(name, 0.0) + last - first
+        return dict(sorted(out.items(), key=lambda item: -item[1]))
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -147,14 +176,19 @@ class TreeMeter:
         self._sample()
 
     @property
+    def own_cpu(self) -> float:
+        """The meter's own thread: not monitor's, so left out of the figures below."""
+        return self.by_thread().get("bench-meter", 0.0)
+
+    @property
     def cpu(self) -> float:
-        return sum(self._last[pid] - self._start[pid] for pid in self._last)
+        return sum(self._last[pid] - self._start[pid] for pid in self._last) - self.own_cpu
 
     @property
     def main_cpu(self) -> float:
         """This process alone: the event loop, the database writer thread, scoring."""
         pid = os.getpid()
-        return self._last.get(pid, 0.0) - self._start.get(pid, 0.0)
+        return self._last.get(pid, 0.0) - self._start.get(pid, 0.0) - self.own_cpu
 
 
 def naive(urls: list[str]) -> tuple[float, float, int]:
@@ -177,6 +211,7 @@ def ours(settings: Any, engine: Any, count: int) -> dict[str, Any]:
         "rate": count / elapsed,
         "cpu": meter.cpu / count,
         "main_cpu": meter.main_cpu / count,
+        "threads": {name: cpu / count for name, cpu in meter.by_thread().items()},
         "peak": meter.peak,
         "new": summary.new_articles,
         "not_modified": summary.not_modified,
@@ -274,6 +309,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
     print(
         f"main process CPU/feed (loop, writer, scoring): first {first['main_cpu'] * 1000:.1f} ms,"
         f" second {(second or first)['main_cpu'] * 1000:.1f} ms"
+    )
+    print(
+        "  first poll, by thread (ms/feed): "
+        + ", ".join(f"{name} {cpu * 1000:.1f}" for name, cpu in first["threads"].items() if cpu)
     )
     size, tables = r["db"]
     print(

@@ -121,6 +121,12 @@ class Article(Base):
         UniqueConstraint("feed_id", "identity_key"),
         Index("ix_articles_published_at", "published_at"),
         Index("ix_articles_fetched_at", "fetched_at"),
+        # Story assignment looks up the stories of the stored articles with the same
+        # canonical URL or content hash. With story_id in the key it reads the index alone:
+        # story_id sits behind the text in the row, and reading it walked every matching
+        # row's overflow pages (a copy stored 100 times cost 100 of those; migration 0009).
+        Index("ix_articles_canonical_url_story", "canonical_url", "story_id"),
+        Index("ix_articles_content_hash_story", "content_hash", "story_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -129,14 +135,14 @@ class Article(Base):
     identity_key: Mapped[str] = mapped_column(String(64))
     guid: Mapped[str | None] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
-    canonical_url: Mapped[str | None] = mapped_column(Text, index=True)
+    canonical_url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str | None] = mapped_column(Text)  # None once pruned: the row is a tombstone
     author: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime]
     fetched_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
     story_id: Mapped[int | None] = mapped_column(
         ForeignKey("stories.id", ondelete="SET NULL"), index=True
     )

@@ -59,6 +59,7 @@ from sqlalchemy import (
     update,
 )
 
+from monitor.adapters.db.dialect import insert_plain_rows, update_plain_rows
 from monitor.adapters.db.schema import articles, feeds, stories, story_bands
 from monitor.adapters.db.transactions import chunks
 from monitor.core import dedup
@@ -432,23 +433,22 @@ def _apply(
     story_ids = [created[-story - 1] if story < 0 else story for story in decided]
     if joined:  # the existing stories the batch joined
         _count_articles(conn, joined, now)
-    conn.execute(
-        update(articles)
-        .where(articles.c.id == bindparam("article"))
-        .values(story_id=bindparam("story"), signature=bindparam("blob")),
+    update_plain_rows(
+        conn,
+        articles,
+        "id",
+        ("story_id", "signature"),
         [
-            {"article": item.article.article_id, "story": story, "blob": item.blob}
+            (story, item.blob, item.article.article_id)
             for item, story in zip(keyed, story_ids, strict=True)
         ],
     )
     created_at = _seconds(now)
-    conn.execute(
-        insert(story_bands),
-        [
-            {"band_hash": value, "created": created_at, "article_id": item.article.article_id}
-            for item in keyed
-            for value in item.bands
-        ],
+    insert_plain_rows(
+        conn,
+        story_bands,
+        ("band_hash", "created", "article_id"),
+        [(value, created_at, item.article.article_id) for item in keyed for value in item.bands],
     )
     return story_ids
 
