@@ -112,6 +112,35 @@ def _thread_cpu(tid: int) -> float | None:
 NOT_OURS: set[int] = set()  # the loopback server and the resource tracker: not monitor's
 
 
+def _role(pid: int) -> str:
+    """main (this process: event loop, writer, scoring), forkserver, or worker (parse)."""
+    if pid == os.getpid():
+        return "main"
+    # Workers are forked from the forkserver without exec, so they share its command line;
+    # the forkserver is the one whose parent is this process.
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return "worker"
+    if b"multiprocessing.forkserver" in command and parent == os.getpid():
+        return "forkserver"
+    return "worker"
+
+
+def _pss(pid: int) -> int | None:
+    """Proportional set size: each shared page divided among the processes that map it, so
+    the tree's PSS adds up to what it really costs (its RSS counts the forkserver's pages
+    once in it and again in every worker forked from it)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 class TreeMeter:
     """Samples CPU and resident memory of this process and all its live descendants.
 
@@ -120,11 +149,20 @@ class TreeMeter:
     sampled every `every` seconds and keeps its last CPU reading after it is gone (a worker's
     last fraction of a sample period is lost: under 1% of a poll). Peak memory is the largest
     sum of RSS over the tree at one moment (shared pages counted in each process: an upper
-    bound)."""
+    bound, and the figure issue 16 sets its target on); `peak_pss` the largest sum of PSS
+    (sampled every `pss_every` samples: smaps_rollup walks page tables); `roles` the RSS of
+    the main process, the forkserver and the workers at the RSS peak, and `most_workers` the
+    most parse workers alive at once."""
 
-    def __init__(self, every: float = 0.05) -> None:
+    def __init__(self, every: float = 0.05, pss_every: int = 5) -> None:
         self.every = every
+        self.pss_every = pss_every
         self.peak = 0
+        self.peak_pss = 0
+        self.roles: dict[str, int] = {}
+        self.most_workers = 0
+        self.main_peak = 0
+        self._samples = 0
         self._start: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._stop = threading.Event()
@@ -134,7 +172,9 @@ class TreeMeter:
         self._threads: dict[int, tuple[str, float, float]] = {}
 
     def _sample(self, initial: bool = False) -> None:
-        total = 0
+        total, pss, roles, workers = 0, 0, {"main": 0, "forkserver": 0, "workers": 0}, 0
+        with_pss = self._samples % self.pss_every == 0
+        self._samples += 1
         for pid in [os.getpid(), *_descendants(os.getpid())]:
             if pid in NOT_OURS or (reading := _cpu_and_rss(pid)) is None:
                 continue
@@ -142,7 +182,16 @@ class TreeMeter:
             self._start.setdefault(pid, cpu if initial else 0.0)
             self._last[pid] = cpu
             total += rss
-        self.peak = max(self.peak, total)
+            role = _role(pid)
+            roles["workers" if role == "worker" else role] += rss
+            workers += role == "worker"
+            if with_pss:
+                pss += _pss(pid) or 0
+        if total > self.peak:
+            self.peak, self.roles = total, roles
+        self.peak_pss = max(self.peak_pss, pss)
+        self.most_workers = max(self.most_workers, workers)
+        self.main_peak = max(self.main_peak, roles["main"])
         self._sample_threads(initial)
 
     def _sample_threads(self, initial: bool) -> None:
@@ -213,6 +262,13 @@ def ours(settings: Any, engine: Any, count: int) -> dict[str, Any]:
         "main_cpu": meter.main_cpu / count,
         "threads": {name: cpu / count for name, cpu in meter.by_thread().items()},
         "peak": meter.peak,
+        "peak_pss": meter.peak_pss,
+        "roles": meter.roles,
+        "most_workers": meter.most_workers,
+        "main_peak": meter.main_peak,
+        # What the main process still holds once the poll is over (its own heap: caches,
+        # what the summary keeps, the allocator's free lists it did not give back).
+        "main_after": _cpu_and_rss(os.getpid())[1],  # type: ignore[index]
         "new": summary.new_articles,
         "not_modified": summary.not_modified,
         "matches": summary.matches,
@@ -326,8 +382,23 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
             f"{size * per / mb:.1f} MB per 10,000 articles (before: 77 MB); largest: "
             + ", ".join(f"{name} {b * per / mb:.1f}" for name, b in tables.items())
         )
+    for name, poll in (("first poll", first), ("second poll", second)):
+        if poll:
+            print(f"{name} memory: {memory(poll)}")
     if second:
         capacity(r)
+
+
+def memory(poll: dict[str, Any]) -> str:
+    """Where the peak is: which processes, what PSS says, what the main process keeps."""
+    mb, roles = 2**20, poll["roles"]
+    return (
+        f"peak RSS {poll['peak'] / mb:.0f} MB = main {roles['main'] / mb:.0f} + forkserver "
+        f"{roles['forkserver'] / mb:.0f} + workers {roles['workers'] / mb:.0f}; peak PSS "
+        f"{poll['peak_pss'] / mb:.0f} MB; at most {poll['most_workers']} parse workers alive at "
+        f"once; main process peak {poll['main_peak'] / mb:.0f} MB, after the poll "
+        f"{poll['main_after'] / mb:.0f} MB"
+    )
 
 
 def capacity(r: dict[str, Any], feeds: int = 100_000, every: float = 900.0) -> None:
@@ -364,12 +435,16 @@ def growth(args: argparse.Namespace) -> None:
             text=True,
         ).stdout
         first = json.loads(out.splitlines()[-1])["first"]
-        peaks[feeds] = first["peak"]
+        peaks[feeds] = first["peak"], first["peak_pss"]
         print(
             f"{feeds} feeds: first poll {first['rate']:.1f} feeds/s, "
             f"{first['cpu'] * 1000:.1f} ms CPU/feed, peak {first['peak'] / 2**20:.0f} MB"
         )
-    print(f"growth 1,000 -> 5,000 feeds: {peaks[5000] / peaks[1000] - 1:+.0%} (target <= +20%)")
+        print(f"  {memory(first)}")
+    print(
+        f"growth 1,000 -> 5,000 feeds: {peaks[5000][0] / peaks[1000][0] - 1:+.0%} "
+        f"(target <= +20%); in PSS {peaks[5000][1] / peaks[1000][1] - 1:+.0%}"
+    )
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ same canonical URL or content hash; with story_id in the index they read the ind
 instead of each article's row (whose story_id lies behind the text, in its overflow pages).
 Each replaces the single-column index of the same column, which it serves as well.
 
-Revision ID: 0009_story_lookup
+Revision ID: 0010
 Revises: 0008
 Create Date: 2026-12-02
 """
