@@ -37,7 +37,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     # Memory-mapped reads: the story index lookups read many scattered pages, and with the
     # default page cache nearly every one is a system call (bench/stories.py: p95 -30%).
-    cursor.execute("PRAGMA mmap_size=1073741824")
+    # Capped at 64 MB, not the whole file: every mapped page a poll touches stays in the
+    # process's resident set, which then grew with the database (bench/ingest.py --growth);
+    # the story index (story_bands, the lookup indexes) is the part that needs it, and it
+    # is a few MB per 10,000 articles.
+    cursor.execute("PRAGMA mmap_size=67108864")
     cursor.close()
 
 
