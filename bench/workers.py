@@ -58,11 +58,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # ingest puts tests/ on sys.path: loopback comes from there.
-from ingest import REPO, _cpu_and_rss, _descendants, real_news_bodies  # noqa: E402
-from loopback import FeedServer, Route  # noqa: E402
-from sqlalchemy import Engine, create_engine, make_url, text  # noqa: E402
+from ingest import REPO, _cpu_and_rss, _descendants, real_news_bodies
+from loopback import FeedServer, Route
+from sqlalchemy import Engine, create_engine, make_url, text
 
-from monitor.adapters.db.story_store import STORY_LOCK_KEY  # noqa: E402
+from monitor.adapters.db.story_store import STORY_LOCK_KEY
 
 DEFAULT_URL = os.environ.get(
     "MONITOR_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_scale_bench"
@@ -82,34 +82,25 @@ def with_new_items(body: bytes, tag: str, count: int) -> bytes:
     link and headline (so they are new entries to the feed that join the stories of the
     originals, as re-headlined wire copy does)."""
     items = _ITEM.findall(body)
-    new = []
-    for n, item in enumerate(items[:count]):
-        marker = f"{tag}-{n}".encode()
-        item = re.sub(
-            rb"(<guid[^>]*>)(.*?)(</guid>)",
-            lambda m: m[1] + m[2] + b"#" + marker + m[3],
-            item,
-            count=1,
-            flags=re.S,
-        )
-        item = re.sub(
-            rb"(<link>)(.*?)(</link>)",
-            lambda m: m[1] + m[2] + (b"&" if b"?" in m[2] else b"?") + b"update=" + marker + m[3],
-            item,
-            count=1,
-            flags=re.S,
-        )
-        item = re.sub(
-            rb"<title>(<!\[CDATA\[)?",
-            lambda m: m[0] + b"Update " + marker + b": ",
-            item,
-            count=1,
-        )
-        new.append(item)
     if not items:
         return body
+    new = [_renamed(item, f"{tag}-{n}".encode()) for n, item in enumerate(items[:count])]
     first = body.index(items[0])
     return body[:first] + b"".join(new) + body[first:]
+
+
+def _renamed(item: bytes, marker: bytes) -> bytes:
+    def guid(m: re.Match[bytes]) -> bytes:
+        return m[1] + m[2] + b"#" + marker + m[3]
+
+    def link(m: re.Match[bytes]) -> bytes:
+        return m[1] + m[2] + (b"&" if b"?" in m[2] else b"?") + b"update=" + marker + m[3]
+
+    item = re.sub(rb"(<guid[^>]*>)(.*?)(</guid>)", guid, item, count=1, flags=re.S)
+    item = re.sub(rb"(<link>)(.*?)(</link>)", link, item, count=1, flags=re.S)
+    return re.sub(
+        rb"<title>(<!\[CDATA\[)?", lambda m: m[0] + b"Update " + marker + b": ", item, count=1
+    )
 
 
 def serve(
@@ -146,7 +137,9 @@ def serve(
                     not_modified += sum(nm.values())
                     first += [f] if f else []
                     last += [latest] if latest else []
-                control.send((dict(hits), not_modified, min(first, default=0.0), max(last, default=0.0)))
+                control.send(
+                    (dict(hits), not_modified, min(first, default=0.0), max(last, default=0.0))
+                )
             else:
                 return
 
@@ -332,7 +325,9 @@ class Meter:
             self.stop()
 
     def cpu(self, role: str) -> float:
-        return sum(cpu - self._start.get(pid, 0.0) for pid, (r, cpu) in self.last.items() if r == role)
+        return sum(
+            cpu - self._start.get(pid, 0.0) for pid, (r, cpu) in self.last.items() if r == role
+        )
 
 
 def _environment() -> dict[str, str]:
@@ -483,7 +478,11 @@ def fixed_cost(feeds: Feeds, engine: Engine, config: Path) -> dict[str, float]:
     command = [sys.executable, "-m", "monitor", "--config", str(config), "poll", "--once"]
     env = _environment()
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         cwd=config.parent,
     )
     with Meter(engine, [process.pid], feeds.pids()) as meter:
@@ -558,7 +557,9 @@ def _line(label: str, c: Cycle, fixed: dict[str, float] | None = None) -> str:
     return text_
 
 
-def report(args: argparse.Namespace, first: Cycle, fixed: dict[str, float], cycles: list[Cycle]) -> None:
+def report(
+    args: argparse.Namespace, first: Cycle, fixed: dict[str, float], cycles: list[Cycle]
+) -> None:
     cores = os.cpu_count() or 1
     print()
     print(
