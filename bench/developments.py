@@ -113,7 +113,9 @@ def line(name: str, decisions: list[tuple[str, bool]]) -> str:
 # ------------------------------------------------------------------------------- decision
 
 
-def decision_figures(pairs: list[Pair], window_terms: dv.WindowTerms) -> None:
+def decision_figures(
+    pairs: list[Pair], window_terms: dv.WindowTerms, splits: tuple[str, ...] = SPLITS
+) -> None:
     print("Decision (the shipped model), each pair as if the later item joined the story:")
     decided = {
         p["id"]: dv.classify_update(item(p["b"]), [item(p["a"])], window_terms)
@@ -123,7 +125,7 @@ def decision_figures(pairs: list[Pair], window_terms: dv.WindowTerms) -> None:
     def delivered(rows: list[Pair]) -> list[tuple[str, bool]]:
         return [(p["label"], decided[p["id"]].kind is dv.Kind.DEVELOPMENT) for p in rows]
 
-    for split in SPLITS:
+    for split in splits:
         rows = [p for p in labelled(pairs) if p["split"] == split]
         print(line(split, delivered(rows)))
         for source in sorted({p["source"] for p in rows}):
@@ -526,6 +528,13 @@ def main() -> None:
         signal_figures(pairs, window_terms)
         end_to_end(pairs, timelines, window_terms)
         grouping_figures(pairs, old_pairs)
+        # The two sets labelled after the model was frozen (batch 4 and batch 5), pair by
+        # pair, each with its own headlines in the window as a worker would have them.
+        for name, split in (("story_fresh_heldout.jsonl", "fresh"),
+                            ("story_heldout2.jsonl", "heldout2")):  # fmt: skip
+            later = load(name)
+            print(f"{name}:")
+            decision_figures(later, window(pairs + later, old_pairs), (split,))
     costs(pairs, window_terms)
 
 

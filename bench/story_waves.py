@@ -14,7 +14,9 @@ split (tune, heldout) and per labelled batch:
   first is a copy delivered again: a failure), and new stories delivered;
 - pairs (story_developments.jsonl): each pair's earlier item in wave 1 and its later item
   in wave 2; a development delivered, a copy not;
-- the same for tests/data/story_fresh_heldout.jsonl (labelled after the method was frozen);
+- the same for tests/data/story_fresh_heldout.jsonl (labelled after the method was frozen)
+  and tests/data/story_heldout2.jsonl (batch 5, labelled before the late-copy check was
+  built; `--only fresh` / `--only heldout2`);
 - for the pairs, the baseline measured in the same run: what the product did before issue 9
   (a story delivered once is never delivered again): a later item delivered only when it did
   not join its earlier item's story, read from the same run's `articles list`.
@@ -41,7 +43,7 @@ from story_waves import (  # noqa: E402
     timeline_figures,
 )
 
-SPLITS = ("tune", "heldout")
+SPLITS = ("tune", "heldout", "heldout2")  # heldout2: batch 5 timelines
 
 
 def timelines() -> None:
@@ -58,7 +60,9 @@ def timelines() -> None:
             print(f"      {failure}")
 
 
-def pairs(name: str = "story_developments.jsonl", splits: tuple[str, ...] = SPLITS) -> None:
+def pairs(
+    name: str = "story_developments.jsonl", splits: tuple[str, ...] = ("tune", "heldout")
+) -> None:
     rows = [p for p in load(name) if p["label"] in ("copy", "development")]
     articles, kept = pair_articles(rows)
     with tempfile.TemporaryDirectory() as folder:
@@ -80,7 +84,7 @@ def pairs(name: str = "story_developments.jsonl", splits: tuple[str, ...] = SPLI
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("timelines", "pairs", "fresh"))
+    parser.add_argument("--only", choices=("timelines", "pairs", "fresh", "heldout2"))
     args = parser.parse_args()
     if args.only in (None, "timelines"):
         timelines()
@@ -88,6 +92,8 @@ def main() -> None:
         pairs()
     if args.only in (None, "fresh"):
         pairs("story_fresh_heldout.jsonl", ("fresh",))
+    if args.only in (None, "heldout2"):
+        pairs("story_heldout2.jsonl", ("heldout2",))
 
 
 if __name__ == "__main__":
