@@ -16,10 +16,11 @@ to the file system at once (README, "Performance").
 
 from __future__ import annotations
 
+import array
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
@@ -43,7 +44,14 @@ _articles = sa.table(
 
 def _compact(full: bytes) -> bytes:
     # The low 16 bits of each little-endian uint32 (core.dedup.signature_to_bytes).
-    return np.frombuffer(full, dtype="<u4").astype("<u2").tobytes()
+    # The stdlib, not numpy: the db adapter wraps only its database libraries.
+    values = array.array("I", full)
+    if sys.byteorder == "big":
+        values.byteswap()
+    low = array.array("H", (v & 0xFFFF for v in values))
+    if sys.byteorder == "big":
+        low.byteswap()
+    return low.tobytes()
 
 
 def upgrade() -> None:
