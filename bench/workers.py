@@ -380,22 +380,25 @@ def run_cycle(
         *("poll", "--once", "--format", "json"),
     ]
     env = _environment()
+    logs = [tempfile.TemporaryFile("w+") for _ in range(workers)]  # noqa: SIM115  (closed below)
     wall = time.perf_counter()
     processes = [
         subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe: a worker's log lines (one per feed with new articles) fill
+            # a pipe nobody reads while stdout is being read, and the worker blocks on it.
+            stderr=logs[n],
             text=True,
             env=env,
             cwd=config.parent,  # not a folder holding a monitor/ folder (see issue 16)
         )
-        for _ in range(workers)
+        for n in range(workers)
     ]
-    outputs: dict[int, tuple[str, str]] = {}
+    outputs: dict[int, str] = {}
 
     def read(process: subprocess.Popen[str]) -> None:
-        outputs[process.pid] = (process.stdout.read(), process.stderr.read())  # type: ignore[union-attr]
+        outputs[process.pid] = process.stdout.read()  # type: ignore[union-attr]
 
     readers = [threading.Thread(target=read, args=(p,)) for p in processes]
     for reader in readers:
@@ -414,8 +417,11 @@ def run_cycle(
 
     problems: list[str] = []
     summaries = []
-    for process in processes:
-        out, err = outputs[process.pid]
+    for process, log in zip(processes, logs, strict=True):
+        out = outputs[process.pid]
+        log.seek(0)
+        err = log.read()
+        log.close()
         if process.returncode != 0:
             problems.append(f"worker exited {process.returncode}: {err.strip()[-300:]}")
             continue
