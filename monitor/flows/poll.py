@@ -260,6 +260,24 @@ class Poller:
             feed_store.sync_feeds(connection, self.feed_specs, now)
             if connection.dialect.name == "sqlite" and not self._released_dead_owners:
                 self._release_dead_owners(connection, now)
+        return self._claim_feeds(
+            now,
+            ignore_schedule=ignore_schedule,
+            limit=None if ignore_schedule else self.claim_batch,
+        )
+
+    def _claim_more(self, limit: int) -> list[FeedRow]:
+        """More of the feeds that were due when the cycle started, as earlier ones finish."""
+        return self._claim_feeds(self.clock(), limit=limit, due_by=self._cycle_start)
+
+    def _claim_feeds(
+        self,
+        now: datetime,
+        *,
+        limit: int | None,
+        ignore_schedule: bool = False,
+        due_by: datetime | None = None,
+    ) -> list[FeedRow]:
         with (
             database_errors(what="claiming due feeds", engine=self.engine),
             self.engine.begin() as connection,
@@ -270,22 +288,8 @@ class Poller:
                 now=now,
                 lease=self.lease,
                 ignore_schedule=ignore_schedule,
-                limit=None if ignore_schedule else self.claim_batch,
-            )
-
-    def _claim_more(self, limit: int) -> list[FeedRow]:
-        """More of the feeds that were due when the cycle started, as earlier ones finish."""
-        with (
-            database_errors(what="claiming due feeds", engine=self.engine),
-            self.engine.begin() as connection,
-        ):
-            return feed_store.claim_due_feeds(
-                connection,
-                owner=self.owner,
-                now=self.clock(),
-                lease=self.lease,
                 limit=limit,
-                due_by=self._cycle_start,
+                due_by=due_by,
             )
 
     def _release_dead_owners(self, connection: Connection, now: datetime) -> None:
@@ -304,7 +308,13 @@ class Poller:
         on_feed_done: Callable[[FeedReport], None] | None = None,
         on_claimed: Callable[[int], None] | None = None,
     ) -> PollSummary:
-        claimed: list[FeedRow] = await self._db(self._claim, ignore_schedule)
+        try:
+            claimed: list[FeedRow] = await self._db(self._claim, ignore_schedule)
+        except asyncio.CancelledError:
+            # The claim goes on in the writer thread and commits its leases after all; the
+            # release queues behind it there, so they go back now, not at lease expiry.
+            await asyncio.shield(self._db(self._release_all))
+            raise
         if on_claimed:
             on_claimed(len(claimed))
         summary = PollSummary()

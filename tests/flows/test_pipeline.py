@@ -184,6 +184,28 @@ async def test_a_crashed_parser_process_is_replaced_and_costs_nothing(
     assert len(fresh) == 1 and summary.new_articles == 1
 
 
+async def test_a_cycle_cancelled_while_claiming_gives_its_leases_back(
+    httpx_mock: HTTPXMock, sqlite_engine: Engine
+) -> None:
+    """Cancelled while its claim runs on the writer thread (Ctrl-C just after a start, or a
+    loaded machine): the claim commits there after all, and its leases must not stay."""
+    with sqlite_engine.begin() as connection:
+        feed_store.add_feeds(connection, [FeedSpec("ok", "https://ok.example/feed")], NOW)
+    async with httpx.AsyncClient() as client:
+        poller = make_poller(sqlite_engine, client)
+        task = asyncio.create_task(poller.poll_once())
+        await asyncio.sleep(0)  # the task is now waiting on its claim
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        poller.close()
+    with sqlite_engine.connect() as connection:
+        claimed = feed_store.claim_due_feeds(
+            connection, owner="other", now=NOW, lease=timedelta(minutes=5)
+        )
+    assert [f.name for f in claimed] == ["ok"]
+
+
 async def test_a_cancelled_cycle_gives_its_leases_back(
     httpx_mock: HTTPXMock, sqlite_engine: Engine
 ) -> None:
