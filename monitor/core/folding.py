@@ -89,7 +89,6 @@ _IRREGULAR: dict[str, bool] = {}
 _HYPHENATION = re.compile(r"(?<=[^\W\d_])[-\u00ad\u2010\u2011][ \t]*(?:\r?\n[ \t]*)+(?=[^\W\d_])")
 _LINE_END_HYPHEN = re.compile(r"[-\u00ad\u2010\u2011][ \t]*\r?\n")
 # A quick test before the scan: no hyphen that could end a line, no hyphenation.
-_HYPHENS = ("-\n", "-\r", "- ", "-\t", "\u00ad", "\u2010", "\u2011")
 
 
 @dataclass(frozen=True, slots=True)
