@@ -98,6 +98,9 @@ class Rule(StrEnum):
     WEEKDAY_CHANGE = "weekday-change"
     SAME_LEDE = "same-lede"  # a copy: the delivered lede under another headline
     NOTHING_NEW = "nothing-new"
+    # A copy that grouping put into a story of its own, found at delivery against the
+    # watchlist's recently delivered stories (core.digest.updates.LateCopies).
+    LATE_COPY = "late-copy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ unique (watchlist, kind, window key) and creates nothing. Sending is flows/outbo
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -43,7 +43,7 @@ from monitor.core.digest import (
     plan_digest,
     should_send,
 )
-from monitor.core.digest.updates import UpdateDecision
+from monitor.core.digest.updates import StoryHistory, UpdateDecision
 from monitor.core.states import DigestKind, HeldReason
 from monitor.flows import story_window
 
@@ -220,19 +220,43 @@ def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
     return {c.story_id for c in candidates if c.story_id is not None}
 
 
+def _recent(
+    connection: Connection, watchlist_id: str, new_stories: Collection[int], *, now: datetime
+) -> list[StoryHistory]:
+    """The stories sent lately, which a new story may only repeat (a late copy)."""
+    if not new_stories:
+        return []
+    return digest_store.recent_histories(connection, watchlist_id, now=now)
+
+
+def _window(
+    connection: Connection,
+    histories: Mapping[int, StoryHistory],
+    recent: Sequence[StoryHistory],
+    new_stories: Collection[int],
+) -> WindowTerms:
+    """The word statistics, read only when some decision will weigh words: an update of a
+    delivered story, or a new story that may repeat a recent one or another new one."""
+    if histories or (new_stories and (recent or len(new_stories) > 1)):
+        return story_window.window_terms(connection)
+    return EMPTY_WINDOW
+
+
 def _plan_digest(
     connection: Connection, watchlist: DigestPolicy, *, now: datetime, window_end: datetime
 ) -> tuple[DigestContent, DigestPlan]:
     candidates = digest_store.pending_candidates(connection, watchlist.id)
     stories = _story_ids(candidates)
     histories = digest_store.story_histories(connection, watchlist.id, stories)
+    recent = _recent(connection, watchlist.id, stories - histories.keys(), now=now)
     plan = plan_digest(
         candidates,
         histories=histories,
-        window=story_window.window_terms(connection) if histories else EMPTY_WINDOW,
+        window=_window(connection, histories, recent, stories - histories.keys()),
         story_outlets=digest_store.story_outlets(connection, stories),
         max_items=watchlist.max_items,
         repeat_alerts=watchlist.repeat_alerts_in_digest,
+        recent=recent,
     )
     content = plan.content(
         kind=DigestKind.DIGEST,
@@ -291,6 +315,7 @@ def _record_alerts(
         return []
     stories = _story_ids(candidates)
     histories = digest_store.story_histories(connection, watchlist.id, stories)
+    recent = _recent(connection, watchlist.id, stories - histories.keys(), now=now)
     plan = plan_alerts(
         candidates,
         alert_threshold=threshold,
@@ -300,8 +325,9 @@ def _record_alerts(
         ),
         now=now,
         histories=histories,
-        window=story_window.window_terms(connection) if histories else EMPTY_WINDOW,
+        window=_window(connection, histories, recent, stories - histories.keys()),
         story_outlets=digest_store.story_outlets(connection, stories),
+        recent=recent,
     )
     digest_store.mark_held(connection, plan.deferred, HeldReason.RATE_LIMITED)
     digest_store.record_decisions(connection, plan.decisions, now=now)

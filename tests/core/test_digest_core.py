@@ -544,3 +544,72 @@ def test_two_alerts_of_a_story_repeated_on_request_show_it_once() -> None:
         repeat_alerts=True,
     )
     assert [i.story_id for i in result.items].count(2) == 1
+
+
+# ---- late copies: copies that grouping put into a story of their own -----------------------
+
+QUAKE = "Earthquake in eastern Turkey kills at least 12"
+QUAKE_REWORDED = "Quake kills at least 12 in eastern Turkey"
+QUAKE_TOLL = "Quake death toll in eastern Turkey rises to 40"
+# Every word as rare as can be among 300 stories: what a word weighs is not under test here.
+RARE = WindowTerms(300, {})
+
+
+def test_a_reworded_copy_grouped_apart_is_not_delivered_again() -> None:
+    result = plan(
+        # An hour after the delivered report (history() is a day old).
+        [
+            cand(5, 9.0, story=11, title=QUAKE_REWORDED, hours_ago=23),
+            cand(6, 3.0, story=12, title=QUAKE_TOLL, hours_ago=23),
+        ],
+        recent=[history(10, (2, QUAKE))],
+        window=RARE,
+    )
+    assert [item.match_id for item in result.items] == [6]  # the new toll is news
+    assert result.duplicates == {5: 2}
+    (decision,) = result.decisions
+    assert (decision.match_id, decision.kind.value, decision.rule.value) == (5, "copy", "late-copy")
+    assert decision.story_id == 10 and decision.against == 2
+    assert "grouped apart" in decision.evidence
+
+
+def test_without_recent_stories_or_shared_rare_words_a_new_story_is_delivered() -> None:
+    quake = cand(5, 9.0, story=11, title=QUAKE_REWORDED, hours_ago=23)
+    assert [i.match_id for i in plan([quake], window=RARE).items] == [5]
+    # The same words, common in the window: they do not make the two one story.
+    common = WindowTerms(300, dict.fromkeys(dv_terms(QUAKE), 300))
+    result = plan([quake], recent=[history(10, (2, QUAKE))], window=common)
+    assert [i.match_id for i in result.items] == [5] and result.decisions == ()
+
+
+def test_two_copies_grouped_apart_in_one_digest_show_once_the_earlier() -> None:
+    result = plan(
+        [
+            cand(5, 9.0, story=11, title=QUAKE_REWORDED, hours_ago=1),
+            cand(6, 3.0, story=12, title=QUAKE, hours_ago=2),
+        ],
+        window=RARE,
+    )
+    assert [item.match_id for item in result.items] == [6]
+    assert result.duplicates == {5: 6}
+    assert [(d.match_id, d.story_id) for d in result.decisions] == [(5, 12)]
+
+
+def test_a_late_copy_is_not_alerted_nor_held_for_the_budget() -> None:
+    result = alerts(
+        [
+            cand(1, 50.0, story=11, title=QUAKE_REWORDED, hours_ago=23),
+            cand(2, 40.0, story=12, title=QUAKE_TOLL, hours_ago=23),
+        ],
+        recent=[history(10, (9, QUAKE))],
+        window=RARE,
+    )
+    assert [item.match_id for item in result.alerts] == [2]
+    assert [(d.match_id, d.rule.value) for d in result.decisions] == [(1, "late-copy")]
+    assert result.deferred == ()
+
+
+def dv_terms(title: str) -> frozenset[str]:
+    from monitor.core.developments import story_terms
+
+    return story_terms(title, "")

@@ -5,9 +5,11 @@ same figures with every failure, and the labelled pairs too). Floors: developmen
 delivered and no late copy.
 
 The floors are not met (measured below, deterministic): the misses are mostly copies that
-clustering does not put into their story (they are delivered as new stories; the decision
-never sees them) and, on pairs, the decision's own errors (core/developments.py). They stay
-strict xfails stating the figure; the regression tests hold what is reached.
+clustering does not put into their story and that the late-copy check at delivery
+(core.digest.updates.LateCopies) does not find either, re-worded headlines with no text
+("Twitter Blacks Out for All Users" after "Twittapocalypse! Twitter implodes"), and, on
+pairs, the decision's own errors (core/developments.py). They stay strict xfails stating
+the figure; the regression tests hold what is reached.
 """
 
 from __future__ import annotations
@@ -28,21 +30,31 @@ FLOOR = 0.95
 
 @pytest.fixture(scope="module")
 def timelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Figures]:
+    """Each split polled in a run of its own: the splits reuse real events (Mt. Gox's
+    filing is in a tune and a heldout2 timeline), and a report of one split that repeats
+    another split's is a copy the pipeline rightly holds back, which neither split's labels
+    can count."""
     rows = load("story_timelines.jsonl")
-    outcome = run_waves(timeline_articles(rows), tmp_path_factory.mktemp("timelines"))
-    return {s: timeline_figures([t for t in rows if t["split"] == s], outcome) for s in SPLITS}
+    figures = {}
+    for split in SPLITS:
+        part = [t for t in rows if t["split"] == split]
+        outcome = run_waves(timeline_articles(part), tmp_path_factory.mktemp(split))
+        figures[split] = timeline_figures(part, outcome)
+    return figures
 
 
-SPLITS = ("tune", "heldout")
+SPLITS = ("tune", "heldout", "heldout2")
 # (set, split, measure): the figure measured when this was written.
 MEASURED = {
     ("timelines", "tune", "recall"): 1.000,
-    ("timelines", "tune", "suppression"): 0.892,
+    ("timelines", "tune", "suppression"): 0.914,
     ("timelines", "heldout", "recall"): 1.000,
     ("timelines", "heldout", "suppression"): 0.931,
+    ("timelines", "heldout2", "recall"): 1.000,
+    ("timelines", "heldout2", "suppression"): 0.292,
 }
 # The 451 labelled pairs in two waves (earlier items, then later ones) take a minute more
-# through the pipeline; bench/story_waves.py measures them: tune 0.875 / 0.848, held-out
+# through the pipeline; bench/story_waves.py measures them: tune 0.865 / 0.890, held-out
 # 0.900 / 0.901 (development recall / copy suppression).
 
 
@@ -73,12 +85,13 @@ def test_no_regression(request: pytest.FixtureRequest, name: str, split: str, me
     assert getattr(figures, measure) >= MEASURED[name, split, measure] - 0.005, figures.failures
 
 
+@pytest.mark.parametrize("split", ["heldout", "heldout2"])
 def test_held_back_timelines_deliver_every_development_and_new_story(
-    timelines: dict[str, Figures],
+    timelines: dict[str, Figures], split: str
 ) -> None:
-    held = timelines["heldout"]
-    assert held.developments_delivered == held.developments
-    assert held.new_delivered == held.new
+    held = timelines[split]
+    assert held.developments_delivered == held.developments, held.failures
+    assert held.new_delivered == held.new, held.failures
 
 
 @pytest.mark.xfail(strict=True, reason="2 of 29 held-back copies delivered: clustering misses")

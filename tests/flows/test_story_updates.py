@@ -7,6 +7,8 @@ articles stored, scored and grouped by the poll's own code."""
 from __future__ import annotations
 
 import json
+import random
+import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -282,3 +284,49 @@ def test_stories_list_prints_the_developments_in_order(
     (story,) = json.loads(capsys.readouterr().out)
     assert [d["title"] for d in story["developments"]] == [TOLL.title]
     assert story["developments"][0]["rule"] in {rule.value for rule in Rule}
+
+
+def background(count: int) -> list[Item]:
+    """Unrelated reports, each a story of its own, so the window's word statistics know
+    which words are rare (made-up words: no two of them near-copies)."""
+    rng = random.Random(7)
+
+    def words(k: int) -> str:
+        return " ".join("".join(rng.choices(string.ascii_lowercase, k=7)) for _ in range(k))
+
+    return [
+        Item("wire", words(6).capitalize(), words(20) + ".", f"https://wire.example/bg-{n}", -1)
+        for n in range(count)
+    ]
+
+
+# The closure re-headlined, headline only: too re-worded for grouping to join its story.
+SHUT = Item("desk", "Car bomb shuts Turkey's Cilvegozu border crossing", "",
+            "https://desk.example/cilvegozu-shut", 3)  # fmt: skip
+
+
+def test_a_copy_grouping_missed_is_recognised_at_delivery_as_a_late_copy(engine: Engine) -> None:
+    desk = watchlist()
+    poll(engine, desk, [*background(40), FIRST], T0)
+    assert [i.title for i in digest(engine, desk, "w1", T0 + timedelta(hours=1)).items] == [
+        FIRST.title
+    ]
+    ids = poll(engine, desk, [SHUT, TOLL], T0 + timedelta(hours=5))
+    stories = {s["title"]: s["id"] for s in list_stories(engine) if "Cilvegozu" in s["title"]}
+    assert stories[SHUT.title] != stories[FIRST.title]  # grouping kept it apart
+
+    # Only the toll is news; the re-headlined closure is recorded as a copy of what was sent.
+    second = digest(engine, desk, "w2", T0 + timedelta(hours=6))
+    assert [i.title for i in second.items] == [TOLL.title]
+    with engine.connect() as connection:
+        decision = connection.execute(
+            select(story_decisions.c.story_id, story_decisions.c.rule, story_decisions.c.kind)
+            .join(matches, matches.c.id == story_decisions.c.match_id)
+            .where(matches.c.article_id == ids[SHUT.url])
+        ).one()
+    assert tuple(decision) == (stories[FIRST.title], Rule.LATE_COPY.value, "copy")
+    report = explain_article(engine, str(ids[SHUT.url]), [desk])
+    assert report is not None
+    (verdict,) = report.watchlists
+    assert verdict.outcome is Outcome.COPY_OF_DELIVERED
+    assert "late-copy" in verdict.detail

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -174,48 +174,84 @@ def story_histories(
 ) -> dict[int, StoryHistory]:
     """What this watchlist was sent of each story (matches in a digest or an alert, oldest
     first) and the copies suppressed against them; stories never delivered are absent."""
+    rows: list[Row[Any]] = []
+    for chunk in chunks(sorted(story_ids)):
+        wanted = set(chunk)
+        # Both columns are indexed; the coalesced story is not.
+        where = or_(matches.c.story_id.in_(chunk), articles.c.story_id.in_(chunk))
+        found = _history_rows(connection, watchlist_id, where)
+        rows.extend(r for r in found if r.story_id in wanted)
+    return _histories(rows)
+
+
+# The late-copy check's reach (core.digest.updates.LateCopies): stories sent in the last three
+# days, at most this many of their items. A wire story's re-worded copies arrive within hours;
+# the bound keeps a busy watchlist's digest from reading its whole history.
+RECENT_DELIVERED = timedelta(days=3)
+RECENT_ITEMS = 2000
+
+
+def recent_histories(
+    connection: Connection, watchlist_id: str, *, now: datetime
+) -> list[StoryHistory]:
+    """The stories this watchlist was sent in the last `RECENT_DELIVERED` (the newest
+    `RECENT_ITEMS` items, with the copies suppressed against them), oldest first."""
+    where = matches.c.matched_at >= now - RECENT_DELIVERED
+    rows = list(_history_rows(connection, watchlist_id, where, limit=RECENT_ITEMS))
+    return sorted(_histories(rows).values(), key=lambda h: h.delivered[-1].match_id)
+
+
+def _history_rows(
+    connection: Connection, watchlist_id: str, where: Any, *, limit: int | None = None
+) -> list[Row[Any]]:
+    query = (
+        select(
+            _story.label("story_id"),
+            matches.c.id,
+            matches.c.article_id,
+            matches.c.digest_id,
+            matches.c.alert_digest_id,
+            matches.c.duplicate_of_match_id,
+            articles.c.title,
+            articles.c.url,
+            articles.c.published_at,
+            _lede_text.label("text"),
+        )
+        .select_from(matches.join(articles, articles.c.id == matches.c.article_id))
+        .where(
+            matches.c.watchlist_id == watchlist_id,
+            where,
+            or_(matches.c.digest_id.is_not(None), matches.c.alert_digest_id.is_not(None)),
+        )
+    )
+    if limit is not None:
+        query = query.order_by(matches.c.id.desc()).limit(limit)
+    rows: list[Row[Any]] = list(connection.execute(query))
+    return sorted(rows, key=lambda r: (r.published_at, r.id))
+
+
+def _histories(rows: Sequence[Row[Any]]) -> dict[int, StoryHistory]:
     delivered: dict[int, list[KnownItem]] = {}
     copies: dict[int, list[KnownItem]] = {}
-    for chunk in chunks(sorted(story_ids)):
-        query = (
-            select(
-                _story.label("story_id"),
-                matches.c.id,
-                matches.c.article_id,
-                matches.c.digest_id,
-                matches.c.alert_digest_id,
-                matches.c.duplicate_of_match_id,
-                articles.c.title,
-                articles.c.url,
-                articles.c.published_at,
-                _lede_text.label("text"),
-            )
-            .select_from(matches.join(articles, articles.c.id == matches.c.article_id))
-            .where(
-                matches.c.watchlist_id == watchlist_id,
-                # Both columns are indexed; the coalesced story is not.
-                or_(matches.c.story_id.in_(chunk), articles.c.story_id.in_(chunk)),
-                or_(matches.c.digest_id.is_not(None), matches.c.alert_digest_id.is_not(None)),
-            )
-            .order_by(articles.c.published_at, matches.c.id)
+    # A late copy sits in a story of its own; it counts with the story it repeats.
+    story_of = {r.id: r.story_id for r in rows if r.duplicate_of_match_id is None}
+    for row in rows:
+        story = story_of.get(row.duplicate_of_match_id, row.story_id)
+        if story is None:
+            continue
+        known = KnownItem(
+            match_id=row.id,
+            article_id=row.article_id,
+            title=row.title,
+            text=row.text,
+            url=row.url,
+            published_at=row.published_at,
+            # The first to carry it: an alert comes before the digest that takes it.
+            digest_id=row.alert_digest_id or row.digest_id,
+            copy_of=row.duplicate_of_match_id,
         )
-        wanted = set(chunk)
-        for row in connection.execute(query):
-            if row.story_id not in wanted:
-                continue
-            known = KnownItem(
-                match_id=row.id,
-                article_id=row.article_id,
-                title=row.title,
-                text=row.text,
-                url=row.url,
-                published_at=row.published_at,
-                # The first to carry it: an alert comes before the digest that takes it.
-                digest_id=row.alert_digest_id or row.digest_id,
-                copy_of=row.duplicate_of_match_id,
-            )
-            into = delivered if row.duplicate_of_match_id is None else copies
-            into.setdefault(row.story_id, []).append(known)
+        into = delivered if row.duplicate_of_match_id is None else copies
+        into.setdefault(story, []).append(known)
     return {
         story: StoryHistory(story, tuple(items), tuple(copies.get(story, ())))
         for story, items in delivered.items()

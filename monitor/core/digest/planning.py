@@ -12,16 +12,18 @@ applies in one transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.core.developments import Kind, WindowTerms
 from monitor.core.digest.model import Candidate, Copy, DevelopmentOf, DigestContent, DigestItem
 from monitor.core.digest.snippets import best_snippet, matched_terms
 from monitor.core.digest.updates import (
+    LateCopies,
     StoryHistory,
     UpdateDecision,
     decide_updates,
+    delivered_now,
     development_of,
 )
 from monitor.core.states import DigestKind
@@ -86,11 +88,27 @@ def _best_copy(group: Sequence[Candidate]) -> Candidate:
     return min(group, key=lambda c: (-c.score, c.published_at, c.match_id))
 
 
-def _group_by_story(candidates: Iterable[Candidate]) -> dict[tuple[str, int], list[Candidate]]:
+def _group_by_story(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
+    """The candidates by story, earliest report first: the order new stories are checked
+    for late copies in, so which of two copies is delivered never depends on row order."""
     groups: dict[tuple[str, int], list[Candidate]] = {}
     for candidate in candidates:
         groups.setdefault(candidate.story_key, []).append(candidate)
-    return groups
+    return sorted(groups.values(), key=lambda g: min((c.published_at, c.match_id) for c in g))
+
+
+def _late_copy(
+    late: LateCopies, representative: Candidate, group: Sequence[Candidate]
+) -> list[UpdateDecision]:
+    """A new story's decisions when it only repeats a story delivered lately (each of its
+    candidates a copy of what was delivered), else none, and the story counts as delivered
+    for the stories checked after it."""
+    decision = late.decide(representative) if representative.story_id is not None else None
+    if decision is None:
+        if representative.story_id is not None:
+            late.add(delivered_now(representative, group))
+        return []
+    return [replace(decision, match_id=c.match_id) for c in group]
 
 
 def plan_digest(
@@ -101,6 +119,7 @@ def plan_digest(
     story_outlets: Mapping[int, Collection[Copy | str]],
     max_items: int,
     repeat_alerts: bool,
+    recent: Sequence[StoryHistory] = (),
 ) -> DigestPlan:
     """Decide a digest from the watchlist's pending matches.
 
@@ -111,15 +130,19 @@ def plan_digest(
     known). A new story shows once,
     as its best copy. A pending match of a story delivered before is decided by
     core.developments: a copy points at what it repeats and is never shown; a development
-    shows as its own item, an update of the earlier story. An alerted item shows again only
-    with `repeat_alerts`. The stories beyond `max_items` are kept, ranked, as `rest`.
+    shows as its own item, an update of the earlier story. A new story that only repeats
+    one of `recent` (the stories the watchlist was sent lately), or one shown earlier in
+    this digest, is a late copy of it (`LateCopies`): recorded, never shown. An alerted item
+    shows again only with `repeat_alerts`. The stories beyond `max_items` are kept, ranked,
+    as `rest`.
     """
     if max_items < 1:
         raise ValueError(f"max_items must be at least 1, got {max_items}")
     shown: list[DigestItem] = []
     duplicates: dict[int, int] = {}
     decisions: list[UpdateDecision] = []
-    for group in _group_by_story(candidates).values():
+    late = LateCopies(recent, window)
+    for group in _group_by_story(candidates):
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
         outlets: list[Copy | str] = (
@@ -133,6 +156,12 @@ def plan_digest(
             continue
         alerted = [c for c in group if c.alerted]
         representative = _best_copy(alerted) if alerted else _best_copy(group)
+        if not alerted:
+            copies = _late_copy(late, representative, group)
+            if copies:
+                decisions.extend(copies)
+                duplicates.update((d.match_id, d.against) for d in copies)
+                continue
         duplicates.update(
             (c.match_id, representative.match_id)
             for c in group
@@ -215,11 +244,13 @@ def plan_alerts(
     histories: Mapping[int, StoryHistory],
     window: WindowTerms,
     story_outlets: Mapping[int, Collection[Copy | str]],
+    recent: Sequence[StoryHistory] = (),
 ) -> AlertPlan:
     """Pick the matches at or above `alert_threshold` that are alerted now.
 
     One alert per new story (its best copy); for a story already delivered to this watchlist
-    (`histories`), one alert per development core.developments finds, never one for a copy.
+    (`histories`), one alert per development core.developments finds, never one for a copy,
+    nor for a new story that only repeats one of `recent` (a late copy: see plan_digest).
     At most `max_per_hour` alerts in any hour counting `recent_alerts` (the times of alerts
     already sent); the strongest go first and the rest wait for the digest.
     """
@@ -229,7 +260,8 @@ def plan_alerts(
     # Each option: the match alerted, its item, and the strong matches the alert covers.
     options: list[tuple[Candidate, DigestItem, frozenset[int]]] = []
     decisions: list[UpdateDecision] = []
-    for group in _group_by_story(strong).values():
+    late = LateCopies(recent, window)
+    for group in _group_by_story(strong):
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
         outlets: list[Copy | str] = (
@@ -247,6 +279,10 @@ def plan_alerts(
                     options.append((candidate, item, frozenset({d.match_id})))
             continue
         best = _best_copy(group)
+        repeats = _late_copy(late, best, group)
+        if repeats:
+            decisions.extend(repeats)
+            continue
         item = digest_item(best, [*outlets, *map(_copy_of, group)])
         options.append((best, item, frozenset(c.match_id for c in group)))
     options.sort(key=lambda o: (-o[0].score, o[0].published_at, o[0].match_id))

@@ -19,6 +19,7 @@ from monitor.core.developments import (
     WindowTerms,
     classify_update,
     similarity,
+    story_terms,
 )
 from monitor.core.digest.model import Candidate, DevelopmentOf
 
@@ -129,6 +130,22 @@ def decide_updates(
     return decisions
 
 
+def delivered_now(representative: Candidate, others: Sequence[Candidate]) -> StoryHistory:
+    """A new story as the reader will have it once this plan is sent: its representative
+    delivered, the other candidates of its story copies of it."""
+    if representative.story_id is None:
+        raise ValueError(f"match {representative.match_id} has no story")
+    return StoryHistory(
+        representative.story_id,
+        (_as_known(representative),),
+        tuple(
+            replace(_as_known(c), copy_of=representative.match_id)
+            for c in others
+            if c.match_id != representative.match_id
+        ),
+    )
+
+
 def development_of(decision: UpdateDecision, history: StoryHistory) -> DevelopmentOf:
     """The "Update: ..." mark of a development: the delivered item it updates."""
     earlier = next(k for k in history.delivered if k.match_id == decision.against)
@@ -142,3 +159,101 @@ def development_of(decision: UpdateDecision, history: StoryHistory) -> Developme
         new_sentence=decision.new_sentence,
         rule=decision.rule.value,
     )
+
+
+# ---- late copies ---------------------------------------------------------------------------
+
+# A copy that grouping missed (re-worded past the MinHash threshold: "Twitter Blacks Out for
+# All Users" after "Twitter implodes, locked out tweeps") starts a story of its own and, as
+# a new story, would be delivered again. At delivery it is compared with the stories this
+# watchlist was sent lately, by the same decision as a copy that joined, but held to a
+# stricter probability: grouping already said the texts differ, so the decision alone must
+# be sure. Chosen on the tune timelines and pairs (bench/story_waves.py), then measured on
+# the held-out ones; the figures are in README "Stories".
+LATE_COPY_PROBABILITY = 0.2
+# Which delivered stories are compared at all: those whose leads share terms with the new
+# lead weighing this much (summed inverse story frequency: two rare names, or one rare name
+# and two common words). A story sharing only common words is another story.
+LATE_COPY_WEIGHT = 6.0
+LATE_COPY_STORIES = 3  # the most related stories compared, best shared weight first
+
+
+@dataclass(slots=True)
+class _Known:
+    history: StoryHistory
+    terms: set[str]
+
+
+class LateCopies:
+    """The stories a watchlist was sent lately, indexed by the terms of their leads, to find
+    the new-story candidates that only repeat one of them (`decide`); a story delivered in
+    the same plan is added (`add`), so two unrelated-looking copies in one digest are one.
+
+    Pure: histories and window statistics in, decisions out."""
+
+    def __init__(self, recent: Sequence[StoryHistory], window: WindowTerms) -> None:
+        self._window = window
+        self._stories: dict[int, _Known] = {}
+        self._by_term: dict[str, set[int]] = {}
+        for history in recent:
+            self.add(history)
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def add(self, history: StoryHistory) -> None:
+        if not history.delivered:
+            return
+        known = self._stories.get(history.story_id)
+        if known is None:
+            known = self._stories[history.story_id] = _Known(history, set())
+        else:
+            known.history = history
+        for item in (*history.delivered[-MAX_DELIVERED:], *history.copies[-MAX_COPIES:]):
+            for term in story_terms(item.title, item.text):
+                known.terms.add(term)
+                self._by_term.setdefault(term, set()).add(history.story_id)
+
+    def _related(self, terms: frozenset[str], story_id: int | None) -> list[_Known]:
+        weight: dict[int, float] = {}
+        for term in terms:
+            for story in self._by_term.get(term, ()):
+                if story != story_id:
+                    weight[story] = weight.get(story, 0.0) + self._window.idf(term)
+        ranked = sorted(
+            (s for s, w in weight.items() if w >= LATE_COPY_WEIGHT),
+            key=lambda s: (-weight[s], s),
+        )
+        return [self._stories[s] for s in ranked[:LATE_COPY_STORIES]]
+
+    def decide(self, candidate: Candidate) -> UpdateDecision | None:
+        """A copy decision against the delivered story `candidate` repeats, or None: the
+        candidate is a new story."""
+        article = _item(candidate)
+        best: tuple[float, UpdateDecision] | None = None
+        for known in self._related(story_terms(candidate.title, candidate.text),
+                                   candidate.story_id):  # fmt: skip
+            history = known.history
+            items = [*history.delivered[-MAX_DELIVERED:], *history.copies[-MAX_COPIES:]]
+            decision = classify_update(article, [k.story_item() for k in items], self._window)
+            if decision.kind is not Kind.COPY or decision.probability > LATE_COPY_PROBABILITY:
+                continue
+            if best is not None and best[0] <= decision.probability:
+                continue
+            closest = max(items, key=lambda k: similarity(article, k.story_item()))
+            against = closest.copy_of if closest.copy_of is not None else closest.match_id
+            best = (
+                decision.probability,
+                UpdateDecision(
+                    match_id=candidate.match_id,
+                    story_id=history.story_id,
+                    kind=Kind.COPY,
+                    rule=Rule.LATE_COPY,
+                    evidence=f"grouped apart, but repeats story {history.story_id}: "
+                    + decision.evidence,
+                    new_sentence="",
+                    probability=decision.probability,
+                    against=against,
+                ),
+            )
+        return best[1] if best is not None else None
