@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from monitor.adapters.db import digest_store, trace_store
 from monitor.adapters.db.trace_store import StoredMatchRow, TracedArticle
 from monitor.adapters.embed import SemanticIndex
-from monitor.core.digest.updates import decide_updates
+from monitor.core.digest.updates import LateCopies, decide_updates
 from monitor.core.explain import (
     DigestFacts,
     IdentityVerdict,
@@ -176,8 +176,16 @@ def _update_facts(
         article.story_id
     )
     pending = digest_store.pending_candidate(connection, watchlist_id, match.match_id)
-    if history is None or not pending:
+    if not pending:
         return None
+    if history is None:
+        # A new story: the digest holds it back if it only repeats a story sent lately (a
+        # late copy; the new stories of the same digest are not known before it is made).
+        recent = digest_store.recent_histories(connection, watchlist_id, now=match.matched_at)
+        late = LateCopies(recent, story_window.window_terms(connection)).decide(pending[0])
+        if late is None:
+            return None
+        return UpdateFacts(late.kind.value, late.rule.value, late.evidence, late.against, False)
     decision = decide_updates(pending, history, story_window.window_terms(connection))[0]
     return UpdateFacts(
         decision.kind.value, decision.rule.value, decision.evidence, decision.against, False

@@ -314,6 +314,12 @@ def test_a_copy_grouping_missed_is_recognised_at_delivery_as_a_late_copy(engine:
     ids = poll(engine, desk, [SHUT, TOLL], T0 + timedelta(hours=5))
     stories = {s["title"]: s["id"] for s in list_stories(engine) if "Cilvegozu" in s["title"]}
     assert stories[SHUT.title] != stories[FIRST.title]  # grouping kept it apart
+    # Before the digest, explain says what it will decide, and writes nothing.
+    pending = explain_article(engine, str(ids[SHUT.url]), [desk])
+    assert pending is not None
+    (verdict,) = pending.watchlists
+    assert verdict.update is not None and not verdict.update.stored
+    assert (verdict.update.kind, verdict.update.rule) == ("copy", "late-copy")
 
     # Only the toll is news; the re-headlined closure is recorded as a copy of what was sent.
     second = digest(engine, desk, "w2", T0 + timedelta(hours=6))
