@@ -169,7 +169,12 @@ def development_of(decision: UpdateDecision, history: StoryHistory) -> Developme
 # watchlist was sent lately, by the same decision as a copy that joined, but held to a
 # stricter probability: grouping already said the texts differ, so the decision alone must
 # be sure. Chosen on the tune timelines and pairs (bench/story_waves.py), then measured on
-# the held-out ones; the figures are in README "Stories".
+# the held-out ones; the figures are in README "Stories". Tried and left out: a headline
+# similarity from static word vectors (WordLlama, 82 MB installed) letting a less sure
+# decision (<= 0.35) count when the headlines are close (>= 0.6). Over the labelled pairs
+# that grouping keeps apart it finds 26 more tune copies for one more different story, but
+# on the fresh held-out pairs 11 more copies cost 2 of 31 developments, and a development
+# held back is the failure this tool must not have.
 LATE_COPY_PROBABILITY = 0.2
 # Which delivered stories are compared at all: those whose leads share terms with the new
 # lead weighing this much (summed inverse story frequency: two rare names, or one rare name
