@@ -24,13 +24,11 @@ import asyncio
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 from contextlib import ExitStack
@@ -46,6 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import feedparser  # noqa: E402
 from entries import real_news_feeds  # noqa: E402
 from loopback import FeedServer, Route  # noqa: E402
+from tree_meter import TreeMeter, descendants, name_os_threads  # noqa: E402
 
 from monitor.app import open_database  # noqa: E402
 from monitor.cli.poll import _poll  # noqa: E402  # the command's own poll, not a look-alike
@@ -81,18 +80,6 @@ def serve(
         stop.wait()
 
 
-def _descendants(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found += [child, *_descendants(child)]
-    return found
-
-
 def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -101,161 +88,26 @@ def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICK, int(fields[21]) * PAGE
 
 
-def _thread_cpu(tid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 NOT_OURS: set[int] = set()  # the loopback server and the resource tracker: not monitor's
 
 
-def _role(pid: int) -> str:
-    """main (this process: event loop, writer, scoring), forkserver, or worker (parse)."""
-    if pid == os.getpid():
-        return "main"
-    # Workers are forked from the forkserver without exec, so they share its command line;
-    # the forkserver is the one whose parent is this process.
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return "worker"
-    if b"multiprocessing.forkserver" in command and parent == os.getpid():
-        return "forkserver"
-    return "worker"
-
-
-def _pss(pid: int) -> int | None:
-    """Proportional set size: each shared page divided among the processes that map it, so
-    the tree's PSS adds up to what it really costs (its RSS counts the forkserver's pages
-    once in it and again in every worker forked from it)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-class TreeMeter:
-    """Samples CPU and resident memory of this process and all its live descendants.
-
-    Parse workers live under a forkserver, so they are grandchildren that neither os.times()
-    nor RUSAGE_CHILDREN ever counts; and they exit when the pool closes. So every process is
-    sampled every `every` seconds and keeps its last CPU reading after it is gone (a worker's
-    last fraction of a sample period is lost: under 1% of a poll). Peak memory is the largest
-    sum of RSS over the tree at one moment (shared pages counted in each process: an upper
-    bound, and the figure issue 16 sets its target on); `peak_pss` the largest sum of PSS
-    (sampled every `pss_every` samples: smaps_rollup walks page tables); `roles` the RSS of
-    the main process, the forkserver and the workers at the RSS peak, and `most_workers` the
-    most parse workers alive at once."""
-
-    def __init__(self, every: float = 0.05, pss_every: int = 5) -> None:
-        self.every = every
-        self.pss_every = pss_every
-        self.peak = 0
-        self.peak_pss = 0
-        self.roles: dict[str, int] = {}
-        self.most_workers = 0
-        self.main_peak = 0
-        self._samples = 0
-        self._start: dict[int, float] = {}
-        self._last: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-meter")
-        # This process's CPU by thread (its name, "_N" suffixes dropped), first and last
-        # reading: where the main process spends it, and the meter's own share of it.
-        self._threads: dict[int, tuple[str, float, float]] = {}
-
-    def _sample(self, initial: bool = False) -> None:
-        total, pss, roles, workers = 0, 0, {"main": 0, "forkserver": 0, "workers": 0}, 0
-        with_pss = self._samples % self.pss_every == 0
-        self._samples += 1
-        for pid in [os.getpid(), *_descendants(os.getpid())]:
-            if pid in NOT_OURS or (reading := _cpu_and_rss(pid)) is None:
-                continue
-            cpu, rss = reading
-            self._start.setdefault(pid, cpu if initial else 0.0)
-            self._last[pid] = cpu
-            total += rss
-            role = _role(pid)
-            roles["workers" if role == "worker" else role] += rss
-            workers += role == "worker"
-            if with_pss:
-                pss += _pss(pid) or 0
-        if total > self.peak:
-            self.peak, self.roles = total, roles
-        self.peak_pss = max(self.peak_pss, pss)
-        self.most_workers = max(self.most_workers, workers)
-        self.main_peak = max(self.main_peak, roles["main"])
-        # Every thread's /proc stat on every sample cost the measured process 16 ms of CPU
-        # per feed (its wall time too): threads live for the whole poll, so read them as
-        # seldom as PSS.
-        if with_pss or initial:
-            self._sample_threads(initial)
-
-    def _sample_threads(self, initial: bool) -> None:
-        names = {t.native_id: t.name for t in threading.enumerate()}
-        for tid, name in names.items():
-            if tid is None or (cpu := _thread_cpu(tid)) is None:
-                continue
-            first = self._threads.get(tid, (name, cpu if initial else 0.0, 0.0))[1]
-            self._threads[tid] = (re.sub(r"(_\d+|-\d+)$", "", name), first, cpu)
-
-    def by_thread(self) -> dict[str, float]:
-        """CPU seconds of this process per kind of thread (a thread's last moments between
-        two samples are lost)."""
-        out: dict[str, float] = {}
-        for name, first, last in self._threads.values():
-            out[name] = out.get(name, 0.0) + last - first
-        return dict(sorted(out.items(), key=lambda item: -item[1]))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self._sample()
-
-    def __enter__(self) -> TreeMeter:
-        self._sample(initial=True)  # processes alive now count from here, later ones whole
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-        self._sample_threads(False)  # the last readings, whichever sample that was
-
-    @property
-    def own_cpu(self) -> float:
-        """The meter's own thread: not monitor's, so left out of the figures below."""
-        return self.by_thread().get("bench-meter", 0.0)
-
-    @property
-    def cpu(self) -> float:
-        return sum(self._last[pid] - self._start[pid] for pid in self._last) - self.own_cpu
-
-    @property
-    def main_cpu(self) -> float:
-        """This process alone: the event loop, the database writer thread, scoring."""
-        pid = os.getpid()
-        return self._last.get(pid, 0.0) - self._start.get(pid, 0.0) - self.own_cpu
+def meter() -> TreeMeter:
+    """The meter runs in a process of its own (bench/tree_meter.py), so the measured process
+    pays nothing for it; `meter_cpu` says what it cost the machine."""
+    return TreeMeter(os.getpid(), NOT_OURS)
 
 
 def naive(urls: list[str]) -> tuple[float, float, int]:
-    with TreeMeter() as meter:
+    with meter() as tree:
         wall = time.perf_counter()
         for url in urls:
             feedparser.parse(url)
         elapsed = time.perf_counter() - wall
-    return len(urls) / elapsed, meter.cpu / len(urls), meter.peak
+    return len(urls) / elapsed, tree.cpu / len(urls), tree.peak
 
 
 def ours(settings: Any, engine: Any, count: int) -> dict[str, Any]:
-    with TreeMeter() as meter:
+    with meter() as tree:
         wall = time.perf_counter()
         summary = asyncio.run(_poll(settings, engine, True, show_progress=False))
         elapsed = time.perf_counter() - wall  # pool start-up and shutdown included: honest
@@ -263,14 +115,15 @@ def ours(settings: Any, engine: Any, count: int) -> dict[str, Any]:
     assert summary.failed == 0, [f for f in summary.feeds if f.error][:3]
     return {
         "rate": count / elapsed,
-        "cpu": meter.cpu / count,
-        "main_cpu": meter.main_cpu / count,
-        "threads": {name: cpu / count for name, cpu in meter.by_thread().items()},
-        "peak": meter.peak,
-        "peak_pss": meter.peak_pss,
-        "roles": meter.roles,
-        "most_workers": meter.most_workers,
-        "main_peak": meter.main_peak,
+        "cpu": tree.cpu / count,
+        "main_cpu": tree.main_cpu / count,
+        "threads": {name: cpu / count for name, cpu in tree.threads.items()},
+        "meter_cpu": tree.meter_cpu / count,
+        "peak": tree.peak,
+        "peak_pss": tree.peak_pss,
+        "roles": tree.roles,
+        "most_workers": tree.most_workers,
+        "main_peak": tree.main_peak,
         # What the main process still holds once the poll is over (its own heap: caches,
         # what the summary keeps, the allocator's free lists it did not give back).
         "main_after": _cpu_and_rss(os.getpid())[1],  # type: ignore[index]
@@ -320,9 +173,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     server.start()
     urls = queue.get(timeout=120)
-    NOT_OURS.update([server.pid or 0, *_descendants(server.pid or 0)])
+    NOT_OURS.update([server.pid or 0, *descendants(server.pid or 0)])
     NOT_OURS.update(p.pid for p in multiprocessing.active_children() if p.pid)
-    NOT_OURS.update(_descendants(os.getpid()))  # the resource tracker, spawned with the queue
+    NOT_OURS.update(descendants(os.getpid()))  # the resource tracker, spawned with the queue
     result: dict[str, Any] = {"polling": polling, "feeds": args.feeds}
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(tmp, urls, polling)
@@ -374,6 +227,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
     print(
         "  first poll, by thread (ms/feed): "
         + ", ".join(f"{name} {cpu * 1000:.1f}" for name, cpu in first["threads"].items() if cpu)
+        + f"; the meter's own process (not counted) {first['meter_cpu'] * 1000:.1f}"
     )
     size, tables = r["db"]
     print(
@@ -464,6 +318,7 @@ def main() -> None:
     parser.add_argument("--first-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    name_os_threads()  # before any thread starts, so the meter can tell the writer apart
     if args.growth:
         growth(args)
         return

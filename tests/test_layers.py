@@ -52,7 +52,7 @@ ADAPTER_LIBRARIES: dict[str, frozenset[str]] = {
     "monitor.adapters.channels": frozenset({"httpx", "apprise", "standardwebhooks"}),
     "monitor.adapters.render": frozenset({"jinja2", "markupsafe"}),
     "monitor.adapters.files": frozenset({"trafilatura", "lxml"}),
-    "monitor.adapters.embed": frozenset({"numpy", "wordllama"}),
+    "monitor.adapters.embed": frozenset({"numpy", "threadpoolctl", "wordllama"}),
 }
 # Adapters that build on another adapter, and why.
 ADAPTER_USES: dict[str, frozenset[str]] = {

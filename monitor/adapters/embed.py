@@ -56,6 +56,7 @@ of the watchlists in force and builds it again only when they change (a reload).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import Counter
@@ -66,6 +67,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from monitor.adapters.files.examples import ExampleDocuments, example_documents
 from monitor.core.semantic import (
@@ -259,6 +261,16 @@ def fit_model(documents: Mapping[str, ExampleDocuments]) -> TfidfModel:
     return TfidfModel.fit(texts)
 
 
+@functools.cache
+def _one_blas_thread() -> None:
+    """Every product against the examples is small (a feed's articles by a few dozen example
+    texts), and comes before any, so the process's BLAS gets one thread from here on. A
+    second thread gained nothing, and OpenBLAS's idle threads spin between calls: on the
+    first poll of bench/ingest.py that was 8 ms of CPU per feed in the writer's process, and
+    a core taken from the parse workers (39.9 feeds/s with one thread, 22.6 with two)."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def example_sets(
     model: Embedder, documents: Mapping[str, ExampleDocuments]
 ) -> dict[str, ExampleSet]:
@@ -271,6 +283,7 @@ def _embedded(
 ) -> tuple[dict[str, ExampleSet], Vectors, dict[str, tuple[list[int], list[int]]]]:
     """The example sets, every distinct example text embedded once (one row each), and where
     each watchlist's examples and counter-examples are among those rows."""
+    _one_blas_thread()
     rows: dict[str, int] = {}
     for docs in documents.values():
         for _, text in (*docs.examples, *docs.counter_examples):

@@ -230,11 +230,19 @@ def _exact(
 ) -> dict[str, dict[int, datetime]]:
     found: dict[str, dict[int, datetime]] = defaultdict(dict)
     for chunk in chunks(values):
+        # Distinct (value, story) pairs from the covering index first, then their stories:
+        # a value carried by many articles (a wire story in a hundred feeds) joined every
+        # one of them to its story and grouped them again, 4-5 times the CPU of this.
+        pairs = (
+            select(column.label("value"), articles.c.story_id)
+            .where(column.in_(chunk))
+            .distinct()
+            .subquery("pairs")
+        )
         rows = conn.execute(
-            select(column.label("value"), stories.c.id, stories.c.last_seen_at)
-            .join_from(articles, stories, articles.c.story_id == stories.c.id)
-            .where(column.in_(chunk), stories.c.last_seen_at >= since)
-            .group_by(column, stories.c.id, stories.c.last_seen_at)
+            select(pairs.c.value, stories.c.id, stories.c.last_seen_at)
+            .join_from(pairs, stories, pairs.c.story_id == stories.c.id)
+            .where(stories.c.last_seen_at >= since)
         )
         for row in rows:
             found[row.value][int(row.id)] = row.last_seen_at
