@@ -199,9 +199,9 @@ async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # A worker's heap only grows with the largest feed it has parsed, so the pool is replaced
-# after this many parses (fresh workers fork from the forkserver, the parser already
-# imported: milliseconds). Not ProcessPoolExecutor(max_tasks_per_child=...): on Python 3.11
-# a worker leaving that way can hang the pool (cpython#115634).
+# after this many parses, the old workers gone before new ones fork from the forkserver (the
+# parser already imported: milliseconds). See flows/parse_pool.py for why not
+# max_tasks_per_child.
 PARSE_TASKS_PER_POOL = 1000
 
 
@@ -233,6 +233,8 @@ async def poller(
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
             recycle_parse_after=PARSE_TASKS_PER_POOL if settings.polling.parse_processes else None,
+            # Two jobs per worker: one parsing, one ready in its pipe when it finishes.
+            parse_in_flight=2 * max(1, settings.polling.parse_processes),
             match_articles=match_articles,
             max_entries=settings.polling.max_entries,
             backlog_feeds=settings.polling.backlog,

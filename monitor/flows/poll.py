@@ -23,7 +23,6 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -42,6 +41,8 @@ from monitor.core.states import DigestKind, FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
 from monitor.flows.backlog import Backlog
 from monitor.flows.outbox import DeliveryOutcome, Outbox
+from monitor.flows.parse_pool import PARSER_CRASHED as PARSER_CRASHED  # the summary's word
+from monitor.flows.parse_pool import ParsePool
 from monitor.flows.workers import dead_local_owners, worker_id
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 _STATE_BATCH = 100  # feed-state rows written per transaction for 304s
-PARSER_CRASHED = "the parser process crashed on this feed"
 
 
 class FetchesFeeds(Protocol):
@@ -201,6 +201,7 @@ class Poller:
         match_articles: MatchesArticles | None = None,
         max_entries: int | None = None,
         recycle_parse_after: int | None = None,
+        parse_in_flight: int = 4,
         backlog_feeds: int = 400,
         backlog_bytes: int = 64_000_000,
         claim_batch: int | None = None,
@@ -213,10 +214,17 @@ class Poller:
         self.default_interval = default_interval
         self.lease = lease
         self.clock = clock
-        self.parse_executor = parse_executor
-        self.renew_parse_executor = renew_parse_executor
-        self.recycle_parse_after = recycle_parse_after
-        self._parses = 0
+        # None: parse on the event loop's thread (tests).
+        self._parse_pool = (
+            ParsePool(
+                parse_executor,
+                renew=renew_parse_executor,
+                in_flight=parse_in_flight,
+                recycle_after=recycle_parse_after,
+            )
+            if parse_executor is not None
+            else None
+        )
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
         self.owner = owner or worker_id()
@@ -244,8 +252,8 @@ class Poller:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
-        if self.parse_executor is not None:
-            self.parse_executor.shutdown(wait=True, cancel_futures=True)
+        if self._parse_pool is not None:
+            self._parse_pool.close()
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
@@ -481,7 +489,7 @@ class Poller:
 
     async def _parse(self, body: bytes, result: FetchResult) -> ParsedFeed:
         fetched_at = self.clock()
-        if self.parse_executor is None:
+        if self._parse_pool is None:
             return parse_feed(
                 body,
                 url=result.url,
@@ -489,35 +497,8 @@ class Poller:
                 fetched_at=fetched_at,
                 max_entries=self.max_entries,
             )
-        call = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
-        self._recycle_parse_executor()
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.parse_executor, call)
-        except BrokenProcessPool:
-            # A parser process died (out of memory on a hostile feed, a crash in C code).
-            # Every parse in flight fails with it; start a new pool and try this feed once
-            # more, so one bad feed costs itself and not the whole cycle.
-            self._renew_parse_executor()
-            try:
-                return await loop.run_in_executor(self.parse_executor, call)
-            except BrokenProcessPool:
-                self._renew_parse_executor()
-                raise ParseError(PARSER_CRASHED) from None
-
-    def _recycle_parse_executor(self) -> None:
-        """After `recycle_parse_after` parses, new jobs go to a new pool; the old one
-        finishes what it was given and its workers exit, their grown heaps with them."""
-        self._parses += 1
-        if self.recycle_parse_after is None or self.renew_parse_executor is None:
-            return
-        if self._parses % self.recycle_parse_after == 0 and self.parse_executor is not None:
-            old, self.parse_executor = self.parse_executor, self.renew_parse_executor()
-            old.shutdown(wait=False)
-
-    def _renew_parse_executor(self) -> None:
-        if self.renew_parse_executor is not None and getattr(self.parse_executor, "_broken", False):
-            self.parse_executor = self.renew_parse_executor()
+        job = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
+        return await self._parse_pool.run(job)
 
     async def _record_unchanged(
         self, feed: FeedRow, result: FetchResult, outcome: FeedOutcome
