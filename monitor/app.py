@@ -115,12 +115,12 @@ def upgrade(settings: Settings) -> tuple[str | None, str | None, str]:
 def new_parse_executor(settings: Settings) -> Executor:
     """Processes for parsing (the CPU-bound stage), started with forkserver: forking a process
     that already runs threads (the DB writer, the HTTP transport) can deadlock."""
-    from monitor.adapters.feed_parse import start_parse_worker
+    from monitor.adapters.feed_parse import ParseProcessContext, start_parse_worker
 
     workers = settings.polling.parse_processes
     if workers == 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
-    context = multiprocessing.get_context("forkserver")
+    context = ParseProcessContext()
     # What a worker needs and nothing more (see feed_parse.py): imported once, shared.
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
     _start_forkserver()

@@ -7,6 +7,8 @@ import asyncio
 import itertools
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -74,11 +76,13 @@ def test_a_worn_pool_is_gone_before_the_next_takes_a_job_and_no_job_is_lost() ->
 
 
 def _worker_pids(parent: int) -> list[int]:
-    return [
-        int(pid)
-        for task in Path(f"/proc/{parent}/task").glob("*")
-        for pid in (task / "children").read_text().split()
-    ]
+    pids = []
+    for task in Path(f"/proc/{parent}/task").glob("*"):
+        try:
+            pids += [int(pid) for pid in (task / "children").read_text().split()]
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return pids
 
 
 def _pid_after_a_pause() -> int:
@@ -127,3 +131,42 @@ def test_a_pool_used_under_a_new_event_loop_still_runs_jobs() -> None:
     second = asyncio.run(pool.run(lambda: next(counter)))
     pool.close()
     assert (first, second) == (0, 1)
+
+
+_MAIN_SCRIPT = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+with open(sys.argv[1], "a") as runs:  # once per process that runs this script
+    runs.write("ran\\n")
+
+from monitor.adapters.feed_parse import ParseJob
+from monitor.app import new_parse_executor
+from monitor.config import parse_settings
+
+if __name__ == "__main__":
+    settings = parse_settings({"polling": {"parse_processes": 2}}, Path(sys.argv[2]))
+    pool = new_parse_executor(settings)
+    body = b'<rss version="2.0"><channel><title>T</title><item><title>One</title></item></channel></rss>'
+    jobs = [ParseJob(body, "https://x.example/feed", {}, datetime.now(UTC)) for _ in range(4)]
+    print([pool.submit(job).result().entries[0].title for job in jobs])
+    pool.shutdown()
+"""
+
+
+def test_parse_workers_do_not_run_the_parents_main_script(tmp_path: Path) -> None:
+    """The `monitor` console script imports the whole CLI; a worker that ran it again cost
+    61 MB of private memory before parsing anything."""
+    script, runs = tmp_path / "main_script.py", tmp_path / "runs.txt"
+    script.write_text(_MAIN_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs), str(tmp_path / "config.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['One', 'One', 'One', 'One']"
+    assert runs.read_text() == "ran\n"  # the parent only
