@@ -39,7 +39,7 @@ from monitor.core.polling import PollDecision, decide_next_poll
 from monitor.core.redact import scrub, url_secrets
 from monitor.core.states import DigestKind, FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
-from monitor.flows.backlog import Backlog
+from monitor.flows.backlog import Backlog, Held, parsed_bytes
 from monitor.flows.outbox import DeliveryOutcome, Outbox
 from monitor.flows.parse_pool import PARSER_CRASHED as PARSER_CRASHED  # the summary's word
 from monitor.flows.parse_pool import ParsePool
@@ -52,6 +52,7 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 _STATE_BATCH = 100  # feed-state rows written per transaction for 304s
+_GROUP_FEEDS = 32  # feeds committed together at most (SQLite; one on PostgreSQL)
 
 
 class FetchesFeeds(Protocol):
@@ -204,6 +205,7 @@ class Poller:
         parse_in_flight: int = 4,
         backlog_feeds: int = 400,
         backlog_bytes: int = 64_000_000,
+        backlog_parsed: int = 2 * _GROUP_FEEDS,
         claim_batch: int | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
@@ -231,6 +233,8 @@ class Poller:
         self.max_entries = max_entries
         self.backlog_feeds = backlog_feeds
         self.backlog_bytes = backlog_bytes
+        # Parsed (or being parsed) and not yet stored: two of the writer's transactions.
+        self.backlog_parsed = backlog_parsed
         # Due feeds claimed at once (None: all of them). A worker that leased every due feed
         # would leave none to the other workers until it had fetched them all; claiming a
         # batch and more as it finishes keeps the rest free for whichever worker is idle.
@@ -326,7 +330,7 @@ class Poller:
         if on_claimed:
             on_claimed(len(claimed))
         summary = PollSummary()
-        self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
+        self._backlog = self._new_backlog()
         self._to_store.clear()
         tasks: list[asyncio.Task[FeedReport]] = []
         finished: asyncio.Queue[asyncio.Task[FeedReport]] = asyncio.Queue()
@@ -421,8 +425,11 @@ class Poller:
 
     def _current_backlog(self) -> Backlog:
         if self._backlog is None:  # a feed polled outside poll_once (tests)
-            self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
+            self._backlog = self._new_backlog()
         return self._backlog
+
+    def _new_backlog(self) -> Backlog:
+        return Backlog(self.backlog_feeds, self.backlog_bytes, self.backlog_parsed)
 
     async def _keep_lease(self, feed: FeedRow) -> None:
         """Extend the feed's lease while it is still being worked on (a slow body, a long
@@ -468,14 +475,19 @@ class Poller:
         if not 200 <= result.status < 300:
             return await self._db(self._apply_failure, feed, None, result)
         body = result.body or b""
-        async with self._current_backlog().body(len(body)):
-            return await self._parse_and_store(feed, result, body)
+        backlog = self._current_backlog()
+        async with backlog.body(len(body)) as held:
+            body_hash = _body_hash(body)
+            if body_hash == feed.body_hash:
+                # The server ignored our conditional GET but sent the same bytes: nothing to
+                # parse.
+                return await self._record_unchanged(feed, result, FeedOutcome.UNCHANGED)
+            async with backlog.parsing():
+                return await self._parse_and_store(feed, result, body, body_hash, held)
 
-    async def _parse_and_store(self, feed: FeedRow, result: FetchResult, body: bytes) -> FeedReport:
-        body_hash = _body_hash(body)
-        if body_hash == feed.body_hash:
-            # The server ignored our conditional GET but sent the same bytes: nothing to parse.
-            return await self._record_unchanged(feed, result, FeedOutcome.UNCHANGED)
+    async def _parse_and_store(
+        self, feed: FeedRow, result: FetchResult, body: bytes, body_hash: str, held: Held
+    ) -> FeedReport:
         try:
             parsed = await self._parse(body, result)
         except ParseError as exc:
@@ -483,6 +495,7 @@ class Poller:
             report = await self._db(self._apply_failure, feed, str(exc), result)
             report.parsed = False
             return report
+        held.add(parsed_bytes(parsed))
         report = await self._store(_Fetched(feed, result, parsed, body_hash))
         report.parsed = True
         return report
@@ -740,7 +753,6 @@ class Poller:
         )
 
 
-_GROUP_FEEDS = 32  # feeds committed together at most
 _GROUP_ENTRIES = 1000  # parsed entries committed together at most (one feed may exceed it)
 
 
