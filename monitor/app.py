@@ -115,12 +115,12 @@ def upgrade(settings: Settings) -> tuple[str | None, str | None, str]:
 def new_parse_executor(settings: Settings) -> Executor:
     """Processes for parsing (the CPU-bound stage), started with forkserver: forking a process
     that already runs threads (the DB writer, the HTTP transport) can deadlock."""
-    from monitor.adapters.feed_parse import start_parse_worker
+    from monitor.adapters.feed_parse import ParseProcessContext, start_parse_worker
 
     workers = settings.polling.parse_processes
     if workers == 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
-    context = multiprocessing.get_context("forkserver")
+    context = ParseProcessContext()
     # What a worker needs and nothing more (see feed_parse.py): imported once, shared.
     context.set_forkserver_preload(["monitor.adapters.feed_parse"])
     _start_forkserver()
@@ -199,9 +199,9 @@ async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # A worker's heap only grows with the largest feed it has parsed, so the pool is replaced
-# after this many parses (fresh workers fork from the forkserver, the parser already
-# imported: milliseconds). Not ProcessPoolExecutor(max_tasks_per_child=...): on Python 3.11
-# a worker leaving that way can hang the pool (cpython#115634).
+# after this many parses, the old workers gone before new ones fork from the forkserver (the
+# parser already imported: milliseconds). See flows/parse_pool.py for why not
+# max_tasks_per_child.
 PARSE_TASKS_PER_POOL = 1000
 
 
@@ -233,6 +233,8 @@ async def poller(
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
             recycle_parse_after=PARSE_TASKS_PER_POOL if settings.polling.parse_processes else None,
+            # Two jobs per worker: one parsing, one ready in its pipe when it finishes.
+            parse_in_flight=2 * max(1, settings.polling.parse_processes),
             match_articles=match_articles,
             max_entries=settings.polling.max_entries,
             backlog_feeds=settings.polling.backlog,

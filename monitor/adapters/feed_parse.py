@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import codecs
 import io
+import multiprocessing.context
 import os
 import re
 import select
 import signal
+import sys
 import threading
 import time
+import types
 import xml.sax
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from multiprocessing import popen_forkserver
 from typing import Any
 
 import feedparser
@@ -112,6 +116,45 @@ class ParseJob:
 # monitor.app, each worker would import the composition root and with it SQLAlchemy,
 # pydantic and the config (about 50 MB per worker, unshared). The forkserver preloads this
 # module, so its pages are shared by every worker.
+
+
+_MAIN_HIDDEN = threading.Lock()
+
+
+class _ParsePopen(popen_forkserver.Popen):
+    """Starts a parse worker that does not run the parent's `__main__` first.
+
+    multiprocessing has every child it starts import the parent's main script, so that
+    functions defined there unpickle. Ours is the `monitor` console script (or a benchmark),
+    which imports the CLI and with it SQLAlchemy, pydantic and the delivery stack: 61 MB of
+    private memory in each worker, more than the parser itself. The worker needs nothing
+    from it (its jobs and initializer live in adapters/feed_parse.py), so while the start
+    data is written, `__main__` is a bare module and the child is told of no main to run
+    (a thread reading `__main__` in that moment would see the bare module: none of ours
+    does)."""
+
+    def _launch(self, process_obj: Any) -> None:
+        with _MAIN_HIDDEN:
+            main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                super()._launch(process_obj)  # type: ignore[misc]  # typeshed omits it
+            finally:
+                sys.modules["__main__"] = main
+
+
+class _ParseProcess(multiprocessing.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _ParsePopen(process_obj)
+
+
+class ParseProcessContext(multiprocessing.context.ForkServerContext):
+    """The forkserver context the parse pool starts its workers with (see _ParsePopen). Its
+    classes live here, not in monitor.app: the worker unpickles its Process object, and
+    with it would import the composition root (SQLAlchemy, pydantic, the config)."""
+
+    Process = _ParseProcess
 
 
 def start_parse_worker(parent: int) -> None:

@@ -23,7 +23,6 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -40,8 +39,10 @@ from monitor.core.polling import PollDecision, decide_next_poll
 from monitor.core.redact import scrub, url_secrets
 from monitor.core.states import DigestKind, FeedOutcome
 from monitor.errors import DatabaseError, DatabaseUnavailable, FetchError, MonitorError, ParseError
-from monitor.flows.backlog import Backlog
+from monitor.flows.backlog import Backlog, Held, parsed_bytes
 from monitor.flows.outbox import DeliveryOutcome, Outbox
+from monitor.flows.parse_pool import PARSER_CRASHED as PARSER_CRASHED  # the summary's word
+from monitor.flows.parse_pool import ParsePool
 from monitor.flows.workers import dead_local_owners, worker_id
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 _STATE_BATCH = 100  # feed-state rows written per transaction for 304s
-PARSER_CRASHED = "the parser process crashed on this feed"
+_GROUP_FEEDS = 32  # feeds committed together at most (SQLite; one on PostgreSQL)
 
 
 class FetchesFeeds(Protocol):
@@ -201,8 +202,10 @@ class Poller:
         match_articles: MatchesArticles | None = None,
         max_entries: int | None = None,
         recycle_parse_after: int | None = None,
+        parse_in_flight: int = 4,
         backlog_feeds: int = 400,
         backlog_bytes: int = 64_000_000,
+        backlog_parsed: int = 2 * _GROUP_FEEDS,
         claim_batch: int | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
@@ -213,16 +216,25 @@ class Poller:
         self.default_interval = default_interval
         self.lease = lease
         self.clock = clock
-        self.parse_executor = parse_executor
-        self.renew_parse_executor = renew_parse_executor
-        self.recycle_parse_after = recycle_parse_after
-        self._parses = 0
+        # None: parse on the event loop's thread (tests).
+        self._parse_pool = (
+            ParsePool(
+                parse_executor,
+                renew=renew_parse_executor,
+                in_flight=parse_in_flight,
+                recycle_after=recycle_parse_after,
+            )
+            if parse_executor is not None
+            else None
+        )
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
         self.owner = owner or worker_id()
         self.max_entries = max_entries
         self.backlog_feeds = backlog_feeds
         self.backlog_bytes = backlog_bytes
+        # Parsed (or being parsed) and not yet stored: two of the writer's transactions.
+        self.backlog_parsed = backlog_parsed
         # Due feeds claimed at once (None: all of them). A worker that leased every due feed
         # would leave none to the other workers until it had fetched them all; claiming a
         # batch and more as it finishes keeps the rest free for whichever worker is idle.
@@ -244,8 +256,8 @@ class Poller:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
-        if self.parse_executor is not None:
-            self.parse_executor.shutdown(wait=True, cancel_futures=True)
+        if self._parse_pool is not None:
+            self._parse_pool.close()
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
@@ -318,7 +330,7 @@ class Poller:
         if on_claimed:
             on_claimed(len(claimed))
         summary = PollSummary()
-        self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
+        self._backlog = self._new_backlog()
         self._to_store.clear()
         tasks: list[asyncio.Task[FeedReport]] = []
         finished: asyncio.Queue[asyncio.Task[FeedReport]] = asyncio.Queue()
@@ -413,8 +425,11 @@ class Poller:
 
     def _current_backlog(self) -> Backlog:
         if self._backlog is None:  # a feed polled outside poll_once (tests)
-            self._backlog = Backlog(self.backlog_feeds, self.backlog_bytes)
+            self._backlog = self._new_backlog()
         return self._backlog
+
+    def _new_backlog(self) -> Backlog:
+        return Backlog(self.backlog_feeds, self.backlog_bytes, self.backlog_parsed)
 
     async def _keep_lease(self, feed: FeedRow) -> None:
         """Extend the feed's lease while it is still being worked on (a slow body, a long
@@ -460,14 +475,19 @@ class Poller:
         if not 200 <= result.status < 300:
             return await self._db(self._apply_failure, feed, None, result)
         body = result.body or b""
-        async with self._current_backlog().body(len(body)):
-            return await self._parse_and_store(feed, result, body)
+        backlog = self._current_backlog()
+        async with backlog.body(len(body)) as held:
+            body_hash = _body_hash(body)
+            if body_hash == feed.body_hash:
+                # The server ignored our conditional GET but sent the same bytes: nothing to
+                # parse.
+                return await self._record_unchanged(feed, result, FeedOutcome.UNCHANGED)
+            async with backlog.parsing():
+                return await self._parse_and_store(feed, result, body, body_hash, held)
 
-    async def _parse_and_store(self, feed: FeedRow, result: FetchResult, body: bytes) -> FeedReport:
-        body_hash = _body_hash(body)
-        if body_hash == feed.body_hash:
-            # The server ignored our conditional GET but sent the same bytes: nothing to parse.
-            return await self._record_unchanged(feed, result, FeedOutcome.UNCHANGED)
+    async def _parse_and_store(
+        self, feed: FeedRow, result: FetchResult, body: bytes, body_hash: str, held: Held
+    ) -> FeedReport:
         try:
             parsed = await self._parse(body, result)
         except ParseError as exc:
@@ -475,13 +495,14 @@ class Poller:
             report = await self._db(self._apply_failure, feed, str(exc), result)
             report.parsed = False
             return report
+        held.add(parsed_bytes(parsed))
         report = await self._store(_Fetched(feed, result, parsed, body_hash))
         report.parsed = True
         return report
 
     async def _parse(self, body: bytes, result: FetchResult) -> ParsedFeed:
         fetched_at = self.clock()
-        if self.parse_executor is None:
+        if self._parse_pool is None:
             return parse_feed(
                 body,
                 url=result.url,
@@ -489,35 +510,8 @@ class Poller:
                 fetched_at=fetched_at,
                 max_entries=self.max_entries,
             )
-        call = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
-        self._recycle_parse_executor()
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.parse_executor, call)
-        except BrokenProcessPool:
-            # A parser process died (out of memory on a hostile feed, a crash in C code).
-            # Every parse in flight fails with it; start a new pool and try this feed once
-            # more, so one bad feed costs itself and not the whole cycle.
-            self._renew_parse_executor()
-            try:
-                return await loop.run_in_executor(self.parse_executor, call)
-            except BrokenProcessPool:
-                self._renew_parse_executor()
-                raise ParseError(PARSER_CRASHED) from None
-
-    def _recycle_parse_executor(self) -> None:
-        """After `recycle_parse_after` parses, new jobs go to a new pool; the old one
-        finishes what it was given and its workers exit, their grown heaps with them."""
-        self._parses += 1
-        if self.recycle_parse_after is None or self.renew_parse_executor is None:
-            return
-        if self._parses % self.recycle_parse_after == 0 and self.parse_executor is not None:
-            old, self.parse_executor = self.parse_executor, self.renew_parse_executor()
-            old.shutdown(wait=False)
-
-    def _renew_parse_executor(self) -> None:
-        if self.renew_parse_executor is not None and getattr(self.parse_executor, "_broken", False):
-            self.parse_executor = self.renew_parse_executor()
+        job = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
+        return await self._parse_pool.run(job)
 
     async def _record_unchanged(
         self, feed: FeedRow, result: FetchResult, outcome: FeedOutcome
@@ -759,7 +753,6 @@ class Poller:
         )
 
 
-_GROUP_FEEDS = 32  # feeds committed together at most
 _GROUP_ENTRIES = 1000  # parsed entries committed together at most (one feed may exceed it)
 
 
