@@ -378,3 +378,34 @@ def test_two_workers_with_copies_at_once_make_one_story(request: pytest.FixtureR
 def _assign_in_own_transaction(engine: Engine, article: NewArticle) -> None:
     with engine.begin() as conn:
         assign(conn, article)
+
+
+def test_a_recurring_headline_a_day_later_is_a_story_of_its_own(story_engine: Engine) -> None:
+    """The daily "Business Highlights": the same headline, no text, the same content hash;
+    the next day's is the next edition. The same headline hours later, or the same page a
+    day later, is the same report."""
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        day = NOW - timedelta(hours=60)
+        [monday] = assign(conn, articles.add("Business Highlights", "", content_hash="bh",
+                                             published_at=day))  # fmt: skip
+        hours_later = articles.add("Business Highlights", "", feed="japan-today",
+                                   content_hash="bh", published_at=day + timedelta(hours=4))  # fmt: skip
+        tuesday = articles.add("Business Highlights", "", feed="japan-today", content_hash="bh",
+                               published_at=day + timedelta(hours=30))  # fmt: skip
+        copy, new = assign(conn, hours_later, tuesday)
+        assert copy == monday and new != monday
+        # Its own copy an hour later joins the new edition, in the same batch or the next.
+        assert assign(conn, articles.add("Business Highlights", "", content_hash="bh",
+                                         published_at=day + timedelta(hours=31))) == [new]  # fmt: skip
+        # A report with a text is left to its text (here: the same content hash, a join).
+        texted = articles.add("Business Highlights", "Stocks rose; oil fell.", content_hash="bh",
+                              published_at=day + timedelta(hours=55))  # fmt: skip
+        assert assign(conn, texted) == [new]
+        # The same page is the same report, re-dated or not.
+        page = articles.add("Weekly roundup", "", url="https://example.org/r", content_hash="r1",
+                            published_at=day)  # fmt: skip
+        [paged] = assign(conn, page)
+        again = articles.add("Weekly roundup", "", url="https://example.org/r", content_hash="r2",
+                             published_at=day + timedelta(hours=40))  # fmt: skip
+        assert assign(conn, again) == [paged]

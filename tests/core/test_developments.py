@@ -518,3 +518,17 @@ def test_the_grouping_guard_loses_no_labelled_copy() -> None:
     copies = [p for p in [*PAIRS, *load("story_pairs.jsonl")] if p["label"] == "copy"]
     assert len(copies) > 500
     assert [p["id"] for p in copies if dv.kept_apart(p["b"]["title"], p["a"]["title"])] == []
+
+
+@given(
+    gaps=st.lists(st.integers(min_value=-96, max_value=96), min_size=1, max_size=6),
+    text=st.sampled_from(["", "  ", "Stocks rose."]),
+)
+def test_only_a_bare_headline_a_day_from_every_report_is_a_next_edition(
+    gaps: list[int], text: str
+) -> None:
+    at = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    reports = [at + timedelta(hours=g) for g in gaps]
+    expected = not text.strip() and all(abs(g) > 24 for g in gaps)
+    assert dv.next_edition(text, at, reports) is expected
+    assert dv.next_edition("", at, []) is False  # nothing to be an edition of

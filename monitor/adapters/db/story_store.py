@@ -63,7 +63,7 @@ from monitor.adapters.db.dialect import insert_plain_rows, update_plain_rows
 from monitor.adapters.db.schema import articles, feeds, stories, story_bands
 from monitor.adapters.db.transactions import chunks
 from monitor.core import dedup
-from monitor.core.developments import kept_apart
+from monitor.core.developments import kept_apart, next_edition
 
 MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agree on many bands
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
@@ -148,6 +148,10 @@ class _Lookup:
     batch_candidates: dict[int, _Candidate] = field(default_factory=dict)
     # story id (negative: new in the batch) -> its title, for the templated-opposites guard
     titles: dict[int, str] = field(default_factory=dict)
+    # story id -> its stored reports' publication times, for the next-edition guard (read
+    # only for headline-only articles), and the batch's, added as they are assigned
+    published: dict[int, list[datetime]] = field(default_factory=dict)
+    batch_published: dict[int, list[datetime]] = field(default_factory=dict)
 
 
 def assign_story(
@@ -215,7 +219,7 @@ def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Look
     lookup.by_hash = _exact(conn, articles.c.content_hash, hashes, since)
     # An article with an exact signal in the database never reaches the band index; the
     # others might (an earlier article of the batch may still give them an exact one).
-    similar = [k for k in keyed if _exact_story(lookup, k.article) is None]
+    similar = [k for k in keyed if _exact_story(lookup, k.article)[0] is None]
     values = list(dict.fromkeys(value for k in similar for value in k.bands))
     lookup.band_rows = _band_rows(conn, values, since)
     # The signatures the database-only ranking asks for; the batch's own articles can only
@@ -315,14 +319,42 @@ def _fetch_signatures(conn: Connection, lookup: _Lookup, article_ids: Iterable[i
 
 
 def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
-    story = _exact_story(lookup, item.article)
+    story, by_url = _exact_story(lookup, item.article)
     if story is None:
         story = _similar_story(conn, lookup, item)
         # Issue 9: a near-copy whose headline flips the story's event (closes / reopens) is
         # a different event; the rule and its measurement are core.developments.kept_apart's.
         if story is not None and kept_apart(item.article.title, _story_title(conn, lookup, story)):
             story = None
+    article = item.article
+    # The same page (canonical URL) is the same report however late; the same headline
+    # with nothing else may be tomorrow's edition of it (core.developments.next_edition).
+    if (
+        story is not None
+        and not by_url
+        and not article.text.strip()
+        and next_edition(article.text, article.published_at, _story_published(conn, lookup, story))
+    ):
+        story = None
     return story
+
+
+# The newest reports of a story the next-edition guard compares with.
+_EDITION_REPORTS = 20
+
+
+def _story_published(conn: Connection, lookup: _Lookup, story: int) -> list[datetime]:
+    if story < 0:
+        return lookup.batch_published.get(story, [])
+    if story not in lookup.published:
+        rows = conn.execute(
+            select(articles.c.published_at)
+            .where(articles.c.story_id == story)
+            .order_by(articles.c.id.desc())
+            .limit(_EDITION_REPORTS)
+        ).scalars()
+        lookup.published[story] = [r for r in rows if r is not None]
+    return [*lookup.published[story], *lookup.batch_published.get(story, ())]
 
 
 def _story_title(conn: Connection, lookup: _Lookup, story: int) -> str:
@@ -333,11 +365,12 @@ def _story_title(conn: Connection, lookup: _Lookup, story: int) -> str:
     return lookup.titles[story]
 
 
-def _exact_story(lookup: _Lookup, article: NewArticle) -> int | None:
-    signals = [(lookup.batch_hashes, lookup.by_hash, article.content_hash)]
+def _exact_story(lookup: _Lookup, article: NewArticle) -> tuple[int | None, bool]:
+    """The story an exact signal joins, and whether the signal was the canonical URL."""
+    signals = [(lookup.batch_hashes, lookup.by_hash, article.content_hash, False)]
     if article.canonical_url:
-        signals.insert(0, (lookup.batch_urls, lookup.by_url, article.canonical_url))
-    for batch, stored, value in signals:
+        signals.insert(0, (lookup.batch_urls, lookup.by_url, article.canonical_url, True))
+    for batch, stored, value, is_url in signals:
         # The story seen last of those carrying the value; the batch's are seen just now.
         seen = {
             story: lookup.last_seen.get(story, at) for story, at in stored.get(value, {}).items()
@@ -345,8 +378,8 @@ def _exact_story(lookup: _Lookup, article: NewArticle) -> int | None:
         if value in batch:
             seen[batch[value]] = lookup.last_seen[batch[value]]
         if seen:
-            return max(seen, key=lambda story: (seen[story], story))
-    return None
+            return max(seen, key=lambda story: (seen[story], story)), is_url
+    return None, False
 
 
 def _ranked(lookup: _Lookup, item: _Keyed, *, batch: bool = True) -> list[int]:
@@ -400,6 +433,7 @@ def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime) -> None:
     """What the batch's later articles see of this one: as if its rows were written."""
     article = item.article
     lookup.last_seen[story] = max(now, lookup.last_seen.get(story, now))
+    lookup.batch_published.setdefault(story, []).append(article.published_at)
     if story < 0:  # new in the batch: titled by its first article, as _apply will store it
         lookup.titles.setdefault(story, article.title)
     if article.canonical_url:
