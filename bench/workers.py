@@ -58,9 +58,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # ingest puts tests/ on sys.path: loopback comes from there.
-from ingest import REPO, _cpu_and_rss, _descendants, real_news_bodies
+from ingest import REPO, _cpu_and_rss, real_news_bodies
 from loopback import FeedServer, Route
 from sqlalchemy import Engine, create_engine, make_url, text
+from tree_meter import descendants as _descendants
 
 from monitor.adapters.db.story_store import STORY_LOCK_KEY
 
