@@ -44,15 +44,13 @@ sys.path.insert(0, str(REPO / "tests"))
 import feedparser  # noqa: E402
 from entries import real_news_feeds  # noqa: E402
 from loopback import FeedServer, Route  # noqa: E402
-from tree_meter import TreeMeter, descendants, name_os_threads  # noqa: E402
+from tree_meter import TreeMeter, cpu_and_rss, descendants, name_os_threads  # noqa: E402
 
 from monitor.app import open_database  # noqa: E402
 from monitor.cli.poll import _poll  # noqa: E402  # the command's own poll, not a look-alike
 from monitor.config import parse_settings  # noqa: E402
 
 CORPUS = Path(os.environ.get("MONITOR_CORPUS", REPO.parent / "shared" / "corpus"))
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def real_news_bodies() -> list[bytes]:
@@ -78,14 +76,6 @@ def serve(
             ]
         )
         stop.wait()
-
-
-def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK, int(fields[21]) * PAGE
 
 
 NOT_OURS: set[int] = set()  # the loopback server and the resource tracker: not monitor's
@@ -126,7 +116,7 @@ def ours(settings: Any, engine: Any, count: int) -> dict[str, Any]:
         "main_peak": tree.main_peak,
         # What the main process still holds once the poll is over (its own heap: caches,
         # what the summary keeps, the allocator's free lists it did not give back).
-        "main_after": _cpu_and_rss(os.getpid())[1],  # type: ignore[index]
+        "main_after": cpu_and_rss(os.getpid())[1],  # type: ignore[index]
         "new": summary.new_articles,
         "not_modified": summary.not_modified,
         "matches": summary.matches,
@@ -265,10 +255,15 @@ def capacity(r: dict[str, Any], feeds: int = 100_000, every: float = 900.0) -> N
     costs what a first-poll feed cost (its whole body parsed, all of its entries new: an upper
     bound), an unchanged one what a 304 cost. One worker's main process (event loop, writer
     thread, scoring) is one core at most, counted at 70% to leave room for peaks; its parse
-    processes and the rest are cores of their own."""
+    processes and the rest are cores of their own. CPU only: what several workers on
+    PostgreSQL share (story assignment's advisory lock) is measured by bench/workers.py, and
+    when most feeds change that lock, not the cores, is the limit (README Performance)."""
     first, second = r["first"], r["second"]
     rate = feeds / every
-    print(f"{feeds:,} feeds every {every / 60:.0f} min = {rate:.0f} feeds/s:")
+    print(
+        f"{feeds:,} feeds every {every / 60:.0f} min = {rate:.0f} feeds/s, CPU only "
+        "(the story lock several workers share: bench/workers.py):"
+    )
     for changed in (0.1, 0.3, 1.0):
         total = rate * (changed * first["cpu"] + (1 - changed) * second["cpu"])
         main = rate * (changed * first["main_cpu"] + (1 - changed) * second["main_cpu"])

@@ -123,6 +123,14 @@ def _stat(path: str) -> list[str] | None:
         return None
 
 
+def cpu_and_rss(pid: int) -> tuple[float, int] | None:
+    """CPU seconds (user + system) and resident bytes of one process, None once it is gone."""
+    fields = _stat(f"/proc/{pid}/stat")
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK, int(fields[21]) * PAGE
+
+
 def descendants(pid: int) -> list[int]:
     found = []
     try:

@@ -58,10 +58,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # ingest puts tests/ on sys.path: loopback comes from there.
-from ingest import REPO, _cpu_and_rss, real_news_bodies
+from ingest import REPO, real_news_bodies
 from loopback import FeedServer, Route
 from sqlalchemy import Engine, create_engine, make_url, text
-from tree_meter import descendants as _descendants
+from tree_meter import cpu_and_rss, descendants
 
 from monitor.adapters.db.story_store import STORY_LOCK_KEY
 
@@ -175,7 +175,7 @@ class Feeds:
 
     def pids(self) -> set[int]:
         pid = self.process.pid or 0
-        return {pid, *_descendants(pid)}
+        return {pid, *descendants(pid)}
 
     def close(self) -> None:
         self._control.send(("stop",))
@@ -274,11 +274,11 @@ class Meter:
 
     def _sample_cpu(self) -> None:
         for worker in self.workers:
-            for pid, role in [(worker, "main")] + [(p, "parse") for p in _descendants(worker)]:
-                if pid not in self.not_ours and (reading := _cpu_and_rss(pid)):
+            for pid, role in [(worker, "main")] + [(p, "parse") for p in descendants(worker)]:
+                if pid not in self.not_ours and (reading := cpu_and_rss(pid)):
                     self.last[pid] = (role, reading[0])
         for pid in self.backends:
-            if reading := _cpu_and_rss(pid):
+            if reading := cpu_and_rss(pid):
                 self.last[pid] = ("postgres", reading[0])
 
     def _sample_pg(self, dt: float) -> None:
@@ -310,7 +310,7 @@ class Meter:
         # Backends already connected (the bench's own pool) count from now, if at all.
         self._start: dict[int, float] = {}
         for pid in self._pg.execute(_PG_SAMPLE, self._key).scalars():
-            if (reading := _cpu_and_rss(pid)) is not None:
+            if (reading := cpu_and_rss(pid)) is not None:
                 self._start[pid] = reading[0]
         self._thread.start()
         return self
