@@ -92,6 +92,13 @@ def _as_known(candidate: Candidate) -> KnownItem:
     )
 
 
+def _repeated(article: StoryItem, known: Sequence[KnownItem]) -> int:
+    """The delivered match a copy repeats: the most similar known item's, or the match that
+    item was itself a copy of."""
+    closest = max(known, key=lambda k: similarity(article, k.story_item()))
+    return closest.copy_of if closest.copy_of is not None else closest.match_id
+
+
 def decide_updates(
     candidates: Sequence[Candidate], history: StoryHistory, window: WindowTerms
 ) -> list[UpdateDecision]:
@@ -112,8 +119,7 @@ def decide_updates(
             against = latest.match_id
             delivered.append(_as_known(candidate))
         else:
-            closest = max(known, key=lambda k: similarity(article, k.story_item()))
-            against = closest.copy_of if closest.copy_of is not None else closest.match_id
+            against = _repeated(article, known)
             copies.append(replace(_as_known(candidate), copy_of=against))
         decisions.append(
             UpdateDecision(
@@ -245,8 +251,7 @@ class LateCopies:
                 continue
             if best is not None and best[0] <= decision.probability:
                 continue
-            closest = max(items, key=lambda k: similarity(article, k.story_item()))
-            against = closest.copy_of if closest.copy_of is not None else closest.match_id
+            against = _repeated(article, items)
             best = (
                 decision.probability,
                 UpdateDecision(
