@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import insert, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitor.adapters.db import story_store  # noqa: E402
+from monitor.adapters.db.engine import make_engine  # noqa: E402  # the product's pragmas
 from monitor.adapters.db.schema import Article, Feed, Story, StoryBand, metadata  # noqa: E402
 from monitor.core import dedup  # noqa: E402
 
@@ -212,7 +213,7 @@ def vocabulary(pairs: list[dict[str, Any]]) -> list[str]:
 def populate(path: Path, count: int, vocab: list[str], first_id: int = 1) -> None:
     """`count` synthetic articles of corpus words, with their stories, signatures and bands,
     numbered from `first_id`."""
-    engine = create_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
     metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(
@@ -271,7 +272,7 @@ def populate(path: Path, count: int, vocab: list[str], first_id: int = 1) -> Non
 
 
 def lookup_costs(path: Path, texts: list[tuple[str, str]]) -> None:
-    engine = create_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
     since = NOW - WINDOW
     articles = [
         story_store.NewArticle(10**9 + i, t, x, None, f"new{i}", NOW)
@@ -313,7 +314,7 @@ def quality_at_scale(path: Path, pairs: list[dict[str, Any]]) -> None:
     (and with a lower id) than every synthetic one, the second is looked up, and the pair
     counts as joined when the index offers the first and `same_story` accepts it. The cap on
     rows read per band value (story_store.ROWS_PER_BAND) could only lose pairs here."""
-    engine = create_engine(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
     stamp = NOW - WINDOW + timedelta(hours=1)
     stored: dict[tuple[str, str], int] = {}
     with engine.begin() as conn:

@@ -35,13 +35,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    # Memory-mapped reads: the story index lookups read many scattered pages, and with the
-    # default page cache nearly every one is a system call (bench/stories.py: p95 -30%).
-    # Capped at 64 MB, not the whole file: every mapped page a poll touches stays in the
-    # process's resident set, which then grew with the database (bench/ingest.py --growth);
-    # the story index (story_bands, the lookup indexes) is the part that needs it, and it
-    # is a few MB per 10,000 articles.
-    cursor.execute("PRAGMA mmap_size=67108864")
+    # No memory-mapped reads (SQLite's default): every mapped page a poll touched stayed in
+    # the process's resident set, 52 MB of a 1,200-feed first poll (bench/ingest.py: tree
+    # peak 374 -> 319 MB), and they bought nothing measurable: find_story with 100,000
+    # articles in the window had median 1.32 ms, p95 1.81 with a 64 MB map and 1.15 / 1.62
+    # without (bench/stories.py, one run after the other), the writer's CPU per feed the same.
+    cursor.execute("PRAGMA mmap_size=0")  # whatever this SQLite build's default is
     cursor.close()
 
 

@@ -233,24 +233,31 @@ def _exact(
     conn: Connection, column: Any, values: Sequence[str], since: datetime
 ) -> dict[str, dict[int, datetime]]:
     found: dict[str, dict[int, datetime]] = defaultdict(dict)
+    statement = _exact_statement(column.name)
     for chunk in chunks(values):
-        # Distinct (value, story) pairs from the covering index first, then their stories:
-        # a value carried by many articles (a wire story in a hundred feeds) joined every
-        # one of them to its story and grouped them again, 4-5 times the CPU of this.
-        pairs = (
-            select(column.label("value"), articles.c.story_id)
-            .where(column.in_(chunk))
-            .distinct()
-            .subquery("pairs")
-        )
-        rows = conn.execute(
-            select(pairs.c.value, stories.c.id, stories.c.last_seen_at)
-            .join_from(pairs, stories, pairs.c.story_id == stories.c.id)
-            .where(stories.c.last_seen_at >= since)
-        )
-        for row in rows:
+        for row in conn.execute(statement, {"values": list(chunk), "since": since}):
             found[row.value][int(row.id)] = row.last_seen_at
     return found
+
+
+@cache
+def _exact_statement(name: str) -> Any:
+    """Distinct (value, story) pairs from the covering index first, then their stories: a
+    value carried by many articles (a wire story in a hundred feeds) joined every one of
+    them to its story and grouped them again, 4-5 times the CPU of this. Built once per
+    column: building it per call was a third of the lookup's CPU (py-spy, bench/ingest.py)."""
+    column = articles.c[name]
+    pairs = (
+        select(column.label("value"), articles.c.story_id)
+        .where(column.in_(bindparam("values", expanding=True)))
+        .distinct()
+        .subquery("pairs")
+    )
+    return (
+        select(pairs.c.value, stories.c.id, stories.c.last_seen_at)
+        .join_from(pairs, stories, pairs.c.story_id == stories.c.id)
+        .where(stories.c.last_seen_at >= bindparam("since", type_=stories.c.last_seen_at.type))
+    )
 
 
 _ARMS = (32, 64, 128, 256, 448)  # band values per statement; SQLite allows 500 UNION arms
@@ -486,27 +493,38 @@ def _apply(
         ],
     )
     created_at = _seconds(now)
+    # In key order: each insert then lands next to the one before in the index, not on a
+    # random page of it.
     insert_plain_rows(
         conn,
         story_bands,
         ("band_hash", "created", "article_id"),
-        [(value, created_at, item.article.article_id) for item in keyed for value in item.bands],
+        sorted(
+            (value, created_at, item.article.article_id) for item in keyed for value in item.bands
+        ),
     )
     return story_ids
 
 
 def _count_articles(conn: Connection, joined: Counter[int], now: datetime) -> None:
+    conn.execute(
+        _count_statement(),
+        [{"story": story, "joined": count, "seen": now} for story, count in joined.items()],
+    )
+
+
+@cache
+def _count_statement() -> Any:
     seen = bindparam("seen", type_=stories.c.last_seen_at.type)
     last_seen = stories.c.last_seen_at
-    conn.execute(
+    return (
         update(stories)
         .where(stories.c.id == bindparam("story"))
         .values(
             article_count=stories.c.article_count + bindparam("joined"),
             # max(), not now: a worker whose batch started earlier must not move it back
             last_seen_at=case((last_seen < seen, seen), else_=last_seen),
-        ),
-        [{"story": story, "joined": count, "seen": now} for story, count in joined.items()],
+        )
     )
 
 
