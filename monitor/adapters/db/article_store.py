@@ -70,17 +70,8 @@ def known_articles(
     """The feed's stored rows (tombstones included) for these identity keys."""
     known: dict[str, KnownArticle] = {}
     for start in range(0, len(identity_keys), KEYS_PER_QUERY):
-        chunk = identity_keys[start : start + KEYS_PER_QUERY]
-        rows = connection.execute(
-            select(
-                articles.c.id,
-                articles.c.identity_key,
-                articles.c.content_hash,
-                articles.c.pruned_at,
-            )
-            .where(articles.c.feed_id == feed_id)
-            .where(articles.c.identity_key.in_(chunk))
-        )
+        chunk = list(identity_keys[start : start + KEYS_PER_QUERY])
+        rows = connection.execute(_KNOWN, {"feed_id": feed_id, "values": chunk})
         for row in rows:
             known[row.identity_key] = KnownArticle(
                 article_id=row.id, content_hash=row.content_hash, pruned=row.pruned_at is not None
@@ -95,17 +86,30 @@ def same_content(
     found: dict[str, KnownArticle] = {}
     hashes = list(dict.fromkeys(content_hashes))
     for start in range(0, len(hashes), KEYS_PER_QUERY):
-        rows = connection.execute(
-            select(articles.c.id, articles.c.content_hash, articles.c.pruned_at)
-            .where(articles.c.feed_id == feed_id)
-            .where(articles.c.content_hash.in_(hashes[start : start + KEYS_PER_QUERY]))
-        )
+        chunk = hashes[start : start + KEYS_PER_QUERY]
+        rows = connection.execute(_SAME_CONTENT, {"feed_id": feed_id, "values": chunk})
         for row in rows:
             found.setdefault(
                 row.content_hash,
                 KnownArticle(row.id, row.content_hash, pruned=row.pruned_at is not None),
             )
     return found
+
+
+def _of_feed(column: Any) -> Any:
+    """The feed's rows whose `column` is one of `values`. Built once, at import: building a
+    statement costs more than SQLAlchemy's compiled cache saves, run once per feed."""
+    return (
+        select(
+            articles.c.id, articles.c.identity_key, articles.c.content_hash, articles.c.pruned_at
+        )
+        .where(articles.c.feed_id == bindparam("feed_id"))
+        .where(column.in_(bindparam("values", expanding=True)))
+    )
+
+
+_KNOWN = _of_feed(articles.c.identity_key)
+_SAME_CONTENT = _of_feed(articles.c.content_hash)
 
 
 def _update_edited(

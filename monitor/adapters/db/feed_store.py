@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, or_, select, update
@@ -225,27 +226,32 @@ def lease_owners(connection: Connection, now: datetime) -> list[str]:
 
 def record_poll(connection: Connection, feed_id: int, owner: str, **values: Any) -> None:
     """Store a poll's outcome and release the lease in the same statement."""
-    connection.execute(
-        update(feeds)
-        .where(feeds.c.id == feed_id)
-        .values(lease_owner=None, lease_expires_at=None, **values)
-    )
+    record_polls(connection, [{"feed_id": feed_id, **values}])
 
 
 def record_polls(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Many polls' outcomes in one executemany; every row must carry the same keys."""
     if not rows:
         return
-    keys = [key for key in rows[0] if key != "feed_id"]
+    keys = tuple(key for key in rows[0] if key != "feed_id")
     connection.execute(
+        _record_statement(keys),
+        [{"feed_id": row["feed_id"], **{f"v_{k}": row[k] for k in keys}} for row in rows],
+    )
+
+
+@cache
+def _record_statement(keys: tuple[str, ...]) -> Any:
+    """Built once per set of columns (a poll writes one of a few): building it per feed was
+    most of what recording a poll cost the writer thread (py-spy, bench/ingest.py)."""
+    return (
         update(feeds)
         .where(feeds.c.id == bindparam("feed_id"))
         .values(
             lease_owner=None,
             lease_expires_at=None,
             **{key: bindparam(f"v_{key}") for key in keys},
-        ),
-        [{"feed_id": row["feed_id"], **{f"v_{k}": row[k] for k in keys}} for row in rows],
+        )
     )
 
 
