@@ -10,10 +10,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from monitor.adapters.db import feed_store
 from monitor.adapters.db.engine import (
+    HEAD_REVISION,
     current_revision,
     make_engine,
     migrations_dir,
@@ -33,6 +35,15 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
     upgrade_database(engine)
     assert before is not None
     assert current_revision(engine) == before
+
+
+def test_the_head_revision_the_quick_check_knows_is_the_scripts_head(engine: Engine) -> None:
+    # A database at HEAD_REVISION is taken as current without Alembic: a migration added
+    # without moving the constant would never run on an existing database.
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    assert current_revision(engine) == HEAD_REVISION
 
 
 def test_a_database_made_by_an_older_release_upgrades_with_its_feeds(tmp_path: Path) -> None:
