@@ -2,11 +2,10 @@
 against every watchlist that covers the feed, grouped into stories, and their matches stored.
 
 The decisions are the core's (core.scoring, core.dedup); this module gathers the current
-watchlists and applies the results. Scoring needs no database and runs first (`prepare`, for
-every feed of a shared transaction before any feed's stories); story assignment holds a lock
-on PostgreSQL until the transaction commits, so only the match rows and alerts come after
-it. Immediate alerts and their outbox rows are created in the same transaction as the
-matches they alert (the transactional outbox): whatever happens after the commit, a match
+watchlists and applies the results. Scoring needs no database and runs first; story
+assignment holds a lock on PostgreSQL until the transaction commits, so only the match rows
+come after it. Immediate alerts and their outbox rows are created in the same transaction as
+the matches they alert (the transactional outbox): whatever happens after the commit, a match
 above `alert_threshold` has its alert, and a crash before it leaves neither.
 
 The semantic part (watchlists with examples) comes from the same index `monitor score` and
@@ -20,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -44,14 +42,6 @@ WatchlistSource = Callable[[], Collection[Watchlist]]
 AlertChannels = Callable[[AlertPolicy], Sequence[str]]
 # The semantic index for the watchlists in force (adapters/embed.SemanticIndexes), or None.
 SemanticSource = Callable[[Sequence[Watchlist]], SemanticIndex | None]
-
-
-class Scored(NamedTuple):
-    """What `MatchNewArticles.prepare` found: the watchlists it scored against and each
-    matching (article id, watchlist id, score)."""
-
-    in_force: tuple[Watchlist, ...]
-    found: list[tuple[int, str, Score]]
 
 
 class MatchNewArticles:
@@ -85,9 +75,13 @@ class MatchNewArticles:
             self._compiled = (current, compile_matcher(current))
         return self._compiled[1]
 
-    def prepare(self, feed: FeedRow, stored: Sequence[StoredEntry]) -> Scored:
-        """The scores of a feed's new articles: no database, so no lock, and the Poller runs
-        it for every feed of a shared transaction before the first takes the story lock."""
+    def __call__(
+        self,
+        connection: Connection,
+        feed: FeedRow,
+        stored: Sequence[StoredEntry],
+        now: datetime,
+    ) -> int:
         matcher = self.matcher()
         in_force = self._compiled[0] if self._compiled is not None else ()
         found: list[tuple[int, str, Score]] = []
@@ -103,19 +97,6 @@ class MatchNewArticles:
                     semantic=semantic,
                 )
                 found += [(item.article_id, wid, s) for wid, s in scores if s.matched]
-        return Scored(in_force, found)
-
-    def __call__(
-        self,
-        connection: Connection,
-        feed: FeedRow,
-        stored: Sequence[StoredEntry],
-        now: datetime,
-        scored: Scored | None = None,
-    ) -> int:
-        """Stories, matches and alerts of a feed's new articles; `scored` is what `prepare`
-        gave for them (computed here without it)."""
-        in_force, found = scored if scored is not None else self.prepare(feed, stored)
         story_ids = assign_stories(
             connection,
             [

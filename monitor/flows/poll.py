@@ -67,11 +67,7 @@ class FetchesFeeds(Protocol):
 
 
 class MatchesArticles(Protocol):
-    """What happens to the new articles of one feed inside its transaction: scores first
-    (`prepare`, no database), then stories and matches (the call, given what `prepare`
-    returned), which on PostgreSQL hold the story lock until the commit."""
-
-    def prepare(self, feed: FeedRow, stored: Sequence[article_store.StoredEntry]) -> Any: ...
+    """What happens to the new articles of one feed inside its transaction: stories, scores."""
 
     def __call__(
         self,
@@ -79,7 +75,6 @@ class MatchesArticles(Protocol):
         feed: FeedRow,
         stored: Sequence[article_store.StoredEntry],
         now: datetime,
-        scored: Any = None,
     ) -> int: ...
 
 
@@ -604,11 +599,7 @@ class Poller:
                 database_errors(what=f"storing {len(group)} feeds", engine=self.engine),
                 self.engine.begin() as connection,
             ):
-                # Every feed's articles and scores first, then the stories: on PostgreSQL
-                # the first feed's story assignment takes the lock every worker's
-                # assignments share, and it is held until the commit (bench/workers.py).
-                staged = [self._stage(connection, *fetched) for fetched in group]
-                written = [self._finish(connection, stage) for stage in staged]
+                written = [self._write_fetched(connection, *fetched) for fetched in group]
         except MonitorError as exc:
             # DatabaseUnavailable too: the first feed on its own meets it again and stops the
             # cycle with the error naming that feed, as without grouping.
@@ -652,35 +643,7 @@ class Poller:
         parsed: ParsedFeed,
         body_hash: str,
     ) -> tuple[FeedReport, article_store.StoreResult]:
-        return self._finish(connection, self._stage(connection, feed, result, parsed, body_hash))
-
-    def _stage(
-        self,
-        connection: Connection,
-        feed: FeedRow,
-        result: FetchResult,
-        parsed: ParsedFeed,
-        body_hash: str,
-    ) -> _Staged:
-        """A feed's articles stored and scored: nothing here takes the story lock."""
         now = self.clock()
-        stored = article_store.store_entries(connection, feed.id, parsed.entries, now)
-        scored = None
-        if self.match_articles is not None and stored.new:
-            scored = self.match_articles.prepare(feed, stored.new)
-        return _Staged(feed, result, parsed, body_hash, now, stored, scored)
-
-    def _finish(
-        self, connection: Connection, stage: _Staged
-    ) -> tuple[FeedReport, article_store.StoreResult]:
-        """Its stories, matches and alerts, and the feed's row."""
-        feed, result, parsed, now, stored = (
-            stage.feed,
-            stage.result,
-            stage.parsed,
-            stage.now,
-            stage.stored,
-        )
         decision = decide_next_poll(
             status=result.status,
             headers=result.headers,
@@ -691,10 +654,11 @@ class Poller:
             jitter=self.rng.random(),
         )
         report = FeedReport(feed.name, FeedOutcome.FETCHED, status=result.status)
+        stored = article_store.store_entries(connection, feed.id, parsed.entries, now)
         if self.match_articles is not None and stored.new:
-            report.matches = self.match_articles(connection, feed, stored.new, now, stage.scored)
+            report.matches = self.match_articles(connection, feed, stored.new, now)
         values = self._poll_values(feed, result, decision, now)
-        values["body_hash"] = stage.body_hash
+        values["body_hash"] = body_hash
         values["ttl_seconds"] = parsed.ttl_seconds
         values["feed_title"] = feed_store.stored_feed_title(parsed.title)
         if notes := parsed.notes():
@@ -803,19 +767,6 @@ class _Fetched:
 
     def __iter__(self) -> Any:  # unpacks as _apply_fetched's arguments
         return iter((self.feed, self.result, self.parsed, self.body_hash))
-
-
-@dataclass(frozen=True, slots=True)
-class _Staged:
-    """A feed whose articles are stored and scored, its stories and matches still to come."""
-
-    feed: FeedRow
-    result: FetchResult
-    parsed: ParsedFeed
-    body_hash: str
-    now: datetime
-    stored: article_store.StoreResult
-    scored: Any  # what match_articles.prepare returned, None without new articles
 
 
 def _take_group(waiting: list[tuple[_Fetched, T]], most: int) -> list[tuple[_Fetched, T]]:

@@ -128,12 +128,7 @@ class _SlowWriter:
         self.stored = 0
         self.most_waiting = 0
 
-    def prepare(self, feed: FeedRow, stored: Sequence[Any]) -> None:
-        return None
-
-    def __call__(
-        self, connection: Any, feed: FeedRow, stored: Sequence[Any], now: Any, scored: Any
-    ) -> int:
+    def __call__(self, connection: Any, feed: FeedRow, stored: Sequence[Any], now: Any) -> int:
         with self.parses.lock:
             self.most_waiting = max(self.most_waiting, self.parses.started - self.stored)
         time.sleep(0.005)

@@ -41,12 +41,7 @@ class SlowFirstThenFailOne:
     def __init__(self) -> None:
         self.first = threading.Event()
 
-    def prepare(self, feed: FeedRow, stored: Sequence[Any]) -> None:
-        return None
-
-    def __call__(
-        self, connection: Any, feed: FeedRow, stored: Sequence[Any], now: datetime, scored: Any
-    ) -> int:
+    def __call__(self, connection: Any, feed: FeedRow, stored: Sequence[Any], now: datetime) -> int:
         if not self.first.is_set():
             self.first.set()
             time.sleep(0.5)
