@@ -27,6 +27,10 @@ _MARKERS = (_LINE, _PARA, _BR)
 # refuses or truncates on some of them. The input loses our markers too.
 _C0 = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _CONTROLS = {**_C0, **dict.fromkeys(map(ord, _MARKERS))}
+# Any character _CONTROLS removes. Real text almost never has one, and str.translate with a
+# dict looks every character up from Python objects (1 ms per outlet feed, a tenth of the
+# parse): searching first, in C, costs a twentieth of that.
+_ANY_CONTROL = re.compile("[" + re.escape("".join(map(chr, _CONTROLS))) + "]")
 
 # Only these start markup; "3 < 5" or "a <= b" stay plain text and skip the parser.
 _MARKUP = re.compile(r"<[A-Za-z!/?]")
@@ -91,7 +95,7 @@ def html_to_text(markup: str) -> str:
     if not markup:
         return ""
     try:
-        return _convert(markup.translate(_CONTROLS))
+        return _convert(_without_controls(markup))
     except Exception:  # the contract is "never raises": a crude strip beats losing the entry
         return _fallback(markup)
 
@@ -101,7 +105,12 @@ def tidy_text(text: str) -> str:
     collapse whitespace within lines, keep at most one blank line between paragraphs."""
     if not text:
         return ""
-    return _tidy_lines(decode_entities(text.translate(_CONTROLS)))
+    return _tidy_lines(decode_entities(_without_controls(text)))
+
+
+def _without_controls(text: str) -> str:
+    """`text` without C0 controls, DEL and our break markers: text.translate(_CONTROLS)."""
+    return text.translate(_CONTROLS) if _ANY_CONTROL.search(text) else text
 
 
 def decode_entities(text: str) -> str:
@@ -198,5 +207,5 @@ def _tidy_lines(text: str) -> str:
 
 
 def _fallback(markup: str) -> str:
-    text = _ANY_TAG.sub(" ", markup.translate(_CONTROLS))
+    text = _ANY_TAG.sub(" ", _without_controls(markup))
     return _tidy_lines(decode_entities(decode_entities(text)))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.core import html_text
 from monitor.core.html_text import decode_entities, html_to_text, tidy_text
 
 CASES = {
@@ -161,3 +162,16 @@ def test_no_tag_survives_from_tag_soup(markup: str) -> None:
 @given(_words)
 def test_text_without_markup_keeps_its_words(words: str) -> None:
     assert html_to_text(words).split() == tidy_text(words).split()
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(max_codepoint=0xA0), st.sampled_from("\x81\x8d\x8fé€İ\U0001f600")
+        )
+    )
+)
+def test_controls_are_removed_as_translate_removes_them(text: str) -> None:
+    # _without_controls searches before it translates (translate is slow per character);
+    # the answer must be the plain translate's.
+    assert html_text._without_controls(text) == text.translate(html_text._CONTROLS)
