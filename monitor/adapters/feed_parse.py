@@ -83,7 +83,7 @@ def parse_feed(
         parsed = replace(_normalize_feed(result, base, fetched_at, bozo_reason), skipped=skipped)
         if max_entries is not None:
             parsed = parsed.newest(max_entries)
-        return replace(parsed, entries=[derived(entry) for entry in parsed.entries])
+        return replace(parsed, entries=derived(parsed.entries))
     except Exception as exc:  # a wire shape we did not foresee fails this feed, not the cycle
         raise ParseError(f"could not read the feed's entries: {type(exc).__name__}: {exc}") from exc
 
@@ -427,16 +427,17 @@ def _normalize_entry(raw: Any, base: str, fetched_at: datetime) -> NormalizedEnt
     )
 
 
-def derived(entry: NormalizedEntry) -> NormalizedEntry:
-    """The entry with what is computed from it once, here, in the parse worker, instead of
-    on the database writer: its story signature and band hashes. The one place to add
-    further per-entry features."""
-    signature = dedup.minhash(entry.title, entry.text)
-    return replace(
-        entry,
-        story_signature=dedup.signature_to_bytes(signature),
-        story_bands=tuple(dedup.band_hashes(signature)),
-    )
+def derived(entries: list[NormalizedEntry]) -> list[NormalizedEntry]:
+    """The entries with what is computed from them once, here, in the parse worker, instead
+    of on the database writer: their story signatures and band hashes. The one place to add
+    further per-entry features. A feed's entries at once: numpy's cost is mostly per call."""
+    signatures = dedup.minhashes([(entry.title, entry.text) for entry in entries])
+    stored = dedup.stored_form(signatures).astype("<u2")
+    bands = dedup.band_hashes_of(signatures)
+    return [
+        replace(entry, story_signature=stored[row].tobytes(), story_bands=tuple(bands[row]))
+        for row, entry in enumerate(entries)
+    ]
 
 
 def _identity_guid(guid: str | None, base: str, canonical: str | None) -> str | None:

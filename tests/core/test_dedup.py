@@ -163,6 +163,26 @@ def test_signature_round_trips_through_bytes(title: str, text: str) -> None:
     assert dedup.compare(restored, signature).similarity == 1.0
 
 
+@settings(max_examples=60, deadline=None)
+@given(articles=st.lists(st.tuples(words, words), max_size=8))
+def test_a_feed_at_once_gives_each_articles_signature(articles: list[tuple[str, str]]) -> None:
+    # minhashes and band_hashes_of are the parse worker's fast path (a feed at a time); they
+    # must give what minhash and band_hashes give, also for inputs shorter than a shingle.
+    articles += [("", ""), ("a", ""), ("ab c", ""), ("abcd", "e"), ("", "—")]
+    signatures = dedup.minhashes(articles)
+    assert signatures.dtype == np.uint32
+    assert signatures.shape == (len(articles), dedup.NUM_PERM)
+    bands = dedup.band_hashes_of(signatures)
+    for (title, text), signature, row_bands in zip(articles, signatures, bands, strict=True):
+        assert np.array_equal(signature, dedup.minhash(title, text))
+        assert row_bands == dedup.band_hashes(dedup.minhash(title, text))
+
+
+def test_signatures_of_no_articles() -> None:
+    assert dedup.minhashes([]).shape == (0, dedup.NUM_PERM)
+    assert dedup.band_hashes_of(dedup.minhashes([])) == []
+
+
 def test_bands_of_one_article_are_distinct_across_band_numbers() -> None:
     # The band number is hashed in, so equal rows in two bands do not collide in the index.
     signature = np.zeros(dedup.NUM_PERM, dtype=np.uint32)
