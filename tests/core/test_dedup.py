@@ -178,6 +178,16 @@ def test_a_feed_at_once_gives_each_articles_signature(articles: list[tuple[str, 
         assert row_bands == dedup.band_hashes(dedup.minhash(title, text))
 
 
+@settings(max_examples=60, deadline=None)
+@given(hashes=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=700))
+def test_permuted_minima_are_the_affine_permutations_minima(hashes: list[int]) -> None:
+    # The plain formula, one broadcast matrix (as minhash computed it before it was made
+    # of flat operations on tiles of _TILE_ROWS shingles); 700 spans three tiles.
+    h = np.array(hashes, dtype=np.uint32)
+    plain = (h[:, None] * dedup._PERM_A.reshape(1, -1) + dedup._PERM_B.reshape(1, -1)).min(axis=0)
+    assert np.array_equal(dedup._min_permuted(h), plain)
+
+
 def test_signatures_of_no_articles() -> None:
     assert dedup.minhashes([]).shape == (0, dedup.NUM_PERM)
     assert dedup.band_hashes_of(dedup.minhashes([])) == []
