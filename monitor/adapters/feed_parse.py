@@ -400,27 +400,28 @@ MAX_INDEXED_URL = 2000
 def _normalize_entry(raw: Any, base: str, fetched_at: datetime) -> NormalizedEntry | None:
     title = _one_line(_detail_text(raw.get("title_detail"), raw.get("title")))
     text = _entry_text(raw)
-    link = _web_link(base, raw.get("link"))
+    href = raw.get("link")
+    link = _web_link(base, href)
     if not (title or text or link):
         return None
     canonical = canonical_url(link) if link else None
     if canonical and len(canonical) > MAX_INDEXED_URL:
         canonical = None  # too long to index (PostgreSQL btree rows); identity falls back
     guid = _clean(raw.get("id"))
-    published = published_time(
-        from_struct_time(raw.get("published_parsed")),
-        from_struct_time(raw.get("updated_parsed")),
-        fetched_at,
-    )
+    published = from_struct_time(raw.get("published_parsed"))
+    # The updated date only counts without a published one (and asking feedparser for it
+    # when it is missing costs a DeprecationWarning).
+    updated = from_struct_time(raw.get("updated_parsed")) if published is None else None
+    identity_guid = _identity_guid(guid, base, canonical, href)
     return NormalizedEntry(
-        identity_key=identity_key(_identity_guid(guid, base, canonical), canonical, title, text),
+        identity_key=identity_key(identity_guid, canonical, title, text),
         guid=guid,
         url=link,
         canonical_url=canonical,
         title=title,
         text=text,
         author=_author(raw),
-        published_at=published,
+        published_at=published_time(published, updated, fetched_at),
         content_hash=content_hash(title, text),
         match_text=article_match_form(title, text),
         semantic_features=article_features(title, text),
@@ -440,15 +441,21 @@ def derived(entries: list[NormalizedEntry]) -> list[NormalizedEntry]:
     ]
 
 
-def _identity_guid(guid: str | None, base: str, canonical: str | None) -> str | None:
+def _identity_guid(guid: str | None, base: str, canonical: str | None, href: object) -> str | None:
     """The guid to identify the entry by, or None to identify it by its canonical link.
 
     A guid that is the entry's own link (RSS permalinks, Atom ids that are URLs) says
     nothing the link does not, and taking it raw would make a tracking parameter added
-    to both a new identity.
+    to both a new identity. `href` is the link as the feed wrote it, whose canonical form
+    is `canonical`.
     """
     if guid is None or canonical is None:
         return guid
+    if guid == href:
+        # Written as the link was, so it resolves to the link and to `canonical`: no need
+        # to parse it again (the case of half the entries of the outlet feeds, and URL
+        # parsing is a fifth of normalising an entry).
+        return None
     resolved = resolve_url(base, guid)
     if resolved and is_web_url(resolved) and canonical_url(resolved) == canonical:
         return None

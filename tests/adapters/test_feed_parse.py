@@ -9,9 +9,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from monitor.adapters.feed_parse import parse_feed
+from monitor.adapters.feed_parse import _identity_guid, _web_link, parse_feed
 from monitor.core.identity import content_hash, identity_key
 from monitor.core.model import ParsedFeed
+from monitor.core.urls import canonical_url
 from monitor.errors import ParseError
 
 URL = "https://news.example.com/world/feed.xml"
@@ -255,6 +256,28 @@ def test_entry_identity(fields: str, basis: str) -> None:
         identity_key(value, None, "", "") if kind == "guid" else identity_key(None, value, "", "")
     )
     assert entry.identity_key == expected
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://e.example/a?utm_source=x",
+        "/relative/a",
+        " https://e.example/a ",
+        "HTTPS://E.EXAMPLE:443/a#top",
+        "mailto:desk@e.example",
+        "",
+    ],
+)
+def test_a_guid_written_as_the_link_is_decided_as_any_other_guid(link: str) -> None:
+    # _identity_guid skips parsing a guid that is the link as written; the answer must be
+    # the one parsing it gives.
+    web_link = _web_link(URL, link)
+    canonical = canonical_url(web_link) if web_link else None
+    for guid in (link, link.strip()):
+        assert _identity_guid(guid, URL, canonical, link) == _identity_guid(
+            guid, URL, canonical, None
+        )
 
 
 def test_identity_without_guid_or_link_is_the_text() -> None:
