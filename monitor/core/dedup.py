@@ -65,15 +65,13 @@ restates the previous day's story.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import islice
 
 import numpy as np
 import numpy.typing as npt
 
-from monitor.core.folding import fold_text
+from monitor.core.folding import fold_text, spaced_form
 
 NUM_PERM = 256
 BANDS = 32
@@ -91,7 +89,6 @@ STORED_BITS = 16
 _MASK32 = np.uint64(0xFFFFFFFF)
 _ROLL = np.uint64(0x100000001B3)  # FNV-64 prime: spreads each added character
 _SIGNATURE_BYTES = NUM_PERM * STORED_BITS // 8
-_WORD = re.compile(r"[^\W_]+")
 
 
 def _permutations(seed: int, num_perm: int) -> tuple[Signature, Signature]:
@@ -114,9 +111,11 @@ def signature_input(title: str, text: str) -> str:
     # Folding is per character: cut the text first. Four raw tokens per kept word leaves room
     # for tokens that fold to no word at all (dashes, bullets) or split in two ("U.S.").
     lede = " ".join(text.split(maxsplit=LEDE_WORDS * 4)[: LEDE_WORDS * 4])
-    title_words = _WORD.findall(fold_text(title))
-    # finditer stops at the last kept word: findall would find the ~200 of the whole cut.
-    text_words = [m.group() for m in islice(_WORD.finditer(fold_text(lede)), LEDE_WORDS)]
+    # The words are the runs of letters and digits ([^\W_]+): spaced_form makes every other
+    # character a space in C, and str.split then finds them without a regex match object
+    # per word (a third less; tests/core/test_dedup.py compares it with the regex).
+    title_words = spaced_form(fold_text(title)).split()
+    text_words = spaced_form(fold_text(lede)).split(maxsplit=LEDE_WORDS)[:LEDE_WORDS]
     return " ".join(title_words + text_words)
 
 
