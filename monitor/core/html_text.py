@@ -66,19 +66,8 @@ _TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)")
 # Subtrees whose text is never article text.
 _DROPPED = ("script", "style", "noscript", "template", "head")
 
-# How adjacent markers merge, in this order: a line next to a stronger break adds nothing,
-# two <br> make a paragraph, and a paragraph absorbs everything next to it.
-_MERGES = (
-    (_LINE + _BR, _BR),
-    (_BR + _LINE, _BR),
-    (_LINE + _PARA, _PARA),
-    (_PARA + _LINE, _PARA),
-    (_LINE + _LINE, _LINE),
-    (_BR + _BR, _PARA),
-    (_PARA + _BR, _PARA),
-    (_BR + _PARA, _PARA),
-    (_PARA + _PARA, _PARA),
-)
+# A run of break markers with the spaces next to them ("</p> <p>" is one run).
+_BREAK_RUN = re.compile(" ?[{0}](?: ?[{0}])* ?".format("".join(_MARKERS)))
 _ANY_TAG = re.compile(r"<[^>]*>?")
 
 _local = threading.local()
@@ -177,17 +166,17 @@ def _layout(text: str) -> str:
     """Collapse whitespace, then turn each run of break markers into one or two newlines.
 
     A run with a paragraph marker or two <br> is a blank line, any other run a newline.
-    Done with str.replace, which is several times faster here than a regex with a
-    callback per run (measured on a 3 MB document).
+    One regex pass with a call per run: half the cost of merging marker pairs with
+    str.replace until none is left (which rescans the whole text for each of nine pairs;
+    measured on the outlet feeds and on a 3 MB document).
     """
     text = " ".join(text.split())  # the markers are not whitespace: they survive this
-    # Spaces are single now; drop those next to a marker so "</p> <p>" is one run.
-    for marker in _MARKERS:
-        text = text.replace(" " + marker, marker).replace(marker + " ", marker)
-    for pair, merged in _MERGES:
-        while pair in text:
-            text = text.replace(pair, merged)
-    return text.replace(_PARA, "\n\n").replace(_LINE, "\n").replace(_BR, "\n").strip()
+    return _BREAK_RUN.sub(_break, text).strip()
+
+
+def _break(run: re.Match[str]) -> str:
+    markers = run.group()
+    return "\n\n" if _PARA in markers or markers.count(_BR) > 1 else "\n"
 
 
 def _tidy_lines(text: str) -> str:
