@@ -66,8 +66,10 @@ _TAG_NAME = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)")
 # Subtrees whose text is never article text.
 _DROPPED = ("script", "style", "noscript", "template", "head")
 
-# A run of break markers with the spaces next to them ("</p> <p>" is one run).
-_BREAK_RUN = re.compile(" ?[{0}](?: ?[{0}])* ?".format("".join(_MARKERS)))
+# A run of break markers, spaces between them included ("</p> <p>" is one run). It starts
+# with a marker, not an optional space, so the regex engine looks for its first character
+# with a quick scan instead of trying a match at every position.
+_BREAK_RUN = re.compile("[{0}](?: ?[{0}])*".format("".join(_MARKERS)))
 _ANY_TAG = re.compile(r"<[^>]*>?")
 
 _local = threading.local()
@@ -171,7 +173,10 @@ def _layout(text: str) -> str:
     measured on the outlet feeds and on a 3 MB document).
     """
     text = " ".join(text.split())  # the markers are not whitespace: they survive this
-    return _BREAK_RUN.sub(_break, text).strip()
+    # Spaces are single now and every newline is a break just made: drop the spaces next
+    # to one ("</p> <p>" around a run).
+    text = _BREAK_RUN.sub(_break, text)
+    return text.replace(" \n", "\n").replace("\n ", "\n").strip()
 
 
 def _break(run: re.Match[str]) -> str:
