@@ -19,11 +19,8 @@ for a vocabulary of a few thousand, adds one small weight where it should add no
 
 from __future__ import annotations
 
-import array
 import hashlib
-import itertools
 import re
-import sys
 
 from monitor.core.folding import fold_text
 
@@ -56,11 +53,13 @@ def article_text(title: str, text: str) -> str:
     return f"{title}\n{text}"
 
 
-# A whitespace-separated token → the hashes of its words. Splitting on whitespace and looking
-# each token up once is several times faster than running the word pattern over the whole
-# text, and gives the same words in the same order (the pattern never spans whitespace).
+# A whitespace-separated token → the hashes of its words, as stored (little-endian uint32s).
+# Splitting on whitespace and looking each token up once is several times faster than
+# running the word pattern over the whole text, and gives the same words in the same order
+# (the pattern never spans whitespace); keeping each token's bytes lets one bytes.join
+# make the features, a fifth cheaper than an array filled from Python ints.
 # A memo of a pure function: it changes no result, and is cleared when it grows too big.
-_TOKENS: dict[str, tuple[int, ...]] = {}
+_TOKENS: dict[str, bytes] = {}
 
 
 def text_features(text: str) -> bytes:
@@ -73,12 +72,9 @@ def text_features(text: str) -> bytes:
         cache = _TOKENS = {}
     tokens = text.split()
     for token in set(tokens).difference(cache):
-        cache[token] = tuple(word_hash(w) for w in words(token))
-    # array, not numpy: the parse workers then never load numpy (some 15 MB each).
-    hashes = array.array("I", itertools.chain.from_iterable(map(cache.__getitem__, tokens)))
-    if sys.byteorder == "big":
-        hashes.byteswap()  # stored little-endian, whatever machine made them
-    return FEATURES_VERSION + hashes.tobytes()
+        # Little-endian whatever machine makes them, as they are stored.
+        cache[token] = b"".join(word_hash(w).to_bytes(4, "little") for w in words(token))
+    return FEATURES_VERSION + b"".join(map(cache.__getitem__, tokens))
 
 
 def article_features(title: str, text: str) -> bytes:

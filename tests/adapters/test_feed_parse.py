@@ -9,9 +9,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from monitor.adapters.feed_parse import parse_feed
+from monitor.adapters.feed_parse import _identity_guid, _value, _web_link, parse_feed
 from monitor.core.identity import content_hash, identity_key
 from monitor.core.model import ParsedFeed
+from monitor.core.urls import canonical_url
 from monitor.errors import ParseError
 
 URL = "https://news.example.com/world/feed.xml"
@@ -47,6 +48,35 @@ FULL_ITEM = """<item>
   <dc:creator>Ayşe Yılmaz</dc:creator>
   <pubDate>Tue, 17 Feb 2026 09:30:00 +0300</pubDate>
 </item>"""
+
+
+ENTRY_KEYS = (
+    "title_detail",
+    "title",
+    "content",
+    "summary_detail",
+    "summary",
+    "link",
+    "id",
+    "published_parsed",
+    "author_detail",
+    "author",
+)
+
+
+def test_entry_fields_read_from_the_plain_dict_are_feedparsers() -> None:
+    # _value skips FeedParserDict.get for the keys it reads; its answers must be the same,
+    # also for fields the feed wrote under an alias (description, guid, issued, dc:date).
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>t</title><id>x</id>'
+        "<issued>2026-02-17T09:30:00Z</issued><summary>s</summary><content>c</content>"
+        "<author><name>n</name></author></entry></feed>"
+    )
+    bare = rss("<item><title>t</title><dc:date>2026-02-17T09:30:00Z</dc:date></item>")
+    for body in (rss(FULL_ITEM), atom, bare):
+        for raw in feedparser.parse(body)["entries"]:
+            for key in ENTRY_KEYS:
+                assert _value(raw, key) == raw.get(key), key
 
 
 def test_a_full_rss_item() -> None:
@@ -255,6 +285,28 @@ def test_entry_identity(fields: str, basis: str) -> None:
         identity_key(value, None, "", "") if kind == "guid" else identity_key(None, value, "", "")
     )
     assert entry.identity_key == expected
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://e.example/a?utm_source=x",
+        "/relative/a",
+        " https://e.example/a ",
+        "HTTPS://E.EXAMPLE:443/a#top",
+        "mailto:desk@e.example",
+        "",
+    ],
+)
+def test_a_guid_written_as_the_link_is_decided_as_any_other_guid(link: str) -> None:
+    # _identity_guid skips parsing a guid that is the link as written; the answer must be
+    # the one parsing it gives.
+    web_link = _web_link(URL, link)
+    canonical = canonical_url(web_link) if web_link else None
+    for guid in (link, link.strip()):
+        assert _identity_guid(guid, URL, canonical, link) == _identity_guid(
+            guid, URL, canonical, None
+        )
 
 
 def test_identity_without_guid_or_link_is_the_text() -> None:

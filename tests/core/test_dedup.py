@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.core import dedup
+from monitor.core.folding import fold_text
 
 # Real wire copies and a real pair of different stories from the 13 saved news feeds.
 AP_ABC = (
@@ -161,6 +164,52 @@ def test_signature_round_trips_through_bytes(title: str, text: str) -> None:
     assert restored.dtype == np.uint16
     assert np.array_equal(restored, dedup.stored_form(signature))
     assert dedup.compare(restored, signature).similarity == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(articles=st.lists(st.tuples(words, words), max_size=8))
+def test_a_feed_at_once_gives_each_articles_signature(articles: list[tuple[str, str]]) -> None:
+    # minhashes and band_hashes_of are the parse worker's fast path (a feed at a time); they
+    # must give what minhash and band_hashes give, also for inputs shorter than a shingle.
+    articles += [("", ""), ("a", ""), ("ab c", ""), ("abcd", "e"), ("", "—")]
+    signatures = dedup.minhashes(articles)
+    assert signatures.dtype == np.uint32
+    assert signatures.shape == (len(articles), dedup.NUM_PERM)
+    bands = dedup.band_hashes_of(signatures)
+    for (title, text), signature, row_bands in zip(articles, signatures, bands, strict=True):
+        assert np.array_equal(signature, dedup.minhash(title, text))
+        assert row_bands == dedup.band_hashes(dedup.minhash(title, text))
+
+
+@settings(max_examples=60, deadline=None)
+@given(hashes=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=700))
+def test_permuted_minima_are_the_affine_permutations_minima(hashes: list[int]) -> None:
+    # The plain formula, one broadcast matrix (as minhash computed it before it was made
+    # of flat operations on tiles of _TILE_ROWS shingles); 700 spans three tiles.
+    h = np.array(hashes, dtype=np.uint32)
+    plain = (h[:, None] * dedup._PERM_A.reshape(1, -1) + dedup._PERM_B.reshape(1, -1)).min(axis=0)
+    assert np.array_equal(dedup._min_permuted(h), plain)
+
+
+def _signature_input_by_regex(title: str, text: str) -> str:
+    # signature_input as it was written first: the words found by a regular expression.
+    word = re.compile(r"[^\W_]+")
+    lede = " ".join(text.split(maxsplit=dedup.LEDE_WORDS * 4)[: dedup.LEDE_WORDS * 4])
+    title_words = word.findall(fold_text(title))
+    text_words = [m.group() for m in islice(word.finditer(fold_text(lede)), dedup.LEDE_WORDS)]
+    return " ".join(title_words + text_words)
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=st.text(max_size=80), text=st.text(max_size=600))
+@example(title="İdlib'de S-400'ler_x", text="Tur-\nkey ½ ² ﬁ ß Σ ΑΣ ΑΣ. \u0301a \u200bb " * 30)
+def test_signature_words_are_the_regex_words(title: str, text: str) -> None:
+    assert dedup.signature_input(title, text) == _signature_input_by_regex(title, text)
+
+
+def test_signatures_of_no_articles() -> None:
+    assert dedup.minhashes([]).shape == (0, dedup.NUM_PERM)
+    assert dedup.band_hashes_of(dedup.minhashes([])) == []
 
 
 def test_bands_of_one_article_are_distinct_across_band_numbers() -> None:

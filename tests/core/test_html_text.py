@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.core import html_text
 from monitor.core.html_text import decode_entities, html_to_text, tidy_text
 
 CASES = {
@@ -161,3 +162,46 @@ def test_no_tag_survives_from_tag_soup(markup: str) -> None:
 @given(_words)
 def test_text_without_markup_keeps_its_words(words: str) -> None:
     assert html_to_text(words).split() == tidy_text(words).split()
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(max_codepoint=0xA0), st.sampled_from("\x81\x8d\x8fé€İ\U0001f600")
+        )
+    )
+)
+def test_controls_are_removed_as_translate_removes_them(text: str) -> None:
+    # _without_controls searches before it translates (translate is slow per character);
+    # the answer must be the plain translate's.
+    assert html_text._without_controls(text) == text.translate(html_text._CONTROLS)
+
+
+_MERGES = (  # how _layout merged adjacent markers before it matched whole runs
+    ("\x81\x8f", "\x8f"),
+    ("\x8f\x81", "\x8f"),
+    ("\x81\x8d", "\x8d"),
+    ("\x8d\x81", "\x8d"),
+    ("\x81\x81", "\x81"),
+    ("\x8f\x8f", "\x8d"),
+    ("\x8d\x8f", "\x8d"),
+    ("\x8f\x8d", "\x8d"),
+    ("\x8d\x8d", "\x8d"),
+)
+
+
+def _layout_by_merging(text: str) -> str:
+    text = " ".join(text.split())
+    for marker in "\x81\x8d\x8f":
+        text = text.replace(" " + marker, marker).replace(marker + " ", marker)
+    for pair, merged in _MERGES:
+        while pair in text:
+            text = text.replace(pair, merged)
+    return text.replace("\x8d", "\n\n").replace("\x81", "\n").replace("\x8f", "\n").strip()
+
+
+@given(st.text(alphabet="ab \t\n\xa0\x81\x8d\x8f", max_size=60))
+def test_break_runs_lay_out_as_pairwise_merging_laid_them_out(text: str) -> None:
+    # _layout decides each run of markers at once; the answer must be the one merging
+    # adjacent pairs until none is left gives (line, paragraph and <br> markers).
+    assert html_text._layout(text) == _layout_by_merging(text)

@@ -3,6 +3,7 @@ and how the index reads it back (adapters/embed.py): the same scores as embeddin
 
 from __future__ import annotations
 
+import array
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from semantic_support import SEMANTIC_SET, read_items, scorer, shipped_watchlists
 
 from monitor.adapters.embed import SemanticIndexes, TfidfModel, _Lookup, build_index, word_hashes
@@ -22,6 +25,7 @@ from monitor.core.semantic_features import (
     FEATURES_VERSION,
     article_features,
     features_or_text,
+    text_features,
     word_hash,
     words,
 )
@@ -36,6 +40,17 @@ def test_features_are_the_folded_words_hashed_in_order() -> None:
     assert hashes is not None
     assert hashes.tolist() == [word_hash(w) for w in ["incirlik", "te", "erdogan", "met", "putin"]]
     assert words("İncirlik'te") == ["incirlik", "te"]
+
+
+@given(st.text(max_size=300))
+@example("İncirlik'te  Erdoğan\nmet\tPutin İncirlik'te ½ S-400'ler")
+def test_features_are_the_word_hashes_as_little_endian_uint32s(text: str) -> None:
+    # text_features joins each token's stored bytes; the answer must be the hashes of the
+    # words in order, packed as the stored layout says (as an array of them was before).
+    hashes = array.array("I", [word_hash(w) for token in text.split() for w in words(token)])
+    if sys.byteorder == "big":
+        hashes.byteswap()
+    assert text_features(text) == FEATURES_VERSION + hashes.tobytes()
 
 
 def test_features_are_the_same_bytes_in_another_process() -> None:
