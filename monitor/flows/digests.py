@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -36,6 +37,7 @@ from monitor.core.developments import WindowTerms
 from monitor.core.digest import (
     ALERT_BUDGET_WINDOW,
     Candidate,
+    Copy,
     DigestContent,
     DigestPlan,
     alert_window_key,
@@ -220,43 +222,49 @@ def _story_ids(candidates: Sequence[Candidate]) -> set[int]:
     return {c.story_id for c in candidates if c.story_id is not None}
 
 
-def _recent(
-    connection: Connection, watchlist_id: str, new_stories: Collection[int], *, now: datetime
-) -> list[StoryHistory]:
-    """The stories sent lately, which a new story may only repeat (a late copy)."""
-    if not new_stories:
-        return []
-    return digest_store.recent_histories(connection, watchlist_id, now=now)
+@dataclass(frozen=True, slots=True)
+class _StoryContext:
+    """What planning reads of the candidates' stories, for plan_digest and plan_alerts."""
+
+    histories: Mapping[int, StoryHistory]
+    recent: Sequence[StoryHistory]
+    window: WindowTerms
+    story_outlets: Mapping[int, Sequence[Copy]]
 
 
-def _window(
-    connection: Connection,
-    histories: Mapping[int, StoryHistory],
-    recent: Sequence[StoryHistory],
-    new_stories: Collection[int],
-) -> WindowTerms:
-    """The word statistics, read only when some decision will weigh words: an update of a
-    delivered story, or a new story that may repeat a recent one or another new one."""
-    if histories or (new_stories and (recent or len(new_stories) > 1)):
-        return story_window.window_terms(connection)
-    return EMPTY_WINDOW
+def _story_context(
+    connection: Connection, watchlist_id: str, candidates: Sequence[Candidate], *, now: datetime
+) -> _StoryContext:
+    """The candidates' delivered stories; the stories sent lately, only when some candidate
+    is a new story (it may repeat one: a late copy); and the word statistics, only when some
+    decision will weigh words (an update, or a new story that may repeat a recent one or
+    another new one)."""
+    stories = _story_ids(candidates)
+    histories = digest_store.story_histories(connection, watchlist_id, stories)
+    new_stories = stories - histories.keys()
+    recent = digest_store.recent_histories(connection, watchlist_id, now=now) if new_stories else []
+    weighs_words = histories or (new_stories and (recent or len(new_stories) > 1))
+    return _StoryContext(
+        histories=histories,
+        recent=recent,
+        window=story_window.window_terms(connection) if weighs_words else EMPTY_WINDOW,
+        story_outlets=digest_store.story_outlets(connection, stories),
+    )
 
 
 def _plan_digest(
     connection: Connection, watchlist: DigestPolicy, *, now: datetime, window_end: datetime
 ) -> tuple[DigestContent, DigestPlan]:
     candidates = digest_store.pending_candidates(connection, watchlist.id)
-    stories = _story_ids(candidates)
-    histories = digest_store.story_histories(connection, watchlist.id, stories)
-    recent = _recent(connection, watchlist.id, stories - histories.keys(), now=now)
+    context = _story_context(connection, watchlist.id, candidates, now=now)
     plan = plan_digest(
         candidates,
-        histories=histories,
-        window=_window(connection, histories, recent, stories - histories.keys()),
-        story_outlets=digest_store.story_outlets(connection, stories),
+        histories=context.histories,
+        window=context.window,
+        story_outlets=context.story_outlets,
         max_items=watchlist.max_items,
         repeat_alerts=watchlist.repeat_alerts_in_digest,
-        recent=recent,
+        recent=context.recent,
     )
     content = plan.content(
         kind=DigestKind.DIGEST,
@@ -313,9 +321,7 @@ def _record_alerts(
     )
     if not candidates:
         return []
-    stories = _story_ids(candidates)
-    histories = digest_store.story_histories(connection, watchlist.id, stories)
-    recent = _recent(connection, watchlist.id, stories - histories.keys(), now=now)
+    context = _story_context(connection, watchlist.id, candidates, now=now)
     plan = plan_alerts(
         candidates,
         alert_threshold=threshold,
@@ -324,10 +330,10 @@ def _record_alerts(
             connection, watchlist.id, now - ALERT_BUDGET_WINDOW
         ),
         now=now,
-        histories=histories,
-        window=_window(connection, histories, recent, stories - histories.keys()),
-        story_outlets=digest_store.story_outlets(connection, stories),
-        recent=recent,
+        histories=context.histories,
+        window=context.window,
+        story_outlets=context.story_outlets,
+        recent=context.recent,
     )
     digest_store.mark_held(connection, plan.deferred, HeldReason.RATE_LIMITED)
     digest_store.record_decisions(connection, plan.decisions, now=now)
