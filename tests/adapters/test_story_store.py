@@ -106,6 +106,7 @@ class Articles:
         url: str | None = None,
         content_hash: str | None = None,
         published_at: datetime = NOW,
+        fetched_at: datetime = NOW,
     ) -> NewArticle:
         if feed not in self.feeds:
             self.feeds[feed] = len(self.feeds) + 1
@@ -126,8 +127,8 @@ class Articles:
                 url=url,
                 canonical_url=url,
                 published_at=published_at,
-                fetched_at=NOW,
-                updated_at=NOW,
+                fetched_at=fetched_at,
+                updated_at=fetched_at,
                 content_hash=digest,
             )
         )
@@ -215,6 +216,58 @@ def test_prune_bands_keeps_the_index_to_the_window(story_engine: Engine) -> None
         assert story_store.prune_bands(conn, NOW - WINDOW) == dedup.BANDS
         left = conn.execute(select(func.count()).select_from(StoryBand.__table__)).scalar()
         assert left == dedup.BANDS
+
+
+def _band_rows(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(StoryBand.__table__)).scalar() or 0)
+
+
+def test_an_exact_copy_joins_its_story_without_band_rows_of_its_own(
+    story_engine: Engine,
+) -> None:
+    later = NOW + timedelta(minutes=10)
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        [story] = assign(conn, articles.add(*COPY_A, feed="abc-news", content_hash="h"))
+        copies = [
+            articles.add(*COPY_A, feed=feed, content_hash="h", fetched_at=later)
+            for feed in ("npr", "npr-world")  # one batch, then another feed's
+        ]
+        assert assign(conn, copies[0], copies[1], now=later) == [story, story]
+        again = articles.add(*COPY_A, feed="japan-today", content_hash="h", fetched_at=later)
+        assert assign(conn, again, now=later) == [story]
+        assert _band_rows(conn) == dedup.BANDS  # the first report's, once
+        # Each copy keeps its signature, and a near copy still finds the story.
+        signatures = conn.execute(select(Article.__table__.c.signature)).scalars().all()
+        assert all(signatures)
+        near = articles.add(*COPY_B, feed="reuters", fetched_at=later)
+        assert assign(conn, near, now=later) == [story]
+
+
+def test_an_exact_copy_in_a_later_hour_indexes_the_story_again(story_engine: Engine) -> None:
+    later = NOW + story_store.BAND_REFRESH + timedelta(minutes=5)
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        [story] = assign(conn, articles.add(*COPY_A, content_hash="h"))
+        copy = articles.add(*COPY_A, feed="npr", content_hash="h", fetched_at=later)
+        assert assign(conn, copy, now=later) == [story]
+        assert _band_rows(conn) == 2 * dedup.BANDS
+
+
+def test_a_story_kept_alive_by_copies_stays_findable_after_its_first_rows_expire(
+    story_engine: Engine,
+) -> None:
+    first, copied = NOW - timedelta(days=6), NOW - timedelta(days=1)
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        original = articles.add(*COPY_A, content_hash="h", fetched_at=first)
+        [story] = assign(conn, original, now=first)
+        copy = articles.add(*COPY_A, feed="npr", content_hash="h", fetched_at=copied)
+        assert assign(conn, copy, now=copied) == [story]
+        # The first report's rows are out of the window now; the copy's are not.
+        late = NOW + timedelta(days=2)
+        near = articles.add(*COPY_B, feed="reuters", fetched_at=late)
+        assert assign(conn, near, now=late) == [story]
 
 
 def test_list_stories_gives_articles_and_outlets(story_engine: Engine) -> None:

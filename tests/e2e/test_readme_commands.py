@@ -98,10 +98,27 @@ def test_version_imports_nothing_heavy() -> None:
         "import sys\nfrom monitor.cli import main\n"
         "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
         "heavy = {'sqlalchemy', 'aiohttp', 'httpx', 'pydantic', 'feedparser', 'numpy', 'rich'}\n"
-        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+        "loaded = {m.split('.')[0] for m, module in sys.modules.items() if module}\n"
+        "print(sorted(heavy & loaded))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_fetch_and_delivery_code_leave_httpx_s_command_line_client_out() -> None:
+    # httpx imports click, rich and pygments for its own CLI when they are installed (rich is
+    # monitor's): 5.6 MB in every poll and daemon process. monitor/__init__.py keeps it out.
+    code = (
+        "import sys\nimport monitor.flows.outbox, monitor.adapters.http.client, httpx\n"
+        "print(sorted({'click', 'pygments', 'rich'} & {m.split('.')[0] for m in sys.modules}))\n"
+        "print(callable(httpx.main))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.stdout.split() == ["[]", "True"], result.stdout + result.stderr

@@ -126,7 +126,9 @@ class Article(Base):
         # story_id sits behind the text in the row, and reading it walked every matching
         # row's overflow pages (a copy stored 100 times cost 100 of those; migration 0009).
         Index("ix_articles_canonical_url_story", "canonical_url", "story_id"),
-        Index("ix_articles_content_hash_story", "content_hash", "story_id"),
+        # fetched_at too: an exact copy's band rows are written once per story and hour
+        # (story_store.BAND_REFRESH), and the lookup asks when the pair was last fetched.
+        Index("ix_articles_content_hash_story_fetched", "content_hash", "story_id", "fetched_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -33,6 +33,15 @@ a transaction-level advisory lock (`STORY_LOCK_KEY`) before looking up, so assig
 serialised and each one sees what the previous committed; the lock is released at commit,
 so callers should assign stories at the end of a feed's transaction, not before slow work.
 SQLite serialises writers itself and is meant for one worker.
+
+Exact copies are not indexed again. An article with the content hash of an article its story
+already holds has the same band values (the same folded title and text), so its 32 rows would
+only repeat that article's: a wire report in a hundred feeds filled the newest rows of each of
+its band values with itself, and writing those rows was most of the first poll's band-index
+work (bench/ingest.py). It still gets its story and signature. The copies' rows are written
+once per `BAND_REFRESH` instead: the first copy of each hour writes them, so a story kept alive
+by copies stays findable by its near copies for the whole window after the last one, less at
+most an hour.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -50,6 +59,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    func,
     insert,
     literal_column,
     select,
@@ -69,6 +79,7 @@ MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agr
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
 STORY_LOCK_KEY = 0x5709_0001  # pg_advisory_xact_lock key of story assignment
 STORED_HASH_SHIFT = 32  # dedup's 63-bit band hashes are stored as their top 31 bits
+BAND_REFRESH = timedelta(hours=1)  # an exact copy's band rows: once per story and hour
 
 
 # Why each band value is read newest first and at most `ROWS_PER_BAND` rows: some values are
@@ -137,6 +148,8 @@ class _Lookup:
     # exact signal value -> {story id: last seen}, from the database
     by_url: dict[str, dict[int, datetime]] = field(default_factory=dict)
     by_hash: dict[str, dict[int, datetime]] = field(default_factory=dict)
+    # (content hash, story id) -> when the newest stored article of the pair was fetched
+    hash_fetched: dict[tuple[str, int], datetime] = field(default_factory=dict)
     # band value -> the newest article ids in the window, newest first, from the database
     band_rows: dict[int, list[int]] = field(default_factory=dict)
     signatures: dict[int, _Candidate | None] = field(default_factory=dict)
@@ -144,6 +157,7 @@ class _Lookup:
     last_seen: dict[int, datetime] = field(default_factory=dict)
     batch_urls: dict[str, int] = field(default_factory=dict)
     batch_hashes: dict[str, int] = field(default_factory=dict)
+    batch_pairs: set[tuple[str, int]] = field(default_factory=set)  # (content hash, story)
     batch_bands: dict[int, list[int]] = field(default_factory=dict)
     batch_candidates: dict[int, _Candidate] = field(default_factory=dict)
     # story id (negative: new in the batch) -> its title, for the templated-opposites guard
@@ -187,14 +201,36 @@ def assign_stories(
     # Decide: an existing story's id, or -(n + 1) for the n-th new story of the batch.
     decided: list[int] = []
     new_titles: list[str] = []
+    indexed: list[bool] = []  # whether the article's band rows are written
+    refresh_since = _refresh_start(now)
     for item in keyed:
         story = _find_in(conn, lookup, item)
         if story is None:
             new_titles.append(item.article.title)
             story = -len(new_titles)
+            indexed.append(True)
+        else:
+            copy = _copy_indexed(lookup, item.article.content_hash, story, refresh_since)
+            indexed.append(not copy)
         decided.append(story)
         _remember(lookup, item, story, now)
-    return _apply(conn, keyed, decided, new_titles, now)
+    return _apply(conn, keyed, decided, new_titles, now, indexed)
+
+
+def _refresh_start(now: datetime) -> datetime:
+    """The start of `now`'s `BAND_REFRESH` period: the same for every worker and batch."""
+    step = BAND_REFRESH.total_seconds()
+    return datetime.fromtimestamp(now.timestamp() // step * step, UTC)
+
+
+def _copy_indexed(lookup: _Lookup, content_hash: str, story: int, since: datetime) -> bool:
+    """Whether `story` already has band rows of this content since `since`: an article of
+    the story with the same content hash was stored in this period (the period's first one
+    wrote its rows), or came earlier in this batch."""
+    if (content_hash, story) in lookup.batch_pairs:
+        return True
+    fetched = lookup.hash_fetched.get((content_hash, story))
+    return fetched is not None and fetched >= since
 
 
 def find_story(conn: Connection, article: NewArticle, *, since: datetime) -> int | None:
@@ -216,7 +252,7 @@ def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Look
     urls = list(dict.fromkeys(k.article.canonical_url for k in keyed if k.article.canonical_url))
     hashes = list(dict.fromkeys(k.article.content_hash for k in keyed))
     lookup.by_url = _exact(conn, articles.c.canonical_url, urls, since)
-    lookup.by_hash = _exact(conn, articles.c.content_hash, hashes, since)
+    lookup.by_hash = _exact(conn, articles.c.content_hash, hashes, since, lookup.hash_fetched)
     # An article with an exact signal in the database never reaches the band index; the
     # others might (an earlier article of the batch may still give them an exact one).
     similar = [k for k in keyed if _exact_story(lookup, k.article)[0] is None]
@@ -230,31 +266,54 @@ def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Look
 
 
 def _exact(
-    conn: Connection, column: Any, values: Sequence[str], since: datetime
+    conn: Connection,
+    column: Any,
+    values: Sequence[str],
+    since: datetime,
+    fetched: dict[tuple[str, int], datetime] | None = None,
 ) -> dict[str, dict[int, datetime]]:
+    """value -> {story id: last seen} of the stories in the window holding an article with
+    that value; with `fetched`, also when each (value, story)'s newest article was fetched."""
     found: dict[str, dict[int, datetime]] = defaultdict(dict)
-    statement = _exact_statement(column.name)
+    statement = _exact_statement(column.name, fetched is not None)
     for chunk in chunks(values):
         for row in conn.execute(statement, {"values": list(chunk), "since": since}):
             found[row.value][int(row.id)] = row.last_seen_at
+            if fetched is not None:
+                fetched[(row.value, int(row.id))] = row.fetched_at
     return found
 
 
 @cache
-def _exact_statement(name: str) -> Any:
-    """Distinct (value, story) pairs from the covering index first, then their stories: a
-    value carried by many articles (a wire story in a hundred feeds) joined every one of
-    them to its story and grouped them again, 4-5 times the CPU of this. Built once per
-    column: building it per call was a third of the lookup's CPU (py-spy, bench/ingest.py)."""
+def _exact_statement(name: str, with_fetched: bool) -> Any:
+    """(value, story) pairs from the covering index first, then their stories: a value
+    carried by many articles (a wire story in a hundred feeds) joined every one of them to
+    its story and grouped them again, 4-5 times the CPU of this. Built once per column:
+    building it per call was a third of the lookup's CPU (py-spy, bench/ingest.py).
+    `with_fetched` adds the newest fetch time of each pair, which the (content_hash,
+    story_id, fetched_at) index also holds (migration 0011)."""
     column = articles.c[name]
-    pairs = (
-        select(column.label("value"), articles.c.story_id)
-        .where(column.in_(bindparam("values", expanding=True)))
-        .distinct()
-        .subquery("pairs")
-    )
+    if with_fetched:
+        pairs = (
+            select(
+                column.label("value"),
+                articles.c.story_id,
+                func.max(articles.c.fetched_at).label("fetched_at"),
+            )
+            .where(column.in_(bindparam("values", expanding=True)))
+            .group_by(column, articles.c.story_id)
+            .subquery("pairs")
+        )
+    else:
+        pairs = (
+            select(column.label("value"), articles.c.story_id)
+            .where(column.in_(bindparam("values", expanding=True)))
+            .distinct()
+            .subquery("pairs")
+        )
+    extra = [pairs.c.fetched_at] if with_fetched else []
     return (
-        select(pairs.c.value, stories.c.id, stories.c.last_seen_at)
+        select(pairs.c.value, stories.c.id, stories.c.last_seen_at, *extra)
         .join_from(pairs, stories, pairs.c.story_id == stories.c.id)
         .where(stories.c.last_seen_at >= bindparam("since", type_=stories.c.last_seen_at.type))
     )
@@ -446,6 +505,7 @@ def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime) -> None:
     if article.canonical_url:
         lookup.batch_urls[article.canonical_url] = story
     lookup.batch_hashes[article.content_hash] = story
+    lookup.batch_pairs.add((article.content_hash, story))
     for value in item.bands:
         lookup.batch_bands.setdefault(value, []).insert(0, article.article_id)
     lookup.batch_candidates[article.article_id] = _Candidate(
@@ -462,6 +522,7 @@ def _apply(
     decided: list[int],
     new_titles: list[str],
     now: datetime,
+    indexed: Sequence[bool],
 ) -> list[int]:
     created: list[int] = []
     joined = Counter(decided)
@@ -500,7 +561,10 @@ def _apply(
         story_bands,
         ("band_hash", "created", "article_id"),
         sorted(
-            (value, created_at, item.article.article_id) for item in keyed for value in item.bands
+            (value, created_at, item.article.article_id)
+            for item, banded in zip(keyed, indexed, strict=True)
+            if banded
+            for value in item.bands
         ),
     )
     return story_ids
