@@ -1,7 +1,7 @@
 """monitor: a self-hosted news-monitoring alert daemon."""
 
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 # httpx imports its command-line client whenever click, rich and pygments are installed, and
 # rich is ours: 5.6 MB of every process and 60 ms of its start that monitor never uses
@@ -10,7 +10,17 @@ from importlib.metadata import PackageNotFoundError, version
 if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-try:
-    __version__ = version("monitor")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> Any:
+    """`__version__`, read when first asked for: importlib.metadata is 4.6 MB of every
+    process, the forkserver and each parse worker included, which never ask."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("monitor")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found

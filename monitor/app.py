@@ -121,8 +121,13 @@ def new_parse_executor(settings: Settings) -> Executor:
     if workers == 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-parse")
     context = ParseProcessContext()
-    # What a worker needs and nothing more (see feed_parse.py): imported once, shared.
-    context.set_forkserver_preload(["monitor.adapters.feed_parse"])
+    # Nothing preloaded: each worker imports the parser itself (feed_parse.py, ~0.2 s of
+    # CPU per worker, once per PARSE_TASKS_PER_POOL parses). Preloaded, the forkserver held
+    # those 31 MB all the time, between polls too, and the workers shared almost none of
+    # them: touching an object writes its reference count, which copies the page. Measured
+    # (bench/ingest.py): a first poll's tree in PSS 224 MB with the preload, 226 without;
+    # the forkserver itself 45 MB against 14.
+    context.set_forkserver_preload([])
     _start_forkserver()
     return ProcessPoolExecutor(
         max_workers=workers,
@@ -199,9 +204,9 @@ async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # A worker's heap only grows with the largest feed it has parsed, so the pool is replaced
-# after this many parses, the old workers gone before new ones fork from the forkserver (the
-# parser already imported: milliseconds). See flows/parse_pool.py for why not
-# max_tasks_per_child.
+# after this many parses, the old workers gone before new ones fork from the forkserver (and
+# import the parser: ~0.2 s of CPU each, 0.4 ms per feed at this count). See
+# flows/parse_pool.py for why not max_tasks_per_child.
 PARSE_TASKS_PER_POOL = 1000
 
 

@@ -91,9 +91,8 @@ def parse_feed(
 @dataclass(frozen=True, slots=True)
 class ParseJob:
     """`parse_feed` as a picklable job for the parse processes. It lives here, not with the
-    poll flow, so a worker unpickling it imports this module only (the forkserver preloads
-    it, its pages shared by every worker) and not the database and delivery stack: that
-    cost each worker about 50 MB of its own."""
+    poll flow, so a worker unpickling it imports this module only and not the database and
+    delivery stack: that cost each worker about 50 MB of its own."""
 
     body: bytes
     url: str
@@ -114,8 +113,7 @@ class ParseJob:
 # --- the parse processes -------------------------------------------------------------
 # The worker initializer lives here too: it is unpickled in every worker, and were it in
 # monitor.app, each worker would import the composition root and with it SQLAlchemy,
-# pydantic and the config (about 50 MB per worker, unshared). The forkserver preloads this
-# module, so its pages are shared by every worker.
+# pydantic and the config (about 50 MB per worker, unshared).
 
 
 _MAIN_HIDDEN = threading.Lock()
