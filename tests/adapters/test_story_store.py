@@ -244,6 +244,23 @@ def test_an_exact_copy_joins_its_story_without_band_rows_of_its_own(
         assert assign(conn, near, now=later) == [story]
 
 
+def test_a_near_copy_adds_only_the_band_values_its_story_lacks(story_engine: Engine) -> None:
+    later = NOW + timedelta(minutes=10)
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        [story] = assign(conn, articles.add(*COPY_A, feed="abc-news"))
+        near = articles.add(*COPY_B, feed="japan-today", fetched_at=later)
+        assert assign(conn, near, now=later) == [story]
+        shared = set(dedup.band_hashes(dedup.minhash(*COPY_A))) & set(
+            dedup.band_hashes(dedup.minhash(*COPY_B))
+        )
+        assert 0 < len(shared) < dedup.BANDS  # the case: some values shared, some not
+        assert _band_rows(conn) == 2 * dedup.BANDS - len(shared)
+        # The next near copy is found through either article's rows.
+        third = articles.add(*COPY_B[:1], COPY_B[1] + " Officials said.", feed="npr")
+        assert assign(conn, third, now=later) == [story]
+
+
 def test_an_exact_copy_in_a_later_hour_indexes_the_story_again(story_engine: Engine) -> None:
     later = NOW + story_store.BAND_REFRESH + timedelta(minutes=5)
     with story_engine.begin() as conn:

@@ -34,14 +34,16 @@ serialised and each one sees what the previous committed; the lock is released a
 so callers should assign stories at the end of a feed's transaction, not before slow work.
 SQLite serialises writers itself and is meant for one worker.
 
-Exact copies are not indexed again. An article with the content hash of an article its story
-already holds has the same band values (the same folded title and text), so its 32 rows would
-only repeat that article's: a wire report in a hundred feeds filled the newest rows of each of
-its band values with itself, and writing those rows was most of the first poll's band-index
-work (bench/ingest.py). It still gets its story and signature. The copies' rows are written
-once per `BAND_REFRESH` instead: the first copy of each hour writes them, so a story kept alive
-by copies stays findable by its near copies for the whole window after the last one, less at
-most an hour.
+A story's band values are indexed once per hour, not once per copy. An article with the
+content hash of an article its story already holds has the same band values (the same folded
+title and text), and a near copy shares most of them with the candidate it joined through:
+their rows would only repeat that article's. A wire report in a hundred feeds filled the newest
+rows of each of its band values with itself, and writing and reading those rows was most of a
+first poll's story work (bench/ingest.py, with and without --distinct). So a joining article
+writes only the values its story has no row for in this `BAND_REFRESH` period: an exact copy
+none (unless it is the period's first of that content), a near copy those its candidate does
+not carry. It still gets its story and signature. A story kept alive by copies stays findable
+by its near copies for the whole window after the last one, less at most an hour.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ MAX_CANDIDATES = 20  # most-agreeing candidates verified per article; copies agr
 ROWS_PER_BAND = 16  # newest rows read per band value: bounds the work of one lookup
 STORY_LOCK_KEY = 0x5709_0001  # pg_advisory_xact_lock key of story assignment
 STORED_HASH_SHIFT = 32  # dedup's 63-bit band hashes are stored as their top 31 bits
-BAND_REFRESH = timedelta(hours=1)  # an exact copy's band rows: once per story and hour
+BAND_REFRESH = timedelta(hours=1)  # a story's band values are written once per period
 
 
 # Why each band value is read newest first and at most `ROWS_PER_BAND` rows: some values are
@@ -152,12 +154,15 @@ class _Lookup:
     hash_fetched: dict[tuple[str, int], datetime] = field(default_factory=dict)
     # band value -> the newest article ids in the window, newest first, from the database
     band_rows: dict[int, list[int]] = field(default_factory=dict)
+    # article id -> when its band rows were written (all of an article's at once)
+    band_created: dict[int, int] = field(default_factory=dict)
     signatures: dict[int, _Candidate | None] = field(default_factory=dict)
     # the batch so far: story of each assigned article, earlier articles per value
     last_seen: dict[int, datetime] = field(default_factory=dict)
     batch_urls: dict[str, int] = field(default_factory=dict)
     batch_hashes: dict[str, int] = field(default_factory=dict)
     batch_pairs: set[tuple[str, int]] = field(default_factory=set)  # (content hash, story)
+    batch_written: dict[int, set[int]] = field(default_factory=dict)  # article -> its values
     batch_bands: dict[int, list[int]] = field(default_factory=dict)
     batch_candidates: dict[int, _Candidate] = field(default_factory=dict)
     # story id (negative: new in the batch) -> its title, for the templated-opposites guard
@@ -201,20 +206,22 @@ def assign_stories(
     # Decide: an existing story's id, or -(n + 1) for the n-th new story of the batch.
     decided: list[int] = []
     new_titles: list[str] = []
-    indexed: list[bool] = []  # whether the article's band rows are written
+    written: list[list[int]] = []  # the band values each article's rows are written for
     refresh_since = _refresh_start(now)
     for item in keyed:
-        story = _find_in(conn, lookup, item)
+        story, via = _find_in(conn, lookup, item)
         if story is None:
             new_titles.append(item.article.title)
             story = -len(new_titles)
-            indexed.append(True)
-        else:
+            written.append(item.bands)
+        elif via is None:  # an exact signal: the same content, or the same page edited
             copy = _copy_indexed(lookup, item.article.content_hash, story, refresh_since)
-            indexed.append(not copy)
+            written.append([] if copy else item.bands)
+        else:
+            written.append(_not_carried(lookup, item.bands, via, refresh_since))
         decided.append(story)
-        _remember(lookup, item, story, now)
-    return _apply(conn, keyed, decided, new_titles, now, indexed)
+        _remember(lookup, item, story, now, written[-1])
+    return _apply(conn, keyed, decided, new_titles, now, written)
 
 
 def _refresh_start(now: datetime) -> datetime:
@@ -233,10 +240,22 @@ def _copy_indexed(lookup: _Lookup, content_hash: str, story: int, since: datetim
     return fetched is not None and fetched >= since
 
 
+def _not_carried(lookup: _Lookup, values: list[int], via: int, since: datetime) -> list[int]:
+    """Those of `values` that the candidate article `via` (of the story just joined) has no
+    row for written since `since`: the rows a near copy adds to its story's."""
+    if via in lookup.batch_written:  # an earlier article of this batch: written just now
+        carried = lookup.batch_written[via]
+        return [value for value in values if value not in carried]
+    created = lookup.band_created.get(via)
+    if created is None or created < _seconds(since):
+        return values
+    return [value for value in values if via not in lookup.band_rows.get(value, ())]
+
+
 def find_story(conn: Connection, article: NewArticle, *, since: datetime) -> int | None:
     """The story `article` would join among stories seen since `since`; writes nothing."""
     item = _keyed(article)
-    return _find_in(conn, _gather(conn, [item], since), item)
+    return _find_in(conn, _gather(conn, [item], since), item)[0]
 
 
 def _lock_assignment(conn: Connection) -> None:
@@ -257,7 +276,7 @@ def _gather(conn: Connection, keyed: Sequence[_Keyed], since: datetime) -> _Look
     # others might (an earlier article of the batch may still give them an exact one).
     similar = [k for k in keyed if _exact_story(lookup, k.article)[0] is None]
     values = list(dict.fromkeys(value for k in similar for value in k.bands))
-    lookup.band_rows = _band_rows(conn, values, since)
+    lookup.band_rows = _band_rows(conn, values, since, lookup.band_created)
     # The signatures the database-only ranking asks for; the batch's own articles can only
     # push some of these out, and a rare newcomer is fetched when it is asked for.
     wanted = {article_id for k in similar for article_id in _ranked(lookup, k, batch=False)}
@@ -348,9 +367,15 @@ def _band_rows_statement(arms: int) -> Any:
     )
 
 
-def _band_rows(conn: Connection, values: Sequence[int], since: datetime) -> dict[int, list[int]]:
+def _band_rows(
+    conn: Connection,
+    values: Sequence[int],
+    since: datetime,
+    created_of: dict[int, int] | None = None,
+) -> dict[int, list[int]]:
     """The newest `ROWS_PER_BAND` article ids in the window of each band value, newest first
-    (ties of the same second by the larger id first)."""
+    (ties of the same second by the larger id first); `created_of` gets each article's row
+    time."""
     found: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for start in range(0, len(values), _ARMS[-1]):
         chunk = values[start : start + _ARMS[-1]]
@@ -358,8 +383,10 @@ def _band_rows(conn: Connection, values: Sequence[int], since: datetime) -> dict
         params: dict[str, Any] = {"since": _seconds(since)}
         params.update({f"h{n}": _NO_VALUE for n in range(arms)})
         params.update({f"h{n}": value for n, value in enumerate(chunk)})
-        for row in conn.execute(_band_rows_statement(arms), params):
-            found[int(row.band_hash)].append((int(row.created), int(row.article_id)))
+        for value, created, article_id in conn.execute(_band_rows_statement(arms), params).all():
+            found[value].append((created, article_id))
+            if created_of is not None:
+                created_of[article_id] = created
     # A UNION ALL promises no order: each value's rows are put newest first here.
     return {value: [a for _, a in sorted(rows, reverse=True)] for value, rows in found.items()}
 
@@ -384,14 +411,19 @@ def _fetch_signatures(conn: Connection, lookup: _Lookup, article_ids: Iterable[i
 # --- decide, article by article, in memory ----------------------------------------------
 
 
-def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
+def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> tuple[int | None, int | None]:
+    """The story `item` joins (None: a new one), and the article it was found through
+    (None: an exact signal)."""
     story, by_url = _exact_story(lookup, item.article)
+    via = None
     if story is None:
-        story = _similar_story(conn, lookup, item)
+        candidate = _similar_story(conn, lookup, item)
+        if candidate is not None:
+            story, via = candidate.story_id, candidate.article_id
         # Issue 9: a near-copy whose headline flips the story's event (closes / reopens) is
         # a different event; the rule and its measurement are core.developments.kept_apart's.
         if story is not None and kept_apart(item.article.title, _story_title(conn, lookup, story)):
-            story = None
+            story = via = None
     article = item.article
     # The same page (canonical URL) is the same report however late; the same headline
     # with nothing else may be tomorrow's edition of it (core.developments.next_edition).
@@ -401,8 +433,8 @@ def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
         and not article.text.strip()
         and next_edition(article.text, article.published_at, _story_published(conn, lookup, story))
     ):
-        story = None
-    return story
+        story = via = None
+    return story, via
 
 
 # The newest reports of a story the next-edition guard compares with.
@@ -461,7 +493,7 @@ def _ranked(lookup: _Lookup, item: _Keyed, *, batch: bool = True) -> list[int]:
     return ranked[:MAX_CANDIDATES]
 
 
-def _similar_story(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
+def _similar_story(conn: Connection, lookup: _Lookup, item: _Keyed) -> _Candidate | None:
     offered = _ranked(lookup, item)
     _fetch_signatures(conn, lookup, (a for a in offered if a not in lookup.batch_candidates))
     candidates = []
@@ -485,17 +517,17 @@ def _offered(
     return [a for a in sorted(offered) if lookup.signatures.get(a) is not None]
 
 
-def _accepted(item: _Keyed, candidates: Sequence[_Candidate]) -> int | None:
+def _accepted(item: _Keyed, candidates: Sequence[_Candidate]) -> _Candidate | None:
     """The one place a candidate story is accepted or rejected: the most similar candidate
     (the oldest article of equals; `candidates` are by article id) if it is a near copy."""
     if not candidates:
         return None
     signatures = dedup.signature_matrix([c.signature for c in candidates])
     best = dedup.best_match(item.signature, signatures)
-    return None if best is None else candidates[best].story_id
+    return None if best is None else candidates[best]
 
 
-def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime) -> None:
+def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime, written: list[int]) -> None:
     """What the batch's later articles see of this one: as if its rows were written."""
     article = item.article
     lookup.last_seen[story] = max(now, lookup.last_seen.get(story, now))
@@ -506,7 +538,8 @@ def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime) -> None:
         lookup.batch_urls[article.canonical_url] = story
     lookup.batch_hashes[article.content_hash] = story
     lookup.batch_pairs.add((article.content_hash, story))
-    for value in item.bands:
+    lookup.batch_written[article.article_id] = set(written)
+    for value in written:
         lookup.batch_bands.setdefault(value, []).insert(0, article.article_id)
     lookup.batch_candidates[article.article_id] = _Candidate(
         article.article_id, story, item.signature
@@ -522,7 +555,7 @@ def _apply(
     decided: list[int],
     new_titles: list[str],
     now: datetime,
-    indexed: Sequence[bool],
+    written: Sequence[list[int]],
 ) -> list[int]:
     created: list[int] = []
     joined = Counter(decided)
@@ -562,9 +595,8 @@ def _apply(
         ("band_hash", "created", "article_id"),
         sorted(
             (value, created_at, item.article.article_id)
-            for item, banded in zip(keyed, indexed, strict=True)
-            if banded
-            for value in item.bands
+            for item, values in zip(keyed, written, strict=True)
+            for value in values
         ),
     )
     return story_ids
