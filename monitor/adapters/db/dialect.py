@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, insert, update
+from sqlalchemy import Connection, Dialect, Select, Table, bindparam, insert, update
 
 # The driver's own placeholder, by DBAPI paramstyle (psycopg takes %s beside %(name)s).
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -85,3 +86,22 @@ def update_plain_rows(
     assignments = ", ".join(f"{quote(c)} = {mark}" for c in columns)
     sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = {mark}"
     connection.exec_driver_sql(sql, list(rows))
+
+
+def driver_rows(connection: Connection, statement: Any, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The rows of a statement built once (a module-level or cached one), compiled once per
+    dialect and run as the driver's SQL. Executing the statement itself processes every bind
+    parameter through the compiled form on each call: for the story band lookup's UNION of
+    448 seeks, a third of the call's CPU beside SQLite's own work. Parameters of plain values
+    only (ints, strings): no type conversion is applied."""
+    sql, names = _driver_sql(statement, connection.dialect)
+    if names is None:  # a named paramstyle (psycopg's pyformat): the dict as it is
+        return connection.exec_driver_sql(sql, dict(params)).all()
+    return connection.exec_driver_sql(sql, tuple(params[name] for name in names)).all()
+
+
+@lru_cache(maxsize=64)
+def _driver_sql(statement: Any, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    compiled = statement.compile(dialect=dialect)
+    names = compiled.positiontup
+    return compiled.string, tuple(names) if names else None

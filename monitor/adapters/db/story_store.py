@@ -71,7 +71,7 @@ from sqlalchemy import (
     update,
 )
 
-from monitor.adapters.db.dialect import insert_plain_rows, update_plain_rows
+from monitor.adapters.db.dialect import driver_rows, insert_plain_rows, update_plain_rows
 from monitor.adapters.db.schema import articles, feeds, stories, story_bands
 from monitor.adapters.db.transactions import chunks
 from monitor.core import dedup
@@ -383,7 +383,7 @@ def _band_rows(
         params: dict[str, Any] = {"since": _seconds(since)}
         params.update({f"h{n}": _NO_VALUE for n in range(arms)})
         params.update({f"h{n}": value for n, value in enumerate(chunk)})
-        for value, created, article_id in conn.execute(_band_rows_statement(arms), params).all():
+        for value, created, article_id in driver_rows(conn, _band_rows_statement(arms), params):
             found[value].append((created, article_id))
             if created_of is not None:
                 created_of[article_id] = created
