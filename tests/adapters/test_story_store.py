@@ -261,6 +261,26 @@ def test_a_near_copy_adds_only_the_band_values_its_story_lacks(story_engine: Eng
         assert assign(conn, third, now=later) == [story]
 
 
+def test_near_copies_of_an_older_story_write_its_values_once_per_hour(
+    story_engine: Engine,
+) -> None:
+    now = NOW + 2 * story_store.BAND_REFRESH
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        [story] = assign(conn, articles.add(*COPY_A))  # two hours ago
+        near = articles.add(*COPY_B, feed="japan-today", fetched_at=now)
+        assert assign(conn, near, now=now) == [story]
+        assert _band_rows(conn) == 2 * dedup.BANDS  # the old rows are not this hour's
+        # COPY_A's text under another hash: closest to the old report, and its values that
+        # the near copy wrote this hour are not written again.
+        again = articles.add(*COPY_A, feed="npr", content_hash="other", fetched_at=now)
+        assert assign(conn, again, now=now) == [story]
+        shared = set(dedup.band_hashes(dedup.minhash(*COPY_A))) & set(
+            dedup.band_hashes(dedup.minhash(*COPY_B))
+        )
+        assert _band_rows(conn) == 3 * dedup.BANDS - len(shared)
+
+
 def test_an_exact_copy_in_a_later_hour_indexes_the_story_again(story_engine: Engine) -> None:
     later = NOW + story_store.BAND_REFRESH + timedelta(minutes=5)
     with story_engine.begin() as conn:

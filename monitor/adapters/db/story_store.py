@@ -41,8 +41,9 @@ their rows would only repeat that article's. A wire report in a hundred feeds fi
 rows of each of its band values with itself, and writing and reading those rows was most of a
 first poll's story work (bench/ingest.py, with and without --distinct). So a joining article
 writes only the values its story has no row for in this `BAND_REFRESH` period: an exact copy
-none (unless it is the period's first of that content), a near copy those its candidate does
-not carry. It still gets its story and signature. A story kept alive by copies stays findable
+none (unless it is the period's first of that content), a near copy those that no row of the
+story written this period carries, among the rows its lookup read. It still gets its story
+and signature. A story kept alive by copies stays findable
 by its near copies for the whole window after the last one, less at most an hour.
 """
 
@@ -162,7 +163,6 @@ class _Lookup:
     batch_urls: dict[str, int] = field(default_factory=dict)
     batch_hashes: dict[str, int] = field(default_factory=dict)
     batch_pairs: set[tuple[str, int]] = field(default_factory=set)  # (content hash, story)
-    batch_written: dict[int, set[int]] = field(default_factory=dict)  # article -> its values
     batch_bands: dict[int, list[int]] = field(default_factory=dict)
     batch_candidates: dict[int, _Candidate] = field(default_factory=dict)
     # story id (negative: new in the batch) -> its title, for the templated-opposites guard
@@ -218,7 +218,7 @@ def assign_stories(
             copy = _copy_indexed(lookup, item.article.content_hash, story, refresh_since)
             written.append([] if copy else item.bands)
         else:
-            written.append(_not_carried(lookup, item.bands, via, refresh_since))
+            written.append(_not_carried(lookup, item.bands, story, refresh_since))
         decided.append(story)
         _remember(lookup, item, story, now, written[-1])
     return _apply(conn, keyed, decided, new_titles, now, written)
@@ -240,16 +240,26 @@ def _copy_indexed(lookup: _Lookup, content_hash: str, story: int, since: datetim
     return fetched is not None and fetched >= since
 
 
-def _not_carried(lookup: _Lookup, values: list[int], via: int, since: datetime) -> list[int]:
-    """Those of `values` that the candidate article `via` (of the story just joined) has no
-    row for written since `since`: the rows a near copy adds to its story's."""
-    if via in lookup.batch_written:  # an earlier article of this batch: written just now
-        carried = lookup.batch_written[via]
-        return [value for value in values if value not in carried]
-    created = lookup.band_created.get(via)
-    if created is None or created < _seconds(since):
-        return values
-    return [value for value in values if via not in lookup.band_rows.get(value, ())]
+def _not_carried(lookup: _Lookup, values: list[int], story: int, since: datetime) -> list[int]:
+    """Those of `values` for which `story` has no row written since `since`, among the rows
+    the lookup read (an article of the story whose story is unknown here counts as none):
+    the rows a near copy adds to its story's."""
+    oldest = _seconds(since)
+
+    def carried(value: int) -> bool:
+        for article_id in lookup.batch_bands.get(value, ()):  # rows this batch will write
+            candidate = lookup.batch_candidates.get(article_id)
+            if candidate is not None and candidate.story_id == story:
+                return True
+        for article_id in lookup.band_rows.get(value, ()):  # newest first
+            if lookup.band_created.get(article_id, 0) < oldest:
+                return False
+            candidate = lookup.signatures.get(article_id)
+            if candidate is not None and candidate.story_id == story:
+                return True
+        return False
+
+    return [value for value in values if not carried(value)]
 
 
 def find_story(conn: Connection, article: NewArticle, *, since: datetime) -> int | None:
@@ -538,7 +548,6 @@ def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime, written:
         lookup.batch_urls[article.canonical_url] = story
     lookup.batch_hashes[article.content_hash] = story
     lookup.batch_pairs.add((article.content_hash, story))
-    lookup.batch_written[article.article_id] = set(written)
     for value in written:
         lookup.batch_bands.setdefault(value, []).insert(0, article.article_id)
     lookup.batch_candidates[article.article_id] = _Candidate(
