@@ -101,11 +101,16 @@ def test_version_imports_nothing_heavy() -> None:
         "loaded = {m.split('.')[0] for m, module in sys.modules.items() if module}\n"
         "print(sorted(heavy & loaded))\n"
     )
+    result = _python(code)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter that imports this checkout's monitor."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
     )
-    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -117,8 +122,5 @@ def test_the_fetch_and_delivery_code_leave_httpx_s_command_line_client_out() -> 
         "print(sorted({'click', 'pygments', 'rich'} & {m.split('.')[0] for m in sys.modules}))\n"
         "print(callable(httpx.main))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
+    result = _python(code)
     assert result.stdout.split() == ["[]", "True"], result.stdout + result.stderr

@@ -43,8 +43,8 @@ first poll's story work (bench/ingest.py, with and without --distinct). So a joi
 writes only the values its story has no row for in this `BAND_REFRESH` period: an exact copy
 none (unless it is the period's first of that content), a near copy those that no row of the
 story written this period carries, among the rows its lookup read. It still gets its story
-and signature. A story kept alive by copies stays findable
-by its near copies for the whole window after the last one, less at most an hour.
+and signature. A story kept alive by copies stays findable by its near copies for the whole
+window after the last one, less at most an hour.
 """
 
 from __future__ import annotations
@@ -209,12 +209,12 @@ def assign_stories(
     written: list[list[int]] = []  # the band values each article's rows are written for
     refresh_since = _refresh_start(now)
     for item in keyed:
-        story, via = _find_in(conn, lookup, item)
+        story, exact = _find_in(conn, lookup, item)
         if story is None:
             new_titles.append(item.article.title)
             story = -len(new_titles)
             written.append(item.bands)
-        elif via is None:  # an exact signal: the same content, or the same page edited
+        elif exact:  # the same content, or the same page edited: its values were not read
             copy = _copy_indexed(lookup, item.article.content_hash, story, refresh_since)
             written.append([] if copy else item.bands)
         else:
@@ -421,19 +421,16 @@ def _fetch_signatures(conn: Connection, lookup: _Lookup, article_ids: Iterable[i
 # --- decide, article by article, in memory ----------------------------------------------
 
 
-def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> tuple[int | None, int | None]:
-    """The story `item` joins (None: a new one), and the article it was found through
-    (None: an exact signal)."""
+def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> tuple[int | None, bool]:
+    """The story `item` joins (None: a new one), and whether an exact signal joined it."""
     story, by_url = _exact_story(lookup, item.article)
-    via = None
+    exact = story is not None
     if story is None:
-        candidate = _similar_story(conn, lookup, item)
-        if candidate is not None:
-            story, via = candidate.story_id, candidate.article_id
+        story = _similar_story(conn, lookup, item)
         # Issue 9: a near-copy whose headline flips the story's event (closes / reopens) is
         # a different event; the rule and its measurement are core.developments.kept_apart's.
         if story is not None and kept_apart(item.article.title, _story_title(conn, lookup, story)):
-            story = via = None
+            story = None
     article = item.article
     # The same page (canonical URL) is the same report however late; the same headline
     # with nothing else may be tomorrow's edition of it (core.developments.next_edition).
@@ -443,8 +440,8 @@ def _find_in(conn: Connection, lookup: _Lookup, item: _Keyed) -> tuple[int | Non
         and not article.text.strip()
         and next_edition(article.text, article.published_at, _story_published(conn, lookup, story))
     ):
-        story = via = None
-    return story, via
+        story = None
+    return story, exact
 
 
 # The newest reports of a story the next-edition guard compares with.
@@ -503,7 +500,7 @@ def _ranked(lookup: _Lookup, item: _Keyed, *, batch: bool = True) -> list[int]:
     return ranked[:MAX_CANDIDATES]
 
 
-def _similar_story(conn: Connection, lookup: _Lookup, item: _Keyed) -> _Candidate | None:
+def _similar_story(conn: Connection, lookup: _Lookup, item: _Keyed) -> int | None:
     offered = _ranked(lookup, item)
     _fetch_signatures(conn, lookup, (a for a in offered if a not in lookup.batch_candidates))
     candidates = []
@@ -527,14 +524,14 @@ def _offered(
     return [a for a in sorted(offered) if lookup.signatures.get(a) is not None]
 
 
-def _accepted(item: _Keyed, candidates: Sequence[_Candidate]) -> _Candidate | None:
+def _accepted(item: _Keyed, candidates: Sequence[_Candidate]) -> int | None:
     """The one place a candidate story is accepted or rejected: the most similar candidate
     (the oldest article of equals; `candidates` are by article id) if it is a near copy."""
     if not candidates:
         return None
     signatures = dedup.signature_matrix([c.signature for c in candidates])
     best = dedup.best_match(item.signature, signatures)
-    return None if best is None else candidates[best]
+    return None if best is None else candidates[best].story_id
 
 
 def _remember(lookup: _Lookup, item: _Keyed, story: int, now: datetime, written: list[int]) -> None:
