@@ -18,6 +18,8 @@ from monitor.core.states import NOT_POLLED
 
 REMOVED_FROM_CONFIG = "removed from config.toml"
 MAX_TITLE = 300  # the title columns' width
+# Feed ids bound in one IN (...): well within SQLite's and PostgreSQL's parameter limits.
+_IDS_PER_STATEMENT = 1000
 
 
 def outlet_name() -> ColumnElement[str]:
@@ -204,14 +206,20 @@ def release_feeds(connection: Connection, owner: str, feed_ids: Sequence[int] | 
     return result.rowcount
 
 
-def renew_lease(connection: Connection, feed_id: int, owner: str, until: datetime) -> bool:
-    """Extend `owner`'s lease on the feed; False if it no longer holds it."""
-    result = connection.execute(
-        update(feeds)
-        .where(feeds.c.id == feed_id, feeds.c.lease_owner == owner)
-        .values(lease_expires_at=until)
-    )
-    return result.rowcount == 1
+def renew_leases(
+    connection: Connection, feed_ids: Sequence[int], owner: str, until: datetime
+) -> int:
+    """Extend `owner`'s leases on these feeds; how many it still held."""
+    renewed = 0
+    for start in range(0, len(feed_ids), _IDS_PER_STATEMENT):
+        chunk = list(feed_ids[start : start + _IDS_PER_STATEMENT])
+        result = connection.execute(
+            update(feeds)
+            .where(feeds.c.id.in_(chunk), feeds.c.lease_owner == owner)
+            .values(lease_expires_at=until)
+        )
+        renewed += result.rowcount
+    return renewed
 
 
 def lease_owners(connection: Connection, now: datetime) -> list[str]:
