@@ -772,8 +772,27 @@ async def garbage(headers: dict[str, str], writer: asyncio.StreamWriter) -> None
     await writer.drain()
 
 
+async def consent(headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+    """The consent redirect of some news sites: a cookie, and on to the feed."""
+    await respond(
+        writer,
+        "302 Found",
+        {"Location": "/walled", "Set-Cookie": "consent=yes; Path=/", "Content-Length": "0"},
+    )
+
+
+async def cookie_wall(headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+    """The feed, only for a client that sends the consent cookie back."""
+    if "consent=yes" in headers.get("cookie", ""):
+        await feed(headers, writer)
+        return
+    await respond(writer, "403 Forbidden", {"Content-Length": "0"})
+
+
 ROUTES: dict[str, Route] = {
     "/feed": feed,
+    "/consent": consent,
+    "/walled": cookie_wall,
     "/gzipped": gzipped_feed,
     "/moved": moved,
     "/temporary": temporary,
@@ -808,9 +827,10 @@ async def real_fetcher(transport: Transport) -> AsyncIterator[Fetcher]:
 
 
 def test_build_client_defaults_to_aiohttp() -> None:
+    from httpx_aiohttp import HttpxAiohttpClient
+
     client = build_client(REAL_LIMITS)
-    assert type(client).__name__ == "HttpxAiohttpClient"
-    assert isinstance(client, httpx.AsyncClient)
+    assert isinstance(client, HttpxAiohttpClient)
 
 
 async def test_real_200_then_304(real_fetcher: Fetcher, base_url: str) -> None:
@@ -818,6 +838,18 @@ async def test_real_200_then_304(real_fetcher: Fetcher, base_url: str) -> None:
     second = await real_fetcher.fetch(f"{base_url}/feed", etag=first.etag)
     assert (first.status, first.body) == (200, FEED)
     assert (second.status, second.body) == (304, None)
+
+
+async def test_real_cookies_set_on_a_redirect_are_sent_on_later_requests(
+    real_fetcher: Fetcher, base_url: str
+) -> None:
+    first = await real_fetcher.fetch(f"{base_url}/consent")
+    # A 304 sets no cookie: the jar keeps what it had, and the next fetch still gets in.
+    unchanged = await real_fetcher.fetch(f"{base_url}/feed", etag='"v1"')
+    again = await real_fetcher.fetch(f"{base_url}/walled")
+    assert (first.status, first.body, first.url) == (200, FEED, f"{base_url}/walled")
+    assert unchanged.status == 304
+    assert (again.status, again.body) == (200, FEED)
 
 
 async def test_real_gzip_is_decompressed(real_fetcher: Fetcher, base_url: str) -> None:
