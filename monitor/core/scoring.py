@@ -216,13 +216,17 @@ def score_watchlists(
     feed_tags: Collection[str] = (),
     watchlist_ids: Iterable[str] | None = None,
     semantic: Mapping[str, SemanticScore] | None = None,
+    match_text: str | None = None,
+    matched_only: bool = False,
 ) -> list[tuple[str, Score]]:
     """Score one article against every watchlist that covers its feed, sorted by id.
 
     The article is folded and scanned once for all of them. With no `feed_name`, every
     watchlist counts as covering it (a file given to `monitor score`); `watchlist_ids`
     narrows the set further. `semantic`: the article's semantic score for each watchlist
-    that has examples (core/semantic.py).
+    that has examples (core/semantic.py). `match_text`: its match form, if already made
+    (`Matcher.scan`). `matched_only`: only the scores that match (what a poll stores), and
+    none made for a watchlist that could not match this article.
     """
     semantic = semantic or {}
     chosen = sorted(matcher.watchlists if watchlist_ids is None else watchlist_ids)
@@ -230,7 +234,7 @@ def score_watchlists(
         chosen = [w for w in chosen if matcher.watchlists[w].covers_feed(feed_name, feed_tags)]
     if not chosen:
         return []
-    scan = matcher.scan(title, text)
+    scan = matcher.scan(title, text, match_text)
     with_hits = {
         matcher.entries[entry].watchlist_id
         for part in (scan.title, scan.body)
@@ -243,7 +247,21 @@ def score_watchlists(
         without_hits = _NO_HIT_SCORES[matcher] = {
             w: score_scan(matcher, w, _EMPTY_SCAN) for w in matcher.watchlists
         }
-    return [(w, _score(matcher, w, scan, w in with_hits, semantic.get(w))) for w in chosen]
+    if not matched_only:
+        return [(w, _score(matcher, w, scan, w in with_hits, semantic.get(w))) for w in chosen]
+    matched = []
+    for w in chosen:
+        similar = semantic.get(w)
+        if (
+            w not in with_hits
+            and not (similar is not None and similar.verdict is Verdict.SIMILAR)
+            and not without_hits[w].matched
+        ):
+            continue  # the no-hit score, which does not match, shown with its similarity
+        score = _score(matcher, w, scan, w in with_hits, similar)
+        if score.matched:
+            matched.append((w, score))
+    return matched
 
 
 def _score(

@@ -95,8 +95,10 @@ class MatchNewArticles:
                     feed_name=feed.name,
                     feed_tags=feed.tags,
                     semantic=semantic,
+                    match_text=item.entry.match_text,
+                    matched_only=True,
                 )
-                found += [(item.article_id, wid, s) for wid, s in scores if s.matched]
+                found += [(item.article_id, wid, s) for wid, s in scores]
         story_ids = assign_stories(
             connection,
             [

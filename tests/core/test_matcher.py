@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.folding import case_key, fold, fold_text, spelling_pieces
-from monitor.core.matcher import Hit, compile_matcher
+from monitor.core.matcher import Hit, article_match_form, compile_matcher
 from monitor.core.watchlist import Term, Watchlist
 
 
@@ -266,3 +266,23 @@ def test_matcher_finds_exactly_what_the_reference_finds(term_list: list[Term], t
     scan = matcher.find(text)
     for term, entry in zip(term_list, matcher.term_entries["w"], strict=True):
         assert list(scan.hits.get(entry, ())) == reference_hits(term, text), (term, text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(terms(), min_size=1, max_size=4), texts(), texts())
+def test_a_scan_given_the_stored_match_form_finds_the_same_hits(
+    term_list: list[Term], title: str, text: str
+) -> None:
+    """Parts the match form shows no pattern in are skipped, never a part with a hit."""
+    matcher = compile_matcher([watchlist(*term_list)])
+    full = matcher.scan(title, text)
+    quick = matcher.scan(title, text, article_match_form(title, text))
+    assert quick.title.hits == full.title.hits and quick.body.hits == full.body.hits
+
+
+def test_a_scan_given_the_match_form_folds_only_parts_with_candidates() -> None:
+    matcher = compile_matcher([watchlist(Term("S-400"))])
+    title, text = "Turkey takes delivery", "The S-400 batteries arrived in Ankara."
+    scan = matcher.scan(title, text, article_match_form(title, text))
+    assert scan.title.hits == {} and scan.title._folded is None  # never folded
+    assert [scan.body.original_span(h) for h in scan.body.hits[0]] == [(4, 9)]

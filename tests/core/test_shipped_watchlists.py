@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.adapters.files.watchlists import load_watchlists
-from monitor.core.matcher import Matcher, compile_matcher
+from monitor.core.matcher import Matcher, article_match_form, compile_matcher
 from monitor.core.scoring import score_watchlists
+from monitor.core.semantic import SemanticScore, Verdict
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = ["caatsa", "idlib", "incirlik", "s400", "sochi"]
@@ -140,3 +143,44 @@ UNRELATED = [
 )
 def test_unrelated_news_matches_none(matcher: Matcher, kind: str, title: str, text: str) -> None:
     assert matched(matcher, title, text) == set()
+
+
+SEED_SENTENCES = [
+    s.strip()
+    for path in sorted((REPO / "seeds").glob("*.txt"))
+    for s in path.read_text(encoding="utf-8").split(".")
+    if s.strip()
+]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from(SEED_SENTENCES), max_size=2),
+    st.lists(st.sampled_from(SEED_SENTENCES), max_size=6),
+    st.dictionaries(
+        st.sampled_from(["caatsa", "idlib", "incirlik", "s400", "sochi"]),
+        st.tuples(st.floats(0, 1), st.sampled_from(list(Verdict))),
+    ),
+)
+def test_a_poll_stores_exactly_the_matching_scores(
+    matcher: Matcher, title: list[str], text: list[str], similar: dict[str, tuple[float, Verdict]]
+) -> None:
+    """What a poll asks for (the match form the parse worker made, matching scores only) is
+    what scoring every watchlist in full and keeping the matches gives."""
+    title_text, body = ". ".join(title), ". ".join(text)
+    semantic = {
+        w: SemanticScore(8 * s if v is Verdict.SIMILAR else 0.0, s, ("seeds/x.txt",), v)
+        for w, (s, v) in similar.items()
+    }
+    full = score_watchlists(matcher, title_text, body, semantic=semantic)
+    poll = score_watchlists(
+        matcher,
+        title_text,
+        body,
+        semantic=semantic,
+        match_text=article_match_form(title_text, body),
+        matched_only=True,
+    )
+    assert poll == [(w, s) for w, s in full if s.matched]
