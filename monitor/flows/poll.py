@@ -385,6 +385,8 @@ class Poller:
             raise
         finally:
             renewing.cancel()
+            # Ended before poll_once returns: no task of the cycle outlives it.
+            await asyncio.gather(renewing, return_exceptions=True)
             self._working.clear()
         return summary
 
