@@ -77,7 +77,9 @@ class _FeedClient(HttpxAiohttpClient):
         return self._feed_cookies
 
     @cookies.setter
-    def cookies(self, cookies: httpx.Cookies | CookieJar | dict[str, str] | None) -> None:
+    def cookies(
+        self, cookies: httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+    ) -> None:
         self._feed_cookies = _Cookies(cookies)
 
 
