@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -33,3 +34,12 @@ def spread_by_host(items: Sequence[T], host: Callable[[T], str]) -> list[T]:
         )
     keyed.sort()
     return [items[index] for *_, index in keyed]
+
+
+def url_host(url: str) -> str:
+    """The host a feed's requests go to, for ordering only: a URL that does not parse is a
+    host of its own (its fetch fails, and says why, later)."""
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:  # "http://[::1/feed": an unclosed IPv6 literal
+        return url

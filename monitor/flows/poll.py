@@ -26,7 +26,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine
 
@@ -35,7 +34,7 @@ from monitor.adapters.db.errors import database_errors
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
 from monitor.adapters.feed_parse import ParseJob, parse_feed
 from monitor.adapters.http import FetchResult
-from monitor.core.fetch_order import spread_by_host
+from monitor.core.fetch_order import spread_by_host, url_host
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
 from monitor.core.redact import scrub, url_secrets
@@ -252,7 +251,7 @@ class Poller:
         self._group_feeds = _GROUP_FEEDS if engine.dialect.name == "sqlite" else 1
         self._released_dead_owners = False
         # The feeds whose leases this worker keeps alive: claimed and not yet done.
-        self._working: dict[int, FeedRow] = {}
+        self._working: set[int] = set()
         self.rng = rng or random.Random()
         # One writer thread: SQLite allows one writer anyway, and per-feed transactions are
         # short, so PostgreSQL loses nothing measurable either.
@@ -341,7 +340,7 @@ class Poller:
 
         def start(feeds: list[FeedRow]) -> None:
             for feed in spread_by_host(feeds, _host):
-                self._working[feed.id] = feed
+                self._working.add(feed.id)
                 task = asyncio.create_task(self._poll_feed(feed), name=feed.name)
                 task.add_done_callback(finished.put_nowait)
                 tasks.append(task)
@@ -431,7 +430,7 @@ class Poller:
             log.exception("unexpected error", extra={"feed": feed.name})
             return await self._db(self._apply_failure, feed, f"internal error: {exc!r}")
         finally:
-            self._working.pop(feed.id, None)
+            self._working.discard(feed.id)
 
     def _current_backlog(self) -> Backlog:
         if self._backlog is None:  # a feed polled outside poll_once (tests)
@@ -784,7 +783,7 @@ class _Fetched:
 
 
 def _host(feed: FeedRow) -> str:
-    return urlsplit(feed.url).hostname or feed.url
+    return url_host(feed.url)
 
 
 def _take_group(waiting: list[tuple[_Fetched, T]], most: int) -> list[tuple[_Fetched, T]]:

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.fetch_order import spread_by_host
+from monitor.core.fetch_order import spread_by_host, url_host
 
 
 def host(feed: str) -> str:
@@ -86,3 +86,10 @@ def test_feeds_bunched_by_chance_finish_in_the_fewest_rounds() -> None:
 
 def test_nothing_to_order() -> None:
     assert spread_by_host([], host) == []
+
+
+def test_the_host_of_a_feed_url() -> None:
+    assert url_host("https://Feeds.Example.com:8443/rss?x=1") == "feeds.example.com"
+    # Unparsable: a host of its own, never an error that would stop the cycle's start.
+    assert url_host("http://[::1/feed") == "http://[::1/feed"
+    assert url_host("not a url") == "not a url"
