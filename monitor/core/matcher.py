@@ -276,26 +276,12 @@ class Matcher:
         (a fifth of the scoring time on the database writer went to folding them)."""
         if match_text is None:
             return Scan(self.find(title), self.find(text))
-        in_title, in_body = self._parts_with_candidates(match_text)
+        counts = self.candidate_counts(match_text).values()  # entry -> [title, body]
+        in_title, in_body = any(c[0] for c in counts), any(c[1] for c in counts)
         return Scan(
             self.find(title) if in_title else FieldScan(title, {}),
             self.find(text) if in_body else FieldScan(text, {}),
         )
-
-    def _parts_with_candidates(self, match_text: str) -> tuple[bool, bool]:
-        """Does any pattern occur in the title's, and in the text's, part of a match form?"""
-        if self._automaton is None:
-            return False, False
-        title_end = match_text.find("\n")
-        in_title = in_body = False
-        for end_index, _ in self._automaton.iter(match_text):
-            if end_index < title_end:
-                in_title = True
-            else:
-                in_body = True
-            if in_title and in_body:
-                break
-        return in_title, in_body
 
 
 def _padded(spaced: str) -> str:

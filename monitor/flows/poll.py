@@ -339,7 +339,7 @@ class Poller:
         finished: asyncio.Queue[asyncio.Task[FeedReport]] = asyncio.Queue()
 
         def start(feeds: list[FeedRow]) -> None:
-            for feed in spread_by_host(feeds, _host):
+            for feed in spread_by_host(feeds, lambda row: url_host(row.url)):
                 self._working.add(feed.id)
                 task = asyncio.create_task(self._poll_feed(feed), name=feed.name)
                 task.add_done_callback(finished.put_nowait)
@@ -780,10 +780,6 @@ class _Fetched:
 
     def __iter__(self) -> Any:  # unpacks as _apply_fetched's arguments
         return iter((self.feed, self.result, self.parsed, self.body_hash))
-
-
-def _host(feed: FeedRow) -> str:
-    return url_host(feed.url)
 
 
 def _take_group(waiting: list[tuple[_Fetched, T]], most: int) -> list[tuple[_Fetched, T]]:
