@@ -6,8 +6,9 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from entries import T0, add_feed, entry
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.feed_store import FeedSpec
@@ -112,6 +113,37 @@ def test_released_feeds_can_be_claimed_again_and_schedules_are_honoured(engine: 
     assert [f.name for f in forced] == ["a"]
     with engine.begin() as c:
         assert feed_store.release_feeds(c, "w1") == 1
+
+
+@pytest.mark.slow  # 70,000 feeds: about 5 s per database
+def test_more_feeds_than_one_statement_binds_are_claimed_renewed_and_released(
+    engine: Engine,
+) -> None:
+    """`poll --once --all` over more feeds than PostgreSQL's 65,535 parameters a statement."""
+    count = 70_000
+    with engine.begin() as c:
+        c.execute(
+            insert(Feed.__table__),
+            [
+                {"name": f"f{i}", "url": f"https://h{i % 64}.example/{i}", "source": "opml"}
+                | {"configured_url": f"https://h{i % 64}.example/{i}", "created_at": T0}
+                for i in range(count)
+            ],
+        )
+    lease = timedelta(minutes=5)
+    with engine.begin() as c:
+        claimed = feed_store.claim_due_feeds(
+            c, owner="w1", now=T0, lease=lease, ignore_schedule=True
+        )
+    ids = [f.id for f in claimed]
+    with engine.begin() as c:
+        renewed = feed_store.renew_leases(c, ids, "w1", T0 + 2 * lease)
+        # Leased to w1 until T0 + 10 min: none is free for another worker at T0 + 6 min.
+        others = feed_store.claim_due_feeds(
+            c, owner="w2", now=T0 + lease + timedelta(minutes=1), lease=lease
+        )
+        released = feed_store.release_feeds(c, "w1", ids)
+    assert (len(claimed), renewed, others, released) == (count, count, [], count)
 
 
 def test_stopped_feeds_are_never_claimed(engine: Engine) -> None:

@@ -4,7 +4,7 @@ recording the outcome of a poll. Decisions (when to poll next) come from core.po
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -171,11 +171,12 @@ def claim_due_feeds(
     rows = connection.execute(for_update_skip_locked(connection, query)).all()
     if not rows:
         return []
-    connection.execute(
-        update(feeds)
-        .where(feeds.c.id.in_([row.id for row in rows]))
-        .values(lease_owner=owner, lease_expires_at=now + lease)
-    )
+    for chunk in _id_chunks([row.id for row in rows]):
+        connection.execute(
+            update(feeds)
+            .where(feeds.c.id.in_(chunk))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
     return [
         FeedRow(
             id=row.id,
@@ -197,29 +198,39 @@ def claim_due_feeds(
 
 def release_feeds(connection: Connection, owner: str, feed_ids: Sequence[int] | None = None) -> int:
     """Give back leases (shutdown, or feeds a cancelled cycle did not get to)."""
-    condition = feeds.c.lease_owner == owner
-    if feed_ids is not None:
-        condition = and_(condition, feeds.c.id.in_(list(feed_ids)))
-    result = connection.execute(
-        update(feeds).where(condition).values(lease_owner=None, lease_expires_at=None)
+    mine = feeds.c.lease_owner == owner
+    conditions = (
+        [mine]
+        if feed_ids is None
+        else [and_(mine, feeds.c.id.in_(c)) for c in _id_chunks(feed_ids)]
     )
-    return result.rowcount
+    return sum(
+        connection.execute(
+            update(feeds).where(condition).values(lease_owner=None, lease_expires_at=None)
+        ).rowcount
+        for condition in conditions
+    )
 
 
 def renew_leases(
     connection: Connection, feed_ids: Sequence[int], owner: str, until: datetime
 ) -> int:
     """Extend `owner`'s leases on these feeds; how many it still held."""
-    renewed = 0
-    for start in range(0, len(feed_ids), _IDS_PER_STATEMENT):
-        chunk = list(feed_ids[start : start + _IDS_PER_STATEMENT])
-        result = connection.execute(
+    return sum(
+        connection.execute(
             update(feeds)
             .where(feeds.c.id.in_(chunk), feeds.c.lease_owner == owner)
             .values(lease_expires_at=until)
-        )
-        renewed += result.rowcount
-    return renewed
+        ).rowcount
+        for chunk in _id_chunks(feed_ids)
+    )
+
+
+def _id_chunks(feed_ids: Sequence[int]) -> Iterator[list[int]]:
+    """Ids as bound in IN (...): PostgreSQL's protocol takes at most 65,535 parameters per
+    statement, so `poll --once --all` over more feeds than that is leased in parts."""
+    for start in range(0, len(feed_ids), _IDS_PER_STATEMENT):
+        yield list(feed_ids[start : start + _IDS_PER_STATEMENT])
 
 
 def lease_owners(connection: Connection, now: datetime) -> list[str]:
