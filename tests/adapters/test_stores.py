@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -53,6 +53,37 @@ def test_a_feed_longer_than_one_lookup_is_stored_and_recognised_whole(engine: En
     assert len(first.new) == len(many)
     assert [s.entry for s in first.new] == many  # ids come back in the feed's order
     assert (again.new, again.updated, again.unchanged) == ([], 1, len(many) - 1)
+
+
+def test_stored_values_read_back_as_given_and_a_row_stored_meanwhile_is_not_ours(
+    engine: Engine,
+) -> None:
+    """The insert converts values as Core does (an aware time in another zone stored as UTC,
+    bytes, NULLs) and skips a row another worker stored a moment ago."""
+    feed_id = add_feed(engine)
+    istanbul = timezone(timedelta(hours=3))
+    given = replace(
+        entry(1, title="Ünïcode ‘title’", text="50% off; it's \"quoted\""),
+        author="A. Writer",
+        published_at=datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=istanbul),
+        semantic_features=bytes(range(256)),
+    )
+    meanwhile = entry(2)
+    with engine.begin() as c:
+        article_store.store_entries(c, feed_id, [meanwhile], T0)
+        # As if another worker's row had landed between our lookup and our insert.
+        stored = article_store._insert(c, feed_id, [given, meanwhile, entry(3)], T0)
+    assert [s.entry for s in stored] == [given, entry(3)]
+    table = Article.__table__
+    with engine.connect() as c:
+        row = c.execute(select(table).where(table.c.id == stored[0].article_id)).one()
+        count = c.execute(select(func.count()).select_from(table)).scalar_one()
+    assert count == 3
+    assert row.published_at == datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    assert row.fetched_at == row.updated_at == T0
+    assert (row.title, row.text, row.author) == (given.title, given.text, "A. Writer")
+    assert row.semantic_features == bytes(range(256)) and row.guid == "guid-1"
+    assert row.story_id is None and row.pruned_at is None and row.content_hash == given.content_hash
 
 
 def test_an_entry_without_guid_is_updated_by_its_link(engine: Engine) -> None:

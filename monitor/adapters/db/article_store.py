@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from monitor.adapters.db.dialect import insert_ignoring_conflicts
+from monitor.adapters.db.dialect import insert_new_rows
 from monitor.adapters.db.feed_store import outlet_name
 from monitor.adapters.db.schema import articles, feeds, matches
 from monitor.adapters.db.transactions import chunks
@@ -159,32 +159,48 @@ def _insert(
     if not entries:
         return []
     rows = [
-        {
-            "feed_id": feed_id,
-            "identity_key": e.identity_key,
-            "guid": e.guid,
-            "url": e.url,
-            "canonical_url": e.canonical_url,
-            "title": e.title,
-            "text": e.text,
-            "author": e.author,
-            "published_at": e.published_at,
-            "fetched_at": fetched_at,
-            "updated_at": fetched_at,
-            "content_hash": e.content_hash,
-            "match_text": _match_text(e),
-            "semantic_features": e.semantic_features,
-        }
+        (
+            feed_id,
+            e.identity_key,
+            e.guid,
+            e.url,
+            e.canonical_url,
+            e.title,
+            e.text,
+            e.author,
+            e.published_at,
+            fetched_at,
+            fetched_at,
+            e.content_hash,
+            _match_text(e),
+            e.semantic_features,
+        )
         for e in entries
     ]
     # ON CONFLICT DO NOTHING: another worker may have stored the same entry a moment ago;
     # RETURNING tells us which rows are ours to score and alert.
-    statement = insert_ignoring_conflicts(connection, articles).returning(
-        articles.c.id, articles.c.identity_key, sort_by_parameter_order=True
-    )
-    by_key = {entry.identity_key: entry for entry in entries}
-    result = connection.execute(statement, rows)
-    return [StoredEntry(row.id, by_key[row.identity_key]) for row in result]
+    inserted = insert_new_rows(connection, articles, _INSERTED, rows, ("id", "identity_key"))
+    ids = {key: int(article_id) for article_id, key in inserted}
+    # In the entries' order (stories are assigned in it), one per stored row.
+    return [StoredEntry(i, e) for e in entries if (i := ids.pop(e.identity_key, None)) is not None]
+
+
+_INSERTED = (
+    "feed_id",
+    "identity_key",
+    "guid",
+    "url",
+    "canonical_url",
+    "title",
+    "text",
+    "author",
+    "published_at",
+    "fetched_at",
+    "updated_at",
+    "content_hash",
+    "match_text",
+    "semantic_features",
+)
 
 
 def list_articles(
