@@ -595,6 +595,31 @@ def test_two_copies_grouped_apart_in_one_digest_show_once_the_earlier() -> None:
     assert [(d.match_id, d.story_id) for d in result.decisions] == [(5, 12)]
 
 
+TOLL_REWORDED = "Eastern Turkey quake death toll climbs to 40"
+
+
+@pytest.mark.parametrize("copy_hours_ago", [3, 1], ids=["copy-first", "copy-second"])
+def test_a_development_and_its_copy_grouped_apart_in_one_poll_are_one_update(
+    copy_hours_ago: float,
+) -> None:
+    """The toll rises: one outlet's report joins the delivered story (a development), a
+    re-headlined copy of it lands in a story of its own. The reader gets the update once,
+    whichever of the two was published first."""
+    pending = [
+        cand(5, 19.0, story=10, source="bbc", title=QUAKE_TOLL, hours_ago=2),
+        cand(6, 19.5, story=12, source="dw", title=TOLL_REWORDED, hours_ago=copy_hours_ago),
+    ]
+    result = plan(pending, histories={10: history(10, (2, QUAKE))}, window=RARE)
+    assert [item.match_id for item in result.items] == [5]
+    assert result.items[0].development_of is not None
+    assert result.duplicates == {6: 5}
+    assert {(d.match_id, d.kind.value, d.rule.value) for d in result.decisions} >= {
+        (6, "copy", "late-copy")
+    }
+    strong = alerts(pending, histories={10: history(10, (2, QUAKE))}, window=RARE)
+    assert [item.match_id for item in strong.alerts] == [5]
+
+
 def test_a_late_copy_is_not_alerted_nor_held_for_the_budget() -> None:
     result = alerts(
         [

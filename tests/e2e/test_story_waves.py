@@ -47,7 +47,7 @@ SPLITS = ("tune", "heldout", "heldout2")
 # (set, split, measure): the figure measured when this was written.
 MEASURED = {
     ("timelines", "tune", "recall"): 1.000,
-    ("timelines", "tune", "suppression"): 0.914,
+    ("timelines", "tune", "suppression"): 0.935,
     ("timelines", "heldout", "recall"): 1.000,
     ("timelines", "heldout", "suppression"): 0.931,
     ("timelines", "heldout2", "recall"): 1.000,

@@ -22,6 +22,7 @@ from monitor.core.digest.updates import (
     LateCopies,
     StoryHistory,
     UpdateDecision,
+    after_updates,
     decide_updates,
     delivered_now,
     development_of,
@@ -97,6 +98,25 @@ def _group_by_story(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
     return sorted(groups.values(), key=lambda g: min((c.published_at, c.match_id) for c in g))
 
 
+def _updates_first(
+    groups: Sequence[list[Candidate]], histories: Mapping[int, StoryHistory]
+) -> list[list[Candidate]]:
+    """The groups of stories delivered before, then the new stories, each part in its
+    order. A development and a copy of it that grouping put into a story of its own arrive
+    in one poll; the new story is checked for late copies against the story as it will be
+    once its development is sent, whichever of the two was published first, so the reader
+    gets the development once and not also as a new story."""
+
+    def delivered_before(group: list[Candidate]) -> bool:
+        story_id = group[0].story_id
+        history = histories.get(story_id) if story_id is not None else None
+        return history is not None and bool(history.delivered)
+
+    return [g for g in groups if delivered_before(g)] + [
+        g for g in groups if not delivered_before(g)
+    ]
+
+
 def _late_copy(
     late: LateCopies, representative: Candidate, group: Sequence[Candidate]
 ) -> list[UpdateDecision]:
@@ -131,8 +151,9 @@ def plan_digest(
     as its best copy. A pending match of a story delivered before is decided by
     core.developments: a copy points at what it repeats and is never shown; a development
     shows as its own item, an update of the earlier story. A new story that only repeats
-    one of `recent` (the stories the watchlist was sent lately), or one shown earlier in
-    this digest, is a late copy of it (`LateCopies`): recorded, never shown. An alerted item
+    one of `recent` (the stories the watchlist was sent lately), a story shown earlier in
+    this digest or a development decided in it (`_updates_first`), is a late copy of it
+    (`LateCopies`): recorded, never shown. An alerted item
     shows again only with `repeat_alerts`. The stories beyond `max_items` are kept, ranked,
     as `rest`.
     """
@@ -142,7 +163,7 @@ def plan_digest(
     duplicates: dict[int, int] = {}
     decisions: list[UpdateDecision] = []
     late = LateCopies(recent, window)
-    for group in _group_by_story(candidates):
+    for group in _updates_first(_group_by_story(candidates), histories):
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
         outlets: list[Copy | str] = (
@@ -150,6 +171,7 @@ def plan_digest(
         )
         if history is not None and history.delivered:
             decided, items = _updates(group, history, window, outlets, repeat_alerts)
+            late.add(after_updates(history, group, decided))
             decisions.extend(decided)
             duplicates.update((d.match_id, d.against) for d in decided if d.kind is Kind.COPY)
             shown.extend(items)
@@ -261,7 +283,7 @@ def plan_alerts(
     options: list[tuple[Candidate, DigestItem, frozenset[int]]] = []
     decisions: list[UpdateDecision] = []
     late = LateCopies(recent, window)
-    for group in _group_by_story(strong):
+    for group in _updates_first(_group_by_story(strong), histories):
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
         outlets: list[Copy | str] = (
@@ -269,6 +291,7 @@ def plan_alerts(
         )
         if history is not None and history.delivered:
             decided = decide_updates(group, history, window)
+            late.add(after_updates(history, group, decided))
             decisions.extend(decided)
             by_id = {c.match_id: c for c in group}
             for d in decided:

@@ -152,6 +152,25 @@ def delivered_now(representative: Candidate, others: Sequence[Candidate]) -> Sto
     )
 
 
+def after_updates(
+    history: StoryHistory, candidates: Sequence[Candidate], decided: Sequence[UpdateDecision]
+) -> StoryHistory:
+    """The story as the reader will have it once these decisions are sent: its developments
+    delivered, its copies suppressed against what they repeat."""
+    by_id = {c.match_id: c for c in candidates}
+    developments = tuple(
+        _as_known(by_id[d.match_id]) for d in decided if d.kind is Kind.DEVELOPMENT
+    )
+    copies = tuple(
+        replace(_as_known(by_id[d.match_id]), copy_of=d.against)
+        for d in decided
+        if d.kind is Kind.COPY
+    )
+    return replace(
+        history, delivered=(*history.delivered, *developments), copies=(*history.copies, *copies)
+    )
+
+
 def development_of(decision: UpdateDecision, history: StoryHistory) -> DevelopmentOf:
     """The "Update: ..." mark of a development: the delivered item it updates."""
     earlier = next(k for k in history.delivered if k.match_id == decision.against)
