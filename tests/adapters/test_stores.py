@@ -63,7 +63,7 @@ def test_stored_values_read_back_as_given_and_a_row_stored_meanwhile_is_not_ours
     feed_id = add_feed(engine)
     istanbul = timezone(timedelta(hours=3))
     given = replace(
-        entry(1, title="Ünïcode ‘title’", text="50% off; it's \"quoted\""),
+        entry(1, title="Ünïcode ‘title’", text='50% off; it\'s "quoted"'),
         author="A. Writer",
         published_at=datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=istanbul),
         semantic_features=bytes(range(256)),
