@@ -33,7 +33,7 @@ from monitor.core import dedup
 from monitor.core.dates import from_struct_time, published_time
 from monitor.core.html_text import html_to_text, tidy_text
 from monitor.core.identity import content_hash, identity_key
-from monitor.core.matcher import article_match_form
+from monitor.core.match_form import article_match_form
 from monitor.core.model import NormalizedEntry, ParsedFeed
 from monitor.core.semantic_features import article_features
 from monitor.core.urls import canonical_url, is_web_url, resolve_url

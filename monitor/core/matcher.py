@@ -45,6 +45,8 @@ from monitor.core.folding import (
     spaced_form,
     spelling_variants,
 )
+from monitor.core.match_form import article_match_form, match_form
+from monitor.core.match_form import padded as pad
 from monitor.core.watchlist import Term, Watchlist, spelling_key
 
 
@@ -204,7 +206,7 @@ class Matcher:
             return FieldScan(text, {})
         folded = fold(text)
         spaced = spaced_form(folded.text)
-        padded = _padded(spaced)
+        padded = pad(spaced)
         offsets = self._offsets
         candidates: dict[int, list[tuple[int, int]]] = {}
         for end_index, targets in self._automaton.iter(padded):
@@ -282,24 +284,6 @@ class Matcher:
             self.find(title) if in_title else FieldScan(title, {}),
             self.find(text) if in_body else FieldScan(text, {}),
         )
-
-
-def _padded(spaced: str) -> str:
-    return f" {' '.join(spaced.split())} "
-
-
-def match_form(text: str) -> str:
-    """`text` folded and in match form, padded with a space on each side: what the automaton
-    reads. Only letters, digits and single spaces."""
-    # fold_text, not fold(): the same text (tests/core/test_folding.py checks it), without
-    # the offsets map back to the original, which the match form does not keep.
-    return _padded(spaced_form(fold_text(text))) if text else " "
-
-
-def article_match_form(title: str, text: str) -> str:
-    """An article's title and text in match form, joined by a newline (which no pattern
-    holds, so no hit spans the two): what articles.match_text stores."""
-    return f"{match_form(title)}\n{match_form(text)}"
 
 
 def _compile(watchlist: Watchlist) -> _CompiledWatchlist:

@@ -105,6 +105,20 @@ def test_version_imports_nothing_heavy() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
 
 
+@pytest.mark.slow
+def test_a_parse_worker_imports_the_parser_alone() -> None:
+    # Every parse worker imports this module itself, again each time the pool is recycled:
+    # the watchlist model (pulled in through the matcher) was a quarter of that start.
+    code = (
+        "import sys\nimport monitor.adapters.feed_parse\n"
+        "unwanted = {'monitor.core.watchlist', 'monitor.core.matcher', 'sqlalchemy', "
+        "'pydantic', 'aiohttp', 'httpx', 'ahocorasick'}\n"
+        "print(sorted(unwanted & set(sys.modules)))\n"
+    )
+    result = _python(code)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     """`code` in a fresh interpreter that imports this checkout's monitor."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -22,7 +22,7 @@ from monitor.adapters.db.schema import articles, feeds, matches
 from monitor.adapters.db.transactions import chunks
 from monitor.core.backtest import StoredArticle
 from monitor.core.ingest import EditedEntry, KnownArticle, classify_entries, distinct_identity_keys
-from monitor.core.matcher import article_match_form
+from monitor.core.match_form import article_match_form
 from monitor.core.model import NormalizedEntry
 
 KEYS_PER_QUERY = 500  # identity keys per IN (...) list: under SQLite's bound-parameter limit
