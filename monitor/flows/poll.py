@@ -668,15 +668,18 @@ class Poller:
         )
         report = FeedReport(feed.name, FeedOutcome.FETCHED, status=result.status)
         stored = article_store.store_entries(connection, feed.id, parsed.entries, now)
-        if self.match_articles is not None and stored.new:
-            report.matches = self.match_articles(connection, feed, stored.new, now)
         values = self._poll_values(feed, result, decision, now)
         values["body_hash"] = body_hash
         values["ttl_seconds"] = parsed.ttl_seconds
         values["feed_title"] = feed_store.stored_feed_title(parsed.title)
         if notes := parsed.notes():
             values["last_error"] = "; ".join(notes)
+        # Before matching, in the same transaction: on PostgreSQL story assignment holds the
+        # story lock from its lookup to the commit, and every statement in between is a
+        # round trip that the other workers wait for.
         feed_store.record_poll(connection, feed.id, self.owner, **values)
+        if self.match_articles is not None and stored.new:
+            report.matches = self.match_articles(connection, feed, stored.new, now)
         return report, stored
 
     def _poll_values(

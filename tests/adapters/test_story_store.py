@@ -152,6 +152,31 @@ def test_a_syndicated_copy_joins_the_story_of_the_first(story_engine: Engine) ->
         assert row.title == COPY_A[0]
 
 
+@pytest.mark.parametrize("size", [3, story_store.CHUNK + 1], ids=["feed", "over-one-lookup"])
+def test_exact_signals_join_stored_stories_in_a_batch_of_any_size(
+    story_engine: Engine, size: int
+) -> None:
+    """The same page and the same content join their stored stories whether the batch's
+    URL and hash lookups go in one statement (a feed) or in several (a huge one)."""
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        by_url = articles.add(*COPY_A, url="https://example.org/peru")
+        by_hash = articles.add(*OTHER, content_hash="kenya")
+        stored = assign(conn, by_url, by_hash)
+        batch = [
+            articles.add(
+                f"Unrelated report {n} on topic {n * 7919 % 1000}", f"Body {n} " * (n % 5 + 1)
+            )
+            for n in range(size - 2)
+        ]
+        # Re-headlined, so only the exact signal can join them.
+        batch.append(articles.add("Edited headline", "Edited", url="https://example.org/peru"))
+        batch.append(articles.add("Another headline", "Other", content_hash="kenya"))
+        decided = assign(conn, *batch)
+    assert decided[-2:] == stored
+    assert not set(decided[:-2]) & set(stored)
+
+
 def test_one_call_assigns_the_whole_batch_in_order(story_engine: Engine) -> None:
     with story_engine.begin() as conn:
         articles = Articles(conn)
