@@ -67,9 +67,9 @@ def insert_new_rows(
     inserted (in no particular order). Values go through each column type's own bind
     processor, as Core applies them (UTCDateTime's UTC conversion, SQLite's datetime
     strings), but once per value, not through a parameter dict per row: for a feed's new
-    articles Core's per-row parameter handling cost 40% of what SQLite's insert itself does
-    (py-spy, bench/ingest.py). Rows go in multi-row VALUES statements, as Core's
-    "insertmanyvalues" sends them."""
+    articles Core's per-row parameter handling was a quarter of the insert's CPU (2.0 -> 1.5
+    ms per feed of the 12 real outlet bodies on SQLite). Rows go in multi-row VALUES
+    statements, as Core's "insertmanyvalues" sends them."""
     if not rows:
         return []
     mark = _PLACEHOLDERS.get(connection.dialect.paramstyle)
