@@ -180,7 +180,8 @@ def _update_facts(
         return None
     if history is None:
         # A new story: the digest holds it back if it only repeats a story sent lately (a
-        # late copy; the new stories of the same digest are not known before it is made).
+        # late copy; the new stories and the developments of the same digest are not known
+        # before it is made).
         recent = digest_store.recent_histories(connection, watchlist_id, now=match.matched_at)
         late = LateCopies(recent, story_window.window_terms(connection)).decide(pending[0])
         if late is None:
