@@ -50,7 +50,7 @@ window after the last one, less at most an hour.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -415,6 +415,34 @@ def _band_rows_statement(arms: int) -> Any:
     )
 
 
+def _band_seeks(conn: Connection, values: Sequence[int], since: int) -> Iterator[Any]:
+    """(value, created, article id) rows of `_band_rows`, read the way the database plans
+    best: on PostgreSQL one seek per element of an array (LATERAL), whose plan does not
+    grow with the number of values (the UNION of 128 seeks took 1.4-1.6 ms a lookup there,
+    the LATERAL one 0.4, on 300,000 rows); SQLite has no LATERAL and takes the UNION."""
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        yield from conn.execute(_LATERAL_BAND_ROWS, {"values": list(values), "since": since})
+        return
+    for start in range(0, len(values), _ARMS[-1]):
+        chunk = values[start : start + _ARMS[-1]]
+        arms = next(size for size in _ARMS if size >= len(chunk))
+        params: dict[str, Any] = {"since": since}
+        params.update({f"h{n}": _NO_VALUE for n in range(arms)})
+        params.update({f"h{n}": value for n, value in enumerate(chunk)})
+        yield from driver_rows(conn, _band_rows_statement(arms), params)
+
+
+_LATERAL_BAND_ROWS = text(
+    "SELECT b.band_hash, b.created, b.article_id"
+    " FROM unnest(CAST(:values AS BIGINT[])) AS v(value)"
+    " CROSS JOIN LATERAL (SELECT band_hash, created, article_id FROM story_bands"
+    " WHERE band_hash = v.value AND created >= :since"
+    f" ORDER BY created DESC, article_id DESC LIMIT {ROWS_PER_BAND}) AS b"
+)
+
+
 def _band_rows(
     conn: Connection,
     values: Sequence[int],
@@ -425,16 +453,10 @@ def _band_rows(
     (ties of the same second by the larger id first); `created_of` gets each article's row
     time."""
     found: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for start in range(0, len(values), _ARMS[-1]):
-        chunk = values[start : start + _ARMS[-1]]
-        arms = next(size for size in _ARMS if size >= len(chunk))
-        params: dict[str, Any] = {"since": _seconds(since)}
-        params.update({f"h{n}": _NO_VALUE for n in range(arms)})
-        params.update({f"h{n}": value for n, value in enumerate(chunk)})
-        for value, created, article_id in driver_rows(conn, _band_rows_statement(arms), params):
-            found[value].append((created, article_id))
-            if created_of is not None:
-                created_of[article_id] = created
+    for value, created, article_id in _band_seeks(conn, values, _seconds(since)):
+        found[value].append((created, article_id))
+        if created_of is not None:
+            created_of[article_id] = created
     # A UNION ALL promises no order: each value's rows are put newest first here.
     return {value: [a for _, a in sorted(rows, reverse=True)] for value, rows in found.items()}
 
