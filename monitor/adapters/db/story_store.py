@@ -648,32 +648,89 @@ def _apply(
         )
         created = [int(row.id) for row in rows]
     story_ids = [created[-story - 1] if story < 0 else story for story in decided]
-    if joined:  # the existing stories the batch joined
-        _count_articles(conn, joined, now)
-    update_plain_rows(
-        conn,
-        articles,
-        "id",
-        ("story_id", "signature"),
-        [
-            (story, item.blob, item.article.article_id)
-            for item, story in zip(keyed, story_ids, strict=True)
-        ],
-    )
+    assigned = [
+        (story, item.blob, item.article.article_id)
+        for item, story in zip(keyed, story_ids, strict=True)
+    ]
     created_at = _seconds(now)
     # In key order: each insert then lands next to the one before in the index, not on a
     # random page of it.
-    insert_plain_rows(
-        conn,
-        story_bands,
-        ("band_hash", "created", "article_id"),
-        sorted(
-            (value, created_at, item.article.article_id)
-            for item, values in zip(keyed, written, strict=True)
-            for value in values
-        ),
+    bands = sorted(
+        (value, created_at, item.article.article_id)
+        for item, values in zip(keyed, written, strict=True)
+        for value in values
     )
+    if conn.dialect.name == "postgresql":
+        _write_assignment_postgresql(conn, joined, now, assigned, bands)
+        return story_ids
+    if joined:  # the existing stories the batch joined
+        _count_articles(conn, joined, now)
+    update_plain_rows(conn, articles, "id", ("story_id", "signature"), assigned)
+    insert_plain_rows(conn, story_bands, ("band_hash", "created", "article_id"), bands)
     return story_ids
+
+
+def _write_assignment_postgresql(
+    conn: Connection,
+    joined: Counter[int],
+    now: datetime,
+    assigned: Sequence[tuple[int, bytes, int]],
+    bands: Sequence[tuple[int, int, int]],
+) -> None:
+    """The three writes of an assignment (the joined stories' counts, the articles' story
+    and signature, the band rows) as one statement of data-modifying CTEs over arrays: on
+    PostgreSQL each statement is a round trip made while the story lock is held, which the
+    other workers wait for."""
+    conn.execute(
+        _POSTGRESQL_ASSIGNMENT,
+        {
+            "story_ids": list(joined),
+            "joined": list(joined.values()),
+            "seen": now,
+            "article_ids": [article for _, _, article in assigned],
+            "article_stories": [story for story, _, _ in assigned],
+            "signatures": [blob for _, blob, _ in assigned],
+            "band_hashes": [value for value, _, _ in bands],
+            "band_created": [created for _, created, _ in bands],
+            "band_articles": [article for _, _, article in bands],
+        },
+    )
+
+
+# last_seen_at: the larger, as _count_statement (a worker whose batch started earlier must
+# not move it back).
+_POSTGRESQL_ASSIGNMENT = text(
+    """
+    WITH counted AS (
+        UPDATE stories AS s
+        SET article_count = s.article_count + v.joined,
+            last_seen_at = GREATEST(s.last_seen_at, :seen)
+        FROM unnest(CAST(:story_ids AS BIGINT[]), CAST(:joined AS BIGINT[])) AS v(id, joined)
+        WHERE s.id = v.id
+        RETURNING 1
+    ), assigned AS (
+        UPDATE articles AS a
+        SET story_id = v.story_id, signature = v.signature
+        FROM unnest(
+            CAST(:article_ids AS BIGINT[]),
+            CAST(:article_stories AS BIGINT[]),
+            CAST(:signatures AS BYTEA[])
+        ) AS v(id, story_id, signature)
+        WHERE a.id = v.id
+        RETURNING 1
+    ), indexed AS (
+        INSERT INTO story_bands (band_hash, created, article_id)
+        SELECT * FROM unnest(
+            CAST(:band_hashes AS BIGINT[]),
+            CAST(:band_created AS BIGINT[]),
+            CAST(:band_articles AS BIGINT[])
+        )
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM counted), (SELECT count(*) FROM assigned),
+           (SELECT count(*) FROM indexed)
+    """
+).bindparams(bindparam("seen", type_=stories.c.last_seen_at.type))
 
 
 def _count_articles(conn: Connection, joined: Counter[int], now: datetime) -> None:
