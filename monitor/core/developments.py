@@ -42,7 +42,7 @@ bench/developments.py` prints every figure here; recall = developments delivered
   above, in order (same lede a copy, then any event signal, then novel words over 21): tune
   0.96 / 0.95, held-out 0.81 / 0.92.
 - The logistic regression over the same signals (penalty and threshold chosen by grouped
-  5-fold cross-validation on tune: 0.93 / 0.92 there): tune 0.96 / 0.93, held-out 0.92 /
+  5-fold cross-validation on tune: 0.93 / 0.92 there): tune 0.96 / 0.94, held-out 0.92 /
   0.91 (with a text: 1.00 / 0.97; headline only: 0.67 / 0.84). It beats the rules on held-out
   recall by three developments for one more copy, which is the trade the issue asks for (a
   suppressed development is the worst failure), so it ships.
@@ -139,8 +139,11 @@ _STOP = _wordset(
     then there here who whom which what when where why how all any both each few more most other
     some such only own same so too very can will just should now after before over under again
     further into out up down off about against between during through says said say also has
-    have had do does did would could may might must shall amid while new"""
+    have had do does did would could may might must shall amid while new percent pct"""
 )
+# "percent" and "pct" are stop words because "38%" folds to the number alone: a copy desk
+# spelling the sign out ("38 percent", "38 per cent") said nothing new; the number rule
+# weighs the 38.
 # Irregular forms the suffix rules cannot reach, and "hit" / "struck" folded into one event.
 _IRREGULAR = {
     "rose": "rise", "fell": "fall", "won": "win", "went": "go", "gone": "go", "goes": "go",
@@ -193,7 +196,7 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def _folded_words(folded: str) -> tuple[str, ...]:
-    out = []
+    out: list[str] = []
     for word in _WORD.findall(folded):
         if "." in word:
             word = word.replace(".", "")
@@ -201,7 +204,9 @@ def _folded_words(folded: str) -> tuple[str, ...]:
             word = word[:-2]
         elif word.endswith("'"):
             word = word[:-1]
-        if word:
+        if word == "cent" and out and out[-1] == "per":
+            out[-1] = "percent"  # British spelling: "38 per cent" is "38 percent"
+        elif word:
             out.append(word)
     return tuple(out)
 
