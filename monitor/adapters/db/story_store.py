@@ -16,7 +16,9 @@ How an article finds its story, within stories seen since `now - window`:
 One feed's new articles are assigned together, in order, with a fixed number of statements
 whatever their count: one lookup of the exact signals, one of the band rows, one of the
 candidates' signatures, then one INSERT of the new stories, one UPDATE of the stories joined,
-one of the articles and one INSERT of the band rows. An earlier article of the batch is a
+one of the articles and one INSERT of the band rows (on PostgreSQL, where each is a round trip
+under the story lock, those three writes are one statement, and the band rows are read by
+one LATERAL seek per element of an array instead of a UNION). An earlier article of the batch is a
 candidate of the later ones exactly as if its rows had been written before they were looked
 up (the per-article assignment this replaces, 5-6 statements and 32 band INSERTs each, was a
 third of the first poll's CPU).
