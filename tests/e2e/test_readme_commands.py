@@ -101,20 +101,24 @@ def test_version_imports_nothing_heavy() -> None:
         "loaded = {m.split('.')[0] for m, module in sys.modules.items() if module}\n"
         "print(sorted(heavy & loaded))\n"
     )
-    result = _python(code)
-    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+    _assert_prints_nothing_loaded(code)
 
 
 @pytest.mark.slow
 def test_a_parse_worker_imports_the_parser_alone() -> None:
     # Every parse worker imports this module itself, again each time the pool is recycled:
-    # the watchlist model (pulled in through the matcher) was a quarter of that start.
+    # the watchlist model (pulled in through the matcher) was nearly a quarter of that start.
     code = (
         "import sys\nimport monitor.adapters.feed_parse\n"
         "unwanted = {'monitor.core.watchlist', 'monitor.core.matcher', 'sqlalchemy', "
         "'pydantic', 'aiohttp', 'httpx', 'ahocorasick'}\n"
         "print(sorted(unwanted & set(sys.modules)))\n"
     )
+    _assert_prints_nothing_loaded(code)
+
+
+def _assert_prints_nothing_loaded(code: str) -> None:
+    """`code`, in a fresh interpreter, ends by printing the unwanted modules it loaded: none."""
     result = _python(code)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
 

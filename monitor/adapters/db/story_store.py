@@ -700,7 +700,8 @@ def _write_assignment_postgresql(
 
 
 # last_seen_at: the larger, as _count_statement (a worker whose batch started earlier must
-# not move it back).
+# not move it back). PostgreSQL runs every data-modifying CTE to completion whether or not
+# the main query reads it.
 _POSTGRESQL_ASSIGNMENT = text(
     """
     WITH counted AS (
@@ -709,7 +710,6 @@ _POSTGRESQL_ASSIGNMENT = text(
             last_seen_at = GREATEST(s.last_seen_at, :seen)
         FROM unnest(CAST(:story_ids AS BIGINT[]), CAST(:joined AS BIGINT[])) AS v(id, joined)
         WHERE s.id = v.id
-        RETURNING 1
     ), assigned AS (
         UPDATE articles AS a
         SET story_id = v.story_id, signature = v.signature
@@ -719,7 +719,6 @@ _POSTGRESQL_ASSIGNMENT = text(
             CAST(:signatures AS BYTEA[])
         ) AS v(id, story_id, signature)
         WHERE a.id = v.id
-        RETURNING 1
     ), indexed AS (
         INSERT INTO story_bands (band_hash, created, article_id)
         SELECT * FROM unnest(
@@ -727,10 +726,8 @@ _POSTGRESQL_ASSIGNMENT = text(
             CAST(:band_created AS BIGINT[]),
             CAST(:band_articles AS BIGINT[])
         )
-        RETURNING 1
     )
-    SELECT (SELECT count(*) FROM counted), (SELECT count(*) FROM assigned),
-           (SELECT count(*) FROM indexed)
+    SELECT 1
     """
 ).bindparams(bindparam("seen", type_=stories.c.last_seen_at.type))
 

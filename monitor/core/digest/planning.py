@@ -107,14 +107,12 @@ def _updates_first(
     once its development is sent, whichever of the two was published first, so the reader
     gets the development once and not also as a new story."""
 
-    def delivered_before(group: list[Candidate]) -> bool:
+    def new(group: list[Candidate]) -> bool:
         story_id = group[0].story_id
         history = histories.get(story_id) if story_id is not None else None
-        return history is not None and bool(history.delivered)
+        return history is None or not history.delivered
 
-    return [g for g in groups if delivered_before(g)] + [
-        g for g in groups if not delivered_before(g)
-    ]
+    return sorted(groups, key=new)  # stable: each part keeps its order
 
 
 def _late_copy(
@@ -153,9 +151,8 @@ def plan_digest(
     shows as its own item, an update of the earlier story. A new story that only repeats
     one of `recent` (the stories the watchlist was sent lately), a story shown earlier in
     this digest or a development decided in it (`_updates_first`), is a late copy of it
-    (`LateCopies`): recorded, never shown. An alerted item
-    shows again only with `repeat_alerts`. The stories beyond `max_items` are kept, ranked,
-    as `rest`.
+    (`LateCopies`): recorded, never shown. An alerted item shows again only with
+    `repeat_alerts`. The stories beyond `max_items` are kept, ranked, as `rest`.
     """
     if max_items < 1:
         raise ValueError(f"max_items must be at least 1, got {max_items}")
