@@ -20,7 +20,8 @@ finds them by content hash. `--distinct` marks every title (and most links) as t
 so no article is an exact copy of another feed's: each is a near copy found through the band
 index instead, the costlier path.
 
-Targets (issue 16): first poll >= 15x the naive loop at <= 20 ms CPU per feed, second poll
+Targets (issue 16): first poll >= 15x the naive loop at <= 20 ms CPU per feed (set against a
+naive loop of 18.6 ms per feed, so also printed as a ratio to this run's naive loop), second poll
 >= 150x; peak memory <= 300 MB at 1,200 feeds, growing <= 20% from 1,000 to 5,000 feeds;
 SQLite per 10,000 articles at most half of the 77 MB measured before.
 """
@@ -255,6 +256,13 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         f"{first['rate']:7.1f} feeds/s  {first['cpu'] * 1000:6.1f} ms CPU/feed  "
         f"ratio {first['rate'] / naive_rate:6.1f}x (target >= 15x, <= 20 ms)  "
         f"peak {first['peak'] / mb:.0f} MB"
+    )
+    # This machine's speed swings by half within minutes, and an absolute CPU figure swings
+    # with it; the naive loop's own CPU in the same run is the baseline that moves along.
+    # The issue set 20 ms against a naive loop of 18.6 ms: a ratio of at most 1.08.
+    print(
+        f"  first poll CPU/feed against the naive loop's in this run: "
+        f"{first['cpu'] / naive_cpu:.2f}x (the issue's 20 ms against its naive 18.6 ms: <= 1.08x)"
     )
     if second := r.get("second"):
         print(

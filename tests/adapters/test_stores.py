@@ -8,11 +8,15 @@ from typing import Any
 
 import pytest
 from entries import T0, add_feed, entry
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.sqlite import DATETIME
 
 from monitor.adapters.db import article_store, feed_store
 from monitor.adapters.db.feed_store import FeedSpec
-from monitor.adapters.db.schema import Article, Feed
+from monitor.adapters.db.schema import Article, Feed, UTCDateTime
 from monitor.core.identity import content_hash, identity_key
 
 
@@ -269,3 +273,45 @@ def test_a_feed_that_mints_new_guids_every_poll_stores_each_item_once(engine: En
     assert len(fresh.new) == 1
     with engine.connect() as c:
         assert c.execute(select(func.count()).select_from(Article.__table__)).scalar_one() == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.timezones(),
+    ),
+    st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1)),
+)
+def test_a_utc_column_on_sqlite_holds_the_text_every_earlier_version_wrote(
+    value: datetime, other: datetime
+) -> None:
+    # UTCDateTime formats for SQLite itself (schema.py says why): databases written before
+    # hold SQLAlchemy's own text, and SQLite compares the text, so "fetched since" and the
+    # story window read old and new rows alike only if it is the same, in the same order.
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    sqlalchemys = DATETIME().bind_processor(dialect)
+    assert ours is not None and sqlalchemys is not None
+    naive_utc = value.astimezone(UTC).replace(tzinfo=None)
+    assert ours(value) == sqlalchemys(naive_utc)
+    later = other.replace(tzinfo=UTC)
+    assert (ours(value) < ours(later)) == (value < later)
+    with pytest.raises(ValueError, match="naive datetime"):
+        ours(other)
+
+
+def test_a_utc_column_reads_back_the_instant_it_was_given(engine: Engine) -> None:
+    feed_id = add_feed(engine)
+    istanbul = timezone(timedelta(hours=3))
+    published = datetime(2026, 12, 7, 16, 47, 4, 250, tzinfo=istanbul)
+    with engine.begin() as c:
+        article_store.store_entries(c, feed_id, [replace(entry(1), published_at=published)], T0)
+    with engine.connect() as c:
+        stored = c.execute(select(Article.__table__.c.published_at)).scalar_one()
+        since = c.execute(
+            select(func.count()).where(Article.__table__.c.published_at >= published)
+        ).scalar_one()
+    assert stored == published and stored.tzinfo == UTC
+    assert since == 1

@@ -7,6 +7,7 @@ are stored as naive UTC and returned as aware UTC, so SQLite and PostgreSQL beha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -55,6 +56,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given to a UTC column")
         return value.astimezone(UTC).replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # The string SQLAlchemy's SQLite DATETIME stores ("2026-12-07 13:47:04.000000"),
+        # made in one C call: its own processor, behind process_bind_param, formats a dict
+        # per value, and a first poll binds three datetimes per article (0.5 ms of the
+        # writer's ~10 ms per feed).
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if not isinstance(value, datetime):
+                raise TypeError(f"a datetime is needed for a UTC column, not {value!r}")
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r} given to a UTC column")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
