@@ -73,6 +73,7 @@ def matching_for(
 ) -> MatchNewArticles:
     """Scoring, stories and matches for each feed's new articles. Without a `watchlists`
     source (the daemon passes its hot-reloaded set), the folder is read once, now."""
+    from monitor.adapters.worker_scoring import Snapshots
     from monitor.flows.digests import known_channels
     from monitor.flows.matching import MatchNewArticles
 
@@ -88,6 +89,8 @@ def matching_for(
         on_match=on_match,
         alert_channels=lambda watchlist: known_channels(settings, watchlist),
         semantic=semantic if semantic is not None else semantic_indexes(settings),
+        # Parse processes score while the writer is behind (adapters/worker_scoring.py).
+        worker_snapshots=Snapshots() if settings.polling.parse_processes else None,
     )
 
 
@@ -223,6 +226,7 @@ async def poller(
     """A Poller wired from settings; `client` replaces the production HTTP client and `guard`
     the SSRF guard's resolver in tests."""
     from monitor.flows.feeds import configured_feeds
+    from monitor.flows.matching import MatchNewArticles
     from monitor.flows.poll import Poller
 
     async with AsyncExitStack() as stack:
@@ -241,6 +245,11 @@ async def poller(
             # Two jobs per worker: one parsing, one ready in its pipe when it finishes.
             parse_in_flight=2 * max(1, settings.polling.parse_processes),
             match_articles=match_articles,
+            worker_scoring=(
+                match_articles.for_parse_worker
+                if isinstance(match_articles, MatchNewArticles)
+                else None
+            ),
             max_entries=settings.polling.max_entries,
             backlog_feeds=settings.polling.backlog,
             backlog_bytes=settings.polling.backlog_bytes,

@@ -53,6 +53,8 @@ ADAPTER_LIBRARIES: dict[str, frozenset[str]] = {
     "monitor.adapters.render": frozenset({"jinja2", "markupsafe"}),
     "monitor.adapters.files": frozenset({"trafilatura", "lxml"}),
     "monitor.adapters.embed": frozenset({"numpy", "threadpoolctl", "wordllama"}),
+    # The watchlists' snapshot for the parse workers: pickle files in a temporary folder.
+    "monitor.adapters.worker_scoring": frozenset(),
 }
 # Adapters that build on another adapter, and why.
 ADAPTER_USES: dict[str, frozenset[str]] = {
@@ -61,9 +63,16 @@ ADAPTER_USES: dict[str, frozenset[str]] = {
     # The embedding model learns its vocabulary from the watchlists' example files.
     "monitor.adapters.embed": frozenset({"monitor.adapters.files"}),
     # Parsing reads only the entries the trimming pass kept of an oversized feed.
+    # ... and its job scores the entries too while the writer is behind.
     "monitor.adapters.feed_parse": frozenset(
-        {"monitor.adapters.feed_trim", "monitor.adapters.feed_fast"}
+        {
+            "monitor.adapters.feed_trim",
+            "monitor.adapters.feed_fast",
+            "monitor.adapters.worker_scoring",
+        }
     ),
+    # The snapshot holds the semantic index (its type only: the pickle brings the class).
+    "monitor.adapters.worker_scoring": frozenset({"monitor.adapters.embed"}),
 }
 
 

@@ -341,6 +341,7 @@ class SemanticIndex:
         """Each article's cosine with each distinct example text (articles × texts)."""
         if not isinstance(self.model, TfidfModel):
             raise TypeError("features are the TF-IDF model's input; embed texts for others")
+        _one_blas_thread()  # an index unpickled in a parse worker was built elsewhere
         used, rows = self.model.weigh(batch)
         cosines: npt.NDArray[np.float32] = rows @ self.documents[used]
         return cosines

@@ -29,6 +29,7 @@ import feedparser
 
 from monitor.adapters.feed_fast import Doubt, read_fast
 from monitor.adapters.feed_trim import keep_newest
+from monitor.adapters.worker_scoring import FeedScoring, score_entries
 from monitor.core import dedup
 from monitor.core.dates import from_struct_time, published_time
 from monitor.core.html_text import html_to_text, tidy_text
@@ -99,15 +100,20 @@ class ParseJob:
     headers: dict[str, str]
     fetched_at: datetime
     max_entries: int | None = None
+    # Also score the entries (adapters/worker_scoring.py): set while the writer is behind.
+    scoring: FeedScoring | None = None
 
     def __call__(self) -> ParsedFeed:
-        return parse_feed(
+        parsed = parse_feed(
             self.body,
             url=self.url,
             headers=self.headers,
             fetched_at=self.fetched_at,
             max_entries=self.max_entries,
         )
+        if self.scoring is None:
+            return parsed
+        return replace(parsed, entries=score_entries(parsed.entries, self.scoring))
 
 
 # --- the parse processes -------------------------------------------------------------

@@ -57,6 +57,16 @@ Fresh held-out (tests/data/story_fresh_heldout.jsonl, 152 UCI headline pairs lab
 the model was frozen, measured once): 0.875 / 0.683. Its copy misses are the lexical ones
 above plus outlet suffixes with a number ("WBOC-TV 16") and passive subjects ("ousted by
 parliament" against "Parliament ousts"); nothing was changed after reading them.
+Why not a sentence embedding, for the paraphrased headlines these miss. Measured 2026-12-07
+with all-MiniLM-L6-v2 (sentence-transformers on PyTorch, in a scratch environment; nothing of
+it ships): the cosine of the two leads (title and first sentence) of every labelled pair.
+It tells copies from different stories well (story_pairs.jsonl: AUC 0.97), but copies from
+developments no better than the signals above (AUC tune 0.83, held-out 0.79, fresh 0.91,
+heldout2 0.81): a development reuses the story's wording as much as a copy does. A cosine
+that holds back a third of heldout2's copies (0.85) holds back a quarter of the tune and
+held-out developments too, and 0.76, half of those copies, 54-63% of them. The earlier
+static-embedding feature (WordLlama) gave the model nothing on held-out either. So it would
+add PyTorch (hundreds of MB) for no development kept; left out.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.core.scoring import Score
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,11 @@ class NormalizedEntry:
     # the parse worker too; None: the story store computes them.
     story_signature: bytes | None = None
     story_bands: tuple[int, ...] | None = None
+    # The watchlists the entry matches, with their scores, when a parse worker scored it
+    # (adapters/worker_scoring.py); `scored_with` names the watchlists in force it was
+    # scored against, None: the writer scores it.
+    scored_with: str | None = None
+    matches: tuple[tuple[str, Score], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ what runs here is the lookup and the products, for all of a feed's new articles 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from monitor.adapters.db.feed_store import FeedRow
 from monitor.adapters.db.match_store import NewMatch
 from monitor.adapters.db.story_store import NewArticle, assign_stories
 from monitor.adapters.embed import SemanticIndex
+from monitor.adapters.worker_scoring import FeedScoring, Snapshots
 from monitor.core.matcher import Matcher, compile_matcher
 from monitor.core.scoring import Score, score_watchlists
 from monitor.core.semantic import SemanticScore
@@ -59,6 +61,7 @@ class MatchNewArticles:
         on_match: Callable[[str, Score], None] | None = None,
         alert_channels: AlertChannels | None = None,
         semantic: SemanticSource | None = None,
+        worker_snapshots: Snapshots | None = None,
     ) -> None:
         self._watchlists = watchlists
         self._semantic = semantic
@@ -66,14 +69,33 @@ class MatchNewArticles:
         self._story_window = story_window
         self._on_match = on_match
         self._compiled: tuple[tuple[Watchlist, ...], Matcher] | None = None
+        # The parse workers score too, while the writer is behind (adapters/worker_scoring):
+        # the event loop asks for the snapshot, the writer thread scores, both compile.
+        self._snapshots = worker_snapshots
+        self._lock = threading.Lock()
 
-    def matcher(self) -> Matcher | None:
-        current = tuple(sorted(self._watchlists(), key=lambda w: w.id))
-        if not current:
+    def _in_force(self) -> tuple[tuple[Watchlist, ...], Matcher | None, SemanticIndex | None]:
+        """The watchlists in force, their compiled matcher and their semantic index."""
+        with self._lock:
+            current = tuple(sorted(self._watchlists(), key=lambda w: w.id))
+            if not current:
+                return (), None, None
+            if self._compiled is None or self._compiled[0] != current:
+                self._compiled = (current, compile_matcher(current))
+            index = self._semantic(current) if self._semantic is not None else None
+            return current, self._compiled[1], index
+
+    def for_parse_worker(self, feed: FeedRow) -> FeedScoring | None:
+        """What a parse job needs to score `feed`'s entries against the watchlists in force
+        now (the Poller's `worker_scoring`); None: the writer scores them."""
+        if self._snapshots is None:
             return None
-        if self._compiled is None or self._compiled[0] != current:
-            self._compiled = (current, compile_matcher(current))
-        return self._compiled[1]
+        _, matcher, index = self._in_force()
+        snapshot = self._snapshots.current(matcher, index) if matcher is not None else None
+        if snapshot is None:
+            return None
+        token, path = snapshot
+        return FeedScoring(token, path, feed.name, tuple(feed.tags))
 
     def __call__(
         self,
@@ -82,22 +104,40 @@ class MatchNewArticles:
         stored: Sequence[StoredEntry],
         now: datetime,
     ) -> int:
-        matcher = self.matcher()
-        in_force = self._compiled[0] if self._compiled is not None else ()
+        in_force, matcher, index = self._in_force()
         found: list[tuple[int, str, Score]] = []
         if matcher is not None:
-            similar = self._semantic_scores(in_force, stored)
-            for item, semantic in zip(stored, similar, strict=True):
-                scores = score_watchlists(
-                    matcher,
-                    item.entry.title,
-                    item.entry.text,
-                    feed_name=feed.name,
-                    feed_tags=feed.tags,
-                    semantic=semantic,
-                    match_text=item.entry.match_text,
-                    matched_only=True,
+            token = self._snapshots.token_of(matcher, index) if self._snapshots else None
+            # Scored by a parse worker against these very watchlists: the same scores.
+            ready = {i.article_id for i in stored if token and i.entry.scored_with == token}
+            unscored = [item for item in stored if item.article_id not in ready]
+            log.debug(
+                "%d of %d new articles were scored in a parse worker",
+                len(ready),
+                len(stored),
+                extra={"feed": feed.name},
+            )
+            similar = dict(
+                zip(
+                    (item.article_id for item in unscored),
+                    self._semantic_scores(index, unscored),
+                    strict=True,
                 )
+            )
+            for item in stored:
+                if item.article_id in ready:
+                    scores: Sequence[tuple[str, Score]] = item.entry.matches
+                else:
+                    scores = score_watchlists(
+                        matcher,
+                        item.entry.title,
+                        item.entry.text,
+                        feed_name=feed.name,
+                        feed_tags=feed.tags,
+                        semantic=similar[item.article_id],
+                        match_text=item.entry.match_text,
+                        matched_only=True,
+                    )
                 found += [(item.article_id, wid, s) for wid, s in scores]
         story_ids = assign_stories(
             connection,
@@ -139,9 +179,8 @@ class MatchNewArticles:
         return len(found)
 
     def _semantic_scores(
-        self, in_force: Sequence[Watchlist], stored: Sequence[StoredEntry]
+        self, index: SemanticIndex | None, stored: Sequence[StoredEntry]
     ) -> Sequence[dict[str, SemanticScore] | None]:
-        index = self._semantic(in_force) if self._semantic is not None else None
         if index is None or not stored:
             return [None] * len(stored)
         return index.scores(

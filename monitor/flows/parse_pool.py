@@ -67,8 +67,15 @@ class ParsePool:
             and self._given >= self._recycle_after
         )
 
-    async def run(self, job: Callable[[], T]) -> T:
-        """The job's result; ParseError when the parser process died on it twice."""
+    async def run(
+        self,
+        job: Callable[[], T],
+        *,
+        when_due: Callable[[Callable[[], T]], Callable[[], T]] | None = None,
+    ) -> T:
+        """The job's result; ParseError when the parser process died on it twice.
+        `when_due` is given the job as it is handed over, and returns the job to hand over:
+        what it adds is decided then, not while the job waited here."""
         changed = self._condition()
         async with changed:
             await changed.wait_for(lambda: self._running < self._limit and not self._replacing)
@@ -77,6 +84,8 @@ class ParsePool:
             self._running += 1
             self._given += 1
             executor = self.executor
+        if when_due is not None:
+            job = when_due(job)
         try:
             return await self._submit(executor, job)
         finally:

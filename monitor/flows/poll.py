@@ -23,7 +23,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -34,6 +34,7 @@ from monitor.adapters.db.errors import database_errors
 from monitor.adapters.db.feed_store import FeedRow, FeedSpec
 from monitor.adapters.feed_parse import ParseJob, parse_feed
 from monitor.adapters.http import FetchResult
+from monitor.adapters.worker_scoring import FeedScoring
 from monitor.core.fetch_order import spread_by_host, url_host
 from monitor.core.model import ParsedFeed
 from monitor.core.polling import PollDecision, decide_next_poll
@@ -201,6 +202,7 @@ class Poller:
         parse_executor: Executor | None = None,
         renew_parse_executor: Callable[[], Executor] | None = None,
         match_articles: MatchesArticles | None = None,
+        worker_scoring: Callable[[FeedRow], FeedScoring | None] | None = None,
         max_entries: int | None = None,
         recycle_parse_after: int | None = None,
         parse_in_flight: int = 4,
@@ -230,6 +232,9 @@ class Poller:
         )
         self._pending_states: list[dict[str, Any]] = []
         self.match_articles = match_articles
+        # The watchlists' snapshot for a parse job to score its feed with, asked while the
+        # writer is behind (adapters/worker_scoring.py); None: the writer always scores.
+        self._worker_scoring = worker_scoring if self._parse_pool is not None else None
         self.owner = owner or worker_id()
         self.max_entries = max_entries
         self.backlog_feeds = backlog_feeds
@@ -502,7 +507,7 @@ class Poller:
         self, feed: FeedRow, result: FetchResult, body: bytes, body_hash: str, held: Held
     ) -> FeedReport:
         try:
-            parsed = await self._parse(body, result)
+            parsed = await self._parse(body, result, feed)
         except ParseError as exc:
             log.debug("unreadable feed: %s", exc, extra={"feed": feed.name})
             report = await self._db(self._apply_failure, feed, str(exc), result)
@@ -513,7 +518,7 @@ class Poller:
         report.parsed = True
         return report
 
-    async def _parse(self, body: bytes, result: FetchResult) -> ParsedFeed:
+    async def _parse(self, body: bytes, result: FetchResult, feed: FeedRow) -> ParsedFeed:
         fetched_at = self.clock()
         if self._parse_pool is None:
             return parse_feed(
@@ -524,7 +529,29 @@ class Poller:
                 max_entries=self.max_entries,
             )
         job = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
-        return await self._parse_pool.run(job)
+        if self._worker_scoring is None:
+            return await self._parse_pool.run(job)
+        return await self._parse_pool.run(job, when_due=self._scoring_for(feed))
+
+    def _scoring_for(
+        self, feed: FeedRow
+    ) -> Callable[[Callable[[], ParsedFeed]], Callable[[], ParsedFeed]]:
+        """A parse job that also scores `feed`'s entries, if the writer is behind when the
+        job is handed to a worker: feeds are waiting for it or being written, and scoring
+        there would wait too. When it keeps up, it scores as before, and only a changed
+        feed's new entries, where a worker would score all of them."""
+        scoring = self._worker_scoring
+        assert scoring is not None
+
+        def when_due(job: Callable[[], ParsedFeed]) -> Callable[[], ParsedFeed]:
+            behind = bool(self._to_store) or (
+                self._storing is not None and not self._storing.done()
+            )
+            if behind and isinstance(job, ParseJob):
+                return replace(job, scoring=scoring(feed))
+            return job
+
+        return when_due
 
     async def _record_unchanged(
         self, feed: FeedRow, result: FetchResult, outcome: FeedOutcome

@@ -108,6 +108,8 @@ def test_version_imports_nothing_heavy() -> None:
 def test_a_parse_worker_imports_the_parser_alone() -> None:
     # Every parse worker imports this module itself, again each time the pool is recycled:
     # the watchlist model (pulled in through the matcher) was nearly a quarter of that start.
+    # A worker imports it only when a job asks it to score (adapters/worker_scoring.py: while
+    # the writer is behind), not to parse.
     code = (
         "import sys\nimport monitor.adapters.feed_parse\n"
         "unwanted = {'monitor.core.watchlist', 'monitor.core.matcher', 'sqlalchemy', "

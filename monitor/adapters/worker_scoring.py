@@ -1,0 +1,168 @@
+"""Watchlist scoring in the parse workers, while the database writer is behind.
+
+In a first poll, scoring (the lexical matcher and the semantic products) was about a third
+of the database writer thread's CPU, and that one thread is what every new article waits
+for: it capped the poll's feeds per second. So while feeds are waiting to be written, each
+parse job also scores the entries it parses against the watchlists in force when the job
+was made, and the writer takes those scores instead of making them (flows/matching.py). When
+the writer keeps up, it scores as before: a worker would score every entry of a changed
+feed, most of them stored already, and the writer scores only the new ones.
+
+Identical either way: the same `score_watchlists` call on the same match form and semantic
+features, against the same compiled matcher and index. A snapshot of both is pickled once
+per set of watchlists in force (3.2 MB for the shipped ones: too large to send with every
+job) into a private temporary folder; a job carries its path and `token`, and a worker
+loads it at its first job of that token, keeping the one it read last. Scores are used only
+when their token is the one still in force when the feed is written, so a hot reload in
+between, a snapshot the worker could not read or any failure here costs the writer its
+scoring again and nothing else.
+
+The main process's side (`Snapshots`) and the worker's (`score_entries`) live together so
+that the file format has one owner. The worker side imports the matcher and the semantic
+index only when a job asks it to score: importing the parser alone stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import uuid
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from monitor.core.model import NormalizedEntry
+
+if TYPE_CHECKING:
+    from monitor.adapters.embed import SemanticIndex
+    from monitor.core.matcher import Matcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedScoring:
+    """What a parse job needs to score one feed's entries: the snapshot, and the feed as
+    watchlists' `feeds` / `tags` filters see it."""
+
+    token: str
+    path: str
+    feed_name: str
+    feed_tags: tuple[str, ...]
+
+
+class Snapshots:
+    """The main process's snapshot files: one per set of watchlists in force, written when
+    the set changes, the previous one removed, the folder removed with this object."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the event loop and the writer thread both ask
+        self._folder: str | None = None
+        self._current: tuple[Any, Any, str, str] | None = None  # matcher, index, token, path
+
+    def current(self, matcher: Matcher, index: SemanticIndex | None) -> tuple[str, str] | None:
+        """(token, path) of the snapshot of `matcher` and `index`, written if it is new;
+        None when it cannot be written (the writer then scores)."""
+        with self._lock:
+            held = self._current
+            if held is not None and held[0] is matcher and held[1] is index:
+                return held[2], held[3]
+            try:
+                token, path = self._write(matcher, index)
+            except (OSError, pickle.PicklingError) as exc:
+                log.warning("parse workers will not score: the watchlists' snapshot: %s", exc)
+                return None
+            if held is not None:
+                _remove(held[3])
+            self._current = (matcher, index, token, path)
+            return token, path
+
+    def token_of(self, matcher: Matcher, index: SemanticIndex | None) -> str | None:
+        """The token of the snapshot of `matcher` and `index`, if one was written."""
+        held = self._current
+        if held is not None and held[0] is matcher and held[1] is index:
+            return str(held[2])
+        return None
+
+    def _write(self, matcher: Matcher, index: SemanticIndex | None) -> tuple[str, str]:
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="monitor-scoring-")  # mode 0700
+            weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+        token = uuid.uuid4().hex
+        path = os.path.join(self._folder, f"{token}.pickle")
+        partial = f"{path}.partial"
+        with open(partial, "wb") as out:
+            pickle.dump((token, matcher, index), out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)  # a worker never reads half a file
+        return token, path
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):  # a removed folder, another process's cleanup
+        os.unlink(path)
+
+
+# --- in the parse worker ------------------------------------------------------------------
+
+_held: tuple[str, Any, Any] | None = None  # the snapshot this worker read last
+
+
+def _snapshot(scoring: FeedScoring) -> tuple[str, Any, Any] | None:
+    global _held
+    if _held is None or _held[0] != scoring.token:
+        try:
+            with open(scoring.path, "rb") as source:
+                loaded = pickle.load(source)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            return None  # replaced meanwhile (a reload) or unreadable: the writer scores
+        if not (isinstance(loaded, tuple) and len(loaded) == 3 and loaded[0] == scoring.token):
+            return None
+        _held = loaded
+    return _held
+
+
+def score_entries(
+    entries: Sequence[NormalizedEntry], scoring: FeedScoring
+) -> list[NormalizedEntry]:
+    """`entries`, each with the watchlists it matches and their scores, marked with the
+    snapshot's token; unchanged when the snapshot cannot be read or scoring fails."""
+    snapshot = _snapshot(scoring)
+    if snapshot is None or not entries:
+        return list(entries)
+    from monitor.core.scoring import score_watchlists
+    from monitor.core.semantic_features import features_or_text
+
+    token, matcher, index = snapshot
+    try:
+        similar: Sequence[Any] = (
+            index.scores([features_or_text(e.semantic_features, e.title, e.text) for e in entries])
+            if index is not None
+            else [None] * len(entries)
+        )
+        return [
+            replace(
+                entry,
+                scored_with=token,
+                matches=tuple(
+                    score_watchlists(
+                        matcher,
+                        entry.title,
+                        entry.text,
+                        feed_name=scoring.feed_name,
+                        feed_tags=scoring.feed_tags,
+                        semantic=semantic,
+                        match_text=entry.match_text,
+                        matched_only=True,
+                    )
+                ),
+            )
+            for entry, semantic in zip(entries, similar, strict=True)
+        ]
+    except Exception:  # the writer scores these entries again and reports what fails there
+        return list(entries)
