@@ -14,6 +14,7 @@ from monitor.adapters.db.feed_store import FeedRow
 from monitor.adapters.db.schema import matches
 from monitor.adapters.worker_scoring import FeedScoring, Snapshots, score_entries
 from monitor.core.matcher import compile_matcher
+from monitor.core.model import NormalizedEntry
 from monitor.core.scoring import score_watchlists
 from monitor.core.watchlist import Watchlist, parse_watchlist
 from monitor.flows.matching import MatchNewArticles
@@ -31,16 +32,24 @@ def stored_scores(engine: Engine) -> list[float]:
         return list(connection.execute(select(matches.c.score)).scalars())
 
 
-def test_a_worker_s_scores_are_stored_as_the_writer_would_make_them(engine: Engine) -> None:
-    in_force = [desk(5.0)]
-    by_worker = MatchNewArticles(
+def matching_scored_by_a_worker(
+    engine: Engine, in_force: list[Watchlist]
+) -> tuple[MatchNewArticles, FeedRow, NormalizedEntry]:
+    """A poll's matching with worker snapshots, its feed, and an entry scored as the parse
+    job scores it (in this process: the same function)."""
+    matching = MatchNewArticles(
         lambda: in_force, story_window=timedelta(days=7), worker_snapshots=Snapshots()
     )
     feed = FeedRow(add_feed(engine), "a", "", (), None, None, None, None, 0, None)
-    scoring = by_worker.for_parse_worker(feed)
+    scoring = matching.for_parse_worker(feed)
     assert scoring is not None
-    [scored] = score_entries([entry(1, title=TITLE)], scoring)  # what the parse job runs
+    [scored] = score_entries([entry(1, title=TITLE)], scoring)
     assert scored.scored_with == scoring.token
+    return matching, feed, scored
+
+
+def test_a_worker_s_scores_are_stored_as_the_writer_would_make_them(engine: Engine) -> None:
+    by_worker, feed, scored = matching_scored_by_a_worker(engine, [desk(5.0)])
     assert [w for w, _ in scored.matches] == ["border"]
     with engine.begin() as connection:
         stored = article_store.store_entries(connection, feed.id, [scored], T0)
@@ -50,13 +59,7 @@ def test_a_worker_s_scores_are_stored_as_the_writer_would_make_them(engine: Engi
 
 def test_scores_made_before_a_reload_are_made_again_by_the_writer(engine: Engine) -> None:
     in_force = [desk(5.0)]
-    matching = MatchNewArticles(
-        lambda: in_force, story_window=timedelta(days=7), worker_snapshots=Snapshots()
-    )
-    feed = FeedRow(add_feed(engine), "a", "", (), None, None, None, None, 0, None)
-    scoring = matching.for_parse_worker(feed)
-    assert scoring is not None
-    [scored] = score_entries([entry(1, title=TITLE)], scoring)
+    matching, feed, scored = matching_scored_by_a_worker(engine, in_force)
     in_force[0] = desk(7.5)  # the watchlist edited while the entry waited for the writer
     with engine.begin() as connection:
         stored = article_store.store_entries(connection, feed.id, [scored], T0)
