@@ -65,6 +65,7 @@ class Snapshots:
         self._lock = threading.Lock()  # the event loop and the writer thread both ask
         self._folder: str | None = None
         self._current: tuple[Any, Any, str, str] | None = None  # matcher, index, token, path
+        self._refused: tuple[Any, Any] | None = None  # a pair that could not be written
 
     def current(self, matcher: Matcher, index: SemanticIndex | None) -> tuple[str, str] | None:
         """(token, path) of the snapshot of `matcher` and `index`, written if it is new;
@@ -73,10 +74,19 @@ class Snapshots:
             held = self._current
             if held is not None and held[0] is matcher and held[1] is index:
                 return held[2], held[3]
+            refused = self._refused
+            if refused is not None and refused[0] is matcher and refused[1] is index:
+                return None
             try:
                 token, path = self._write(matcher, index)
-            except (OSError, pickle.PicklingError) as exc:
-                log.warning("parse workers will not score: the watchlists' snapshot: %s", exc)
+            except Exception as exc:  # a full disk, an index that does not pickle: say it once
+                self._refused = (matcher, index)
+                log.warning(
+                    "the database writer scores every article: the watchlists' snapshot for "
+                    "the parse workers could not be written: %s: %s",
+                    type(exc).__name__,
+                    exc,
+                )
                 return None
             if held is not None:
                 _remove(held[3])
@@ -97,9 +107,13 @@ class Snapshots:
         token = uuid.uuid4().hex
         path = os.path.join(self._folder, f"{token}.pickle")
         partial = f"{path}.partial"
-        with open(partial, "wb") as out:
-            pickle.dump((token, matcher, index), out, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, path)  # a worker never reads half a file
+        try:
+            with open(partial, "wb") as out:
+                pickle.dump((token, matcher, index), out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, path)  # a worker never reads half a file
+        except BaseException:
+            _remove(partial)
+            raise
         return token, path
 
 
@@ -119,8 +133,8 @@ def _snapshot(scoring: FeedScoring) -> tuple[str, Any, Any] | None:
         try:
             with open(scoring.path, "rb") as source:
                 loaded = pickle.load(source)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            return None  # replaced meanwhile (a reload) or unreadable: the writer scores
+        except Exception:  # replaced meanwhile (a reload), unreadable: the writer scores
+            return None
         if not (isinstance(loaded, tuple) and len(loaded) == 3 and loaded[0] == scoring.token):
             return None
         _held = loaded

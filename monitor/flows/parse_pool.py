@@ -84,9 +84,9 @@ class ParsePool:
             self._running += 1
             self._given += 1
             executor = self.executor
-        if when_due is not None:
-            job = when_due(job)
         try:
+            if when_due is not None:
+                job = when_due(job)
             return await self._submit(executor, job)
         finally:
             async with changed:

@@ -16,6 +16,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from monitor.flows.parse_pool import ParsePool
 
 
@@ -131,6 +133,32 @@ def test_a_pool_used_under_a_new_event_loop_still_runs_jobs() -> None:
     second = asyncio.run(pool.run(lambda: next(counter)))
     pool.close()
     assert (first, second) == (0, 1)
+
+
+def test_a_job_is_given_what_is_decided_when_it_is_handed_over_and_a_failure_there_frees_its_slot() -> (
+    None
+):
+    pool = ParsePool(ThreadPoolExecutor(max_workers=1), in_flight=1)
+    handed: list[str] = []
+
+    def when_due(job: Callable[[], str]) -> Callable[[], str]:
+        handed.append("decided")
+        return lambda: job() + " and scored"
+
+    def refuse(job: Callable[[], str]) -> Callable[[], str]:
+        raise RuntimeError("no snapshot")
+
+    async def run() -> tuple[str, str]:
+        first = await pool.run(lambda: "parsed", when_due=when_due)
+        with pytest.raises(RuntimeError, match="no snapshot"):
+            await pool.run(lambda: "parsed", when_due=refuse)
+        # The one slot is free again: this would wait forever otherwise.
+        second = await asyncio.wait_for(pool.run(lambda: "parsed"), timeout=5)
+        return first, second
+
+    assert asyncio.run(run()) == ("parsed and scored", "parsed")
+    assert handed == ["decided"]
+    pool.close()
 
 
 _MAIN_SCRIPT = """

@@ -3,9 +3,12 @@ made against the watchlists still in force; otherwise the writer scores the arti
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from entries import T0, add_feed, entry
 from sqlalchemy import Engine, select
 
@@ -90,3 +93,24 @@ def test_a_new_set_of_watchlists_gets_a_new_snapshot_and_the_old_file_goes() -> 
     second = matching.for_parse_worker(feed)
     assert second is not None and second.token != first.token
     assert not Path(first.path).exists() and Path(second.path).exists()
+
+
+def test_watchlists_that_cannot_be_snapshot_are_scored_by_the_writer_with_one_warning(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    unpicklable = threading.Lock()  # as a model holding a lock or a C handle would be
+
+    def semantic(watchlists: object) -> Any:
+        return unpicklable  # the same index for the same watchlists, as SemanticIndexes
+
+    matching = MatchNewArticles(
+        lambda: [desk(5.0)],
+        story_window=timedelta(days=7),
+        worker_snapshots=Snapshots(),
+        semantic=semantic,
+    )
+    feed = FeedRow(add_feed(engine), "a", "", (), None, None, None, None, 0, None)
+    assert matching.for_parse_worker(feed) is None
+    assert matching.for_parse_worker(feed) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "could not be written" in warnings[0], warnings
