@@ -3,8 +3,9 @@
 In a first poll, scoring (the lexical matcher and the semantic products) was about a third
 of the database writer thread's CPU, and that one thread is what every new article waits
 for: it capped the poll's feeds per second. So while feeds are waiting to be written, each
-parse job also scores the entries it parses against the watchlists in force when the job
-was made, and the writer takes those scores instead of making them (flows/matching.py). When
+parse job handed to a worker then also scores the entries it parses against the watchlists
+in force at that moment, and the writer takes those scores instead of making them
+(flows/matching.py; the Poller decides per job, flows/poll.py `_scoring_for`). When
 the writer keeps up, it scores as before: a worker would score every entry of a changed
 feed, most of them stored already, and the writer scores only the new ones.
 

@@ -12,6 +12,9 @@ The semantic part (watchlists with examples) comes from the same index `monitor 
 `backtest` use (adapters/embed.SemanticIndex), built once per set of watchlists in force; the
 article's words were hashed by the parse worker (NormalizedEntry.semantic_features), so
 what runs here is the lookup and the products, for all of a feed's new articles at once.
+While the writer is behind, a parse worker scores the entries itself against a snapshot of
+the watchlists in force (adapters/worker_scoring.py, `for_parse_worker`), and scores made
+against the set still in force are taken as they are; the others are scored here.
 """
 
 from __future__ import annotations

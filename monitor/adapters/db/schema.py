@@ -63,8 +63,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
         # The string SQLAlchemy's SQLite DATETIME stores ("2026-12-07 13:47:04.000000"),
         # made in one C call: its own processor, behind process_bind_param, formats a dict
-        # per value, and a first poll binds three datetimes per article (0.5 ms of the
-        # writer's ~10 ms per feed).
+        # per value (4.6 -> 2.2 µs), and a first poll binds about 120 per feed (0.3 ms of
+        # the writer's 7-10 ms per feed).
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
