@@ -529,17 +529,19 @@ class Poller:
                 max_entries=self.max_entries,
             )
         job = ParseJob(body, result.url, dict(result.headers), fetched_at, self.max_entries)
-        if self._worker_scoring is None:
+        # A feed stored before (its body hash is known) brings a few new entries among many
+        # stored ones: the writer scores the new ones, where a worker would score them all.
+        if self._worker_scoring is None or feed.body_hash is not None:
             return await self._parse_pool.run(job)
         return await self._parse_pool.run(job, when_due=self._scoring_for(feed))
 
     def _scoring_for(
         self, feed: FeedRow
     ) -> Callable[[Callable[[], ParsedFeed]], Callable[[], ParsedFeed]]:
-        """A parse job that also scores `feed`'s entries, if the writer is behind when the
-        job is handed to a worker: feeds are waiting for it or being written, and scoring
-        there would wait too. When it keeps up, it scores as before, and only a changed
-        feed's new entries, where a worker would score all of them."""
+        """A parse job that also scores `feed`'s entries (all new: the feed's first body),
+        if the writer is behind when the job is handed to a worker: feeds are waiting for
+        it or being written, and scoring there would wait too. When it keeps up, it scores
+        as before."""
         scoring = self._worker_scoring
         assert scoring is not None
 
