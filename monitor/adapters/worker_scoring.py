@@ -46,6 +46,8 @@ from monitor.core.model import NormalizedEntry
 if TYPE_CHECKING:
     from monitor.adapters.embed import SemanticIndex
     from monitor.core.matcher import Matcher
+    from monitor.core.scoring import Score
+    from monitor.core.semantic import SemanticScore
 
 log = logging.getLogger(__name__)
 
@@ -153,34 +155,44 @@ def score_entries(
     snapshot = _snapshot(scoring)
     if snapshot is None or not entries:
         return list(entries)
+    token, matcher, index = snapshot
+    try:
+        scores = matched_scores(matcher, index, entries, scoring.feed_name, scoring.feed_tags)
+    except Exception:  # the writer scores these entries again and reports what fails there
+        return list(entries)
+    return [
+        replace(entry, scored_with=token, matches=tuple(found))
+        for entry, found in zip(entries, scores, strict=True)
+    ]
+
+
+def matched_scores(
+    matcher: Matcher,
+    index: SemanticIndex | None,
+    entries: Sequence[NormalizedEntry],
+    feed_name: str,
+    feed_tags: Sequence[str],
+) -> list[list[tuple[str, Score]]]:
+    """For each entry of one feed, the watchlists it matches and their scores: what a poll
+    stores, the same call in a parse worker and on the writer (flows/matching.py)."""
     from monitor.core.scoring import score_watchlists
     from monitor.core.semantic_features import features_or_text
 
-    token, matcher, index = snapshot
-    try:
-        similar: Sequence[Any] = (
-            index.scores([features_or_text(e.semantic_features, e.title, e.text) for e in entries])
-            if index is not None
-            else [None] * len(entries)
+    similar: Sequence[dict[str, SemanticScore] | None] = (
+        index.scores([features_or_text(e.semantic_features, e.title, e.text) for e in entries])
+        if index is not None and entries
+        else [None] * len(entries)
+    )
+    return [
+        score_watchlists(
+            matcher,
+            entry.title,
+            entry.text,
+            feed_name=feed_name,
+            feed_tags=feed_tags,
+            semantic=semantic,
+            match_text=entry.match_text,
+            matched_only=True,
         )
-        return [
-            replace(
-                entry,
-                scored_with=token,
-                matches=tuple(
-                    score_watchlists(
-                        matcher,
-                        entry.title,
-                        entry.text,
-                        feed_name=scoring.feed_name,
-                        feed_tags=scoring.feed_tags,
-                        semantic=semantic,
-                        match_text=entry.match_text,
-                        matched_only=True,
-                    )
-                ),
-            )
-            for entry, semantic in zip(entries, similar, strict=True)
-        ]
-    except Exception:  # the writer scores these entries again and reports what fails there
-        return list(entries)
+        for entry, semantic in zip(entries, similar, strict=True)
+    ]

@@ -32,11 +32,9 @@ from monitor.adapters.db.feed_store import FeedRow
 from monitor.adapters.db.match_store import NewMatch
 from monitor.adapters.db.story_store import NewArticle, assign_stories
 from monitor.adapters.embed import SemanticIndex
-from monitor.adapters.worker_scoring import FeedScoring, Snapshots
+from monitor.adapters.worker_scoring import FeedScoring, Snapshots, matched_scores
 from monitor.core.matcher import Matcher, compile_matcher
-from monitor.core.scoring import Score, score_watchlists
-from monitor.core.semantic import SemanticScore
-from monitor.core.semantic_features import features_or_text
+from monitor.core.scoring import Score
 from monitor.core.watchlist import Watchlist
 from monitor.flows.digests import AlertPolicy, alerts_in_transaction
 
@@ -120,27 +118,11 @@ class MatchNewArticles:
                 len(stored),
                 extra={"feed": feed.name},
             )
-            similar = dict(
-                zip(
-                    (item.article_id for item in unscored),
-                    self._semantic_scores(index, unscored),
-                    strict=True,
-                )
+            made = iter(
+                matched_scores(matcher, index, [i.entry for i in unscored], feed.name, feed.tags)
             )
             for item in stored:
-                if item.article_id in ready:
-                    scores: Sequence[tuple[str, Score]] = item.entry.matches
-                else:
-                    scores = score_watchlists(
-                        matcher,
-                        item.entry.title,
-                        item.entry.text,
-                        feed_name=feed.name,
-                        feed_tags=feed.tags,
-                        semantic=similar[item.article_id],
-                        match_text=item.entry.match_text,
-                        matched_only=True,
-                    )
+                scores = item.entry.matches if item.article_id in ready else next(made)
                 found += [(item.article_id, wid, s) for wid, s in scores]
         story_ids = assign_stories(
             connection,
@@ -180,18 +162,6 @@ class MatchNewArticles:
                     self._on_match(watchlist_id, score)
             self._alert(connection, in_force, found, now)
         return len(found)
-
-    def _semantic_scores(
-        self, index: SemanticIndex | None, stored: Sequence[StoredEntry]
-    ) -> Sequence[dict[str, SemanticScore] | None]:
-        if index is None or not stored:
-            return [None] * len(stored)
-        return index.scores(
-            [
-                features_or_text(i.entry.semantic_features, i.entry.title, i.entry.text)
-                for i in stored
-            ]
-        )
 
     def _alert(
         self,
