@@ -19,7 +19,9 @@ job) into a private temporary folder; a job carries its path and `token`, and a 
 loads it at its first job of that token, keeping the one it read last. Scores are used only
 when their token is the one still in force when the feed is written, so a hot reload in
 between, a snapshot the worker could not read or any failure here costs the writer its
-scoring again and nothing else.
+scoring again and nothing else. The folder goes when its process exits; one left by a
+process that was killed (no finalizer ran) is removed by the next process that writes a
+snapshot, which finds its owner lock free.
 
 The main process's side (`Snapshots`) and the worker's (`score_entries`) live together so
 that the file format has one owner. The worker side imports the matcher and the semantic
@@ -29,17 +31,20 @@ index only when a job asks it to score: importing the parser alone stays light.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
 import shutil
+import stat
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from monitor.core.model import NormalizedEntry
 
@@ -108,8 +113,9 @@ class Snapshots:
 
     def _write(self, matcher: Matcher, index: SemanticIndex | None) -> tuple[str, str]:
         if self._folder is None:
-            self._folder = tempfile.mkdtemp(prefix="monitor-scoring-")  # mode 0700
-            weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+            _remove_abandoned(tempfile.gettempdir())
+            self._folder, owner = _own_folder()
+            weakref.finalize(self, _release_folder, self._folder, owner)
         token = uuid.uuid4().hex
         path = os.path.join(self._folder, f"{token}.pickle")
         partial = f"{path}.partial"
@@ -121,6 +127,62 @@ class Snapshots:
             _remove(partial)
             raise
         return token, path
+
+
+# A snapshot folder holds an exclusive flock on this file for as long as its process lives,
+# so a folder whose lock can be taken was left by a process that was killed (SIGKILL, the
+# OOM killer: no finalizer ran) and is removed by the next one to write a snapshot.
+_FOLDER_PREFIX = "monitor-scoring-"
+_OWNER_FILE = "owner.lock"
+# Younger folders are left alone: one may be another process's, made a moment ago and not
+# locked yet.
+_YOUNGEST_ABANDONED = 60.0
+
+
+def _own_folder() -> tuple[str, IO[bytes]]:
+    folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)  # mode 0700
+    try:
+        owner = open(os.path.join(folder, _OWNER_FILE), "wb")  # noqa: SIM115  held until exit
+        fcntl.flock(owner.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, owner
+
+
+def _release_folder(folder: str, owner: IO[bytes]) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    owner.close()
+
+
+def _remove_abandoned(parent: str) -> None:
+    """Remove the snapshot folders in `parent` that this user's killed processes left."""
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(_FOLDER_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        folder = os.path.join(parent, name)
+        with contextlib.suppress(OSError):
+            status = os.lstat(folder)
+            if (
+                not stat.S_ISDIR(status.st_mode)
+                or status.st_uid != os.getuid()
+                or time.time() - status.st_mtime < _YOUNGEST_ABANDONED
+            ):
+                continue
+            try:
+                lock = open(os.path.join(folder, _OWNER_FILE), "rb")  # noqa: SIM115
+            except FileNotFoundError:  # killed between making the folder and locking it
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            with lock:
+                try:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                shutil.rmtree(folder, ignore_errors=True)
+                log.info("removed %s, a scoring snapshot left by a process that was killed", folder)
 
 
 def _remove(path: str) -> None:

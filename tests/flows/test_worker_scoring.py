@@ -3,7 +3,12 @@ made against the watchlists still in force; otherwise the writer scores the arti
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -114,3 +119,51 @@ def test_watchlists_that_cannot_be_snapshot_are_scored_by_the_writer_with_one_wa
     assert matching.for_parse_worker(feed) is None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "could not be written" in warnings[0], warnings
+
+
+# A process that writes a snapshot and waits: `monitor run` with parse workers.
+HOLDER = """
+import sys
+from monitor.adapters.worker_scoring import Snapshots
+snapshots = Snapshots()
+token, path = snapshots.current({"a matcher": 1}, None)
+print(path, flush=True)
+sys.stdin.read()
+"""
+
+
+def snapshot_holder(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    folder = Path(holder.stdout.readline().strip()).parent
+    assert folder.parent == tmp_path
+    an_hour_ago = time.time() - 3600
+    os.utime(folder, (an_hour_ago, an_hour_ago))
+    return holder, folder
+
+
+def test_a_snapshot_folder_left_by_a_killed_process_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    killed, left = snapshot_holder(tmp_path)
+    alive, kept = snapshot_holder(tmp_path)
+    killed.kill()  # SIGKILL: no finalizer runs
+    killed.communicate()  # closes its pipes
+    try:
+        assert left.exists() and kept.exists()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        snapshots = Snapshots()
+        token_path = snapshots.current(compile_matcher([desk(5.0)]), None)
+        assert token_path is not None
+        assert not left.exists()
+        assert kept.exists()  # its process still runs
+        assert Path(token_path[1]).exists()
+    finally:
+        alive.communicate("")
+    assert not kept.exists()  # removed by its own process at exit
