@@ -20,8 +20,8 @@ loads it at its first job of that token, keeping the one it read last. Scores ar
 when their token is the one still in force when the feed is written, so a hot reload in
 between, a snapshot the worker could not read or any failure here costs the writer its
 scoring again and nothing else. The folder goes when its process exits; one left by a
-process that was killed (no finalizer ran) is removed by the next process that writes a
-snapshot, which finds its owner lock free.
+process that was killed (no finalizer ran) is removed by the next `monitor poll` or `run`
+with parse workers, which finds the folder's owner lock free.
 
 The main process's side (`Snapshots`) and the worker's (`score_entries`) live together so
 that the file format has one owner. The worker side imports the matcher and the semantic
@@ -73,6 +73,8 @@ class Snapshots:
     the set changes, the previous one removed, the folder removed with this object."""
 
     def __init__(self) -> None:
+        # Here rather than at the first snapshot: a poll of feeds stored before writes none.
+        _remove_abandoned(tempfile.gettempdir())
         self._lock = threading.Lock()  # the event loop and the writer thread both ask
         self._folder: str | None = None
         self._current: tuple[Any, Any, str, str] | None = None  # matcher, index, token, path
@@ -113,7 +115,6 @@ class Snapshots:
 
     def _write(self, matcher: Matcher, index: SemanticIndex | None) -> tuple[str, str]:
         if self._folder is None:
-            _remove_abandoned(tempfile.gettempdir())
             self._folder, owner = _own_folder()
             weakref.finalize(self, _release_folder, self._folder, owner)
         token = uuid.uuid4().hex
@@ -131,7 +132,7 @@ class Snapshots:
 
 # A snapshot folder holds an exclusive flock on this file for as long as its process lives,
 # so a folder whose lock can be taken was left by a process that was killed (SIGKILL, the
-# OOM killer: no finalizer ran) and is removed by the next one to write a snapshot.
+# OOM killer: no finalizer ran) and is removed by the next one that sets up Snapshots.
 _FOLDER_PREFIX = "monitor-scoring-"
 _OWNER_FILE = "owner.lock"
 # Younger folders are left alone: one may be another process's, made a moment ago and not

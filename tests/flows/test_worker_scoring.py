@@ -158,12 +158,11 @@ def test_a_snapshot_folder_left_by_a_killed_process_is_removed_by_the_next(
     try:
         assert left.exists() and kept.exists()
         monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-        snapshots = Snapshots()
-        token_path = snapshots.current(compile_matcher([desk(5.0)]), None)
-        assert token_path is not None
+        snapshots = Snapshots()  # `monitor poll` or `run` with parse workers starting
         assert not left.exists()
         assert kept.exists()  # its process still runs
-        assert Path(token_path[1]).exists()
+        token_path = snapshots.current(compile_matcher([desk(5.0)]), None)
+        assert token_path is not None and Path(token_path[1]).exists()
     finally:
         alive.communicate("")
     assert not kept.exists()  # removed by its own process at exit
