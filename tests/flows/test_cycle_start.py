@@ -18,6 +18,18 @@ from monitor.core.states import FeedOutcome
 from monitor.flows.poll import START_CHUNK, Poller
 
 FEEDS = 120
+SPECS = [FeedSpec(f"feed{i:03d}", f"https://h{i % 7}.example/{i}") for i in range(FEEDS)]
+
+
+def poller(engine: Engine, client: httpx.AsyncClient, limits: FetchLimits) -> Poller:
+    return Poller(
+        engine=engine,
+        fetcher=Fetcher(client, limits),
+        feeds=SPECS,
+        default_interval=timedelta(minutes=15),
+        lease=timedelta(minutes=5),
+        clock=lambda: NOW,
+    )
 
 
 async def test_the_first_request_is_sent_before_every_feed_task_exists(
@@ -32,16 +44,10 @@ async def test_the_first_request_is_sent_before_every_feed_task_exists(
 
     httpx_mock.add_callback(answer, is_reusable=True)
     async with httpx.AsyncClient() as client:
-        poller = Poller(
-            engine=engine,
-            fetcher=Fetcher(client, FetchLimits(timeout=5, concurrency=FEEDS, per_host=FEEDS)),
-            feeds=[FeedSpec(f"feed{i:03d}", f"https://h{i % 7}.example/{i}") for i in range(FEEDS)],
-            default_interval=timedelta(minutes=15),
-            lease=timedelta(minutes=5),
-            clock=lambda: NOW,
-        )
-        summary = await poller.poll_once(ignore_schedule=True)
-        poller.close()
+        every_feed_at_once = FetchLimits(timeout=5, concurrency=FEEDS, per_host=FEEDS)
+        cycle = poller(engine, client, every_feed_at_once)
+        summary = await cycle.poll_once(ignore_schedule=True)
+        cycle.close()
     # Every feed was still polled, once.
     assert len(summary.feeds) == FEEDS
     assert {r.outcome for r in summary.feeds} == {FeedOutcome.NOT_MODIFIED}
@@ -63,20 +69,8 @@ async def test_a_cycle_cancelled_while_its_feeds_are_started_gives_every_feed_ba
         return httpx.Response(304)
 
     httpx_mock.add_callback(answer, is_reusable=True)
-    feeds = [FeedSpec(f"feed{i:03d}", f"https://h{i % 7}.example/{i}") for i in range(FEEDS)]
     async with httpx.AsyncClient() as client:
-
-        def new_poller() -> Poller:
-            return Poller(
-                engine=engine,
-                fetcher=Fetcher(client, FetchLimits(timeout=5)),
-                feeds=feeds,
-                default_interval=timedelta(minutes=15),
-                lease=timedelta(minutes=5),
-                clock=lambda: NOW,
-            )
-
-        first = new_poller()
+        first = poller(engine, client, FetchLimits(timeout=5))
         polling = asyncio.create_task(first.poll_once(ignore_schedule=True))
         with contextlib.suppress(asyncio.CancelledError):
             await polling
@@ -88,7 +82,7 @@ async def test_a_cycle_cancelled_while_its_feeds_are_started_gives_every_feed_ba
         await asyncio.sleep(0.05)
         assert len(httpx_mock.get_requests()) == started
         httpx_mock.reset()
-        second = new_poller()
+        second = poller(engine, client, FetchLimits(timeout=5))
         claimed: list[int] = []
         polling = None
         httpx_mock.add_response(status_code=304, is_reusable=True)
