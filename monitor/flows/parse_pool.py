@@ -1,8 +1,9 @@
 """The parse processes as a poll cycle uses them: a few jobs handed over at a time, a crashed
 pool replaced, and a worn pool replaced without two pools' workers alive at once.
 
-A parse worker's heap grows to the largest feed it has parsed and stays there, so the pool
-is replaced after `recycle_after` jobs. Replacing it by starting the new pool while the old
+A parse worker's heap grows to the largest feed it has parsed and stays there, so every
+`recycle_after` jobs the pool is looked at and replaced if `grown` says a worker has grown
+(without `grown`: every time). Replacing it by starting the new pool while the old
 one finished its queue had both pools' workers alive for a while (4 workers of 2 in the
 tree's peak memory). Here the jobs due to the old pool finish, its workers are joined (gone),
 and only then does the next job go to the new pool: a pause of about one parse and a fork.
@@ -41,11 +42,13 @@ class ParsePool:
         renew: Callable[[], Executor] | None = None,
         in_flight: int = 4,
         recycle_after: int | None = None,
+        grown: Callable[[Executor], bool] | None = None,
     ) -> None:
         self.executor = executor
         self._renew = renew
         self._limit = max(1, in_flight)
         self._recycle_after = recycle_after
+        self._grown = grown
         self._given = 0  # jobs handed to the current executor
         self._running = 0  # jobs in the executor now
         self._replacing = False
@@ -61,11 +64,14 @@ class ParsePool:
         return self._changed
 
     def _worn(self) -> bool:
-        return (
-            self._renew is not None
-            and self._recycle_after is not None
-            and self._given >= self._recycle_after
-        )
+        if self._renew is None or self._recycle_after is None:
+            return False
+        if self._given < self._recycle_after:
+            return False
+        if self._grown is None or self._grown(self.executor):
+            return True
+        self._given = 0  # its workers are as small as new ones: look again later
+        return False
 
     async def run(
         self,

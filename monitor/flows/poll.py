@@ -211,6 +211,7 @@ class Poller:
         worker_scoring: Callable[[FeedRow], FeedScoring | None] | None = None,
         max_entries: int | None = None,
         recycle_parse_after: int | None = None,
+        parse_pool_grown: Callable[[Executor], bool] | None = None,
         parse_in_flight: int = 4,
         backlog_feeds: int = 400,
         backlog_bytes: int = 64_000_000,
@@ -232,6 +233,7 @@ class Poller:
                 renew=renew_parse_executor,
                 in_flight=parse_in_flight,
                 recycle_after=recycle_parse_after,
+                grown=parse_pool_grown,
             )
             if parse_executor is not None
             else None

@@ -198,3 +198,58 @@ def test_parse_workers_do_not_run_the_parents_main_script(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['One', 'One', 'One', 'One']"
     assert runs.read_text() == "ran\n"  # the parent only
+
+
+def test_a_pool_whose_workers_have_not_grown_is_kept_and_looked_at_again() -> None:
+    live: list[_Pool] = []
+    seen: list[int] = []
+    made: list[_Pool] = []
+    looked: list[int] = []
+
+    def fresh() -> Executor:
+        made.append(_Pool(live, seen))
+        return made[-1]
+
+    def grown(executor: Executor) -> bool:
+        looked.append(made.index(executor))  # type: ignore[arg-type]
+        return len(looked) == 3  # a worker held too much at the third look only
+
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    async def run() -> list[int]:
+        pool = ParsePool(fresh(), renew=fresh, in_flight=1, recycle_after=5, grown=grown)
+        results = [await pool.run(_job(calls, lock, n)) for n in range(40)]
+        pool.close()
+        return results
+
+    assert asyncio.run(run()) == list(range(40))
+    # Looked at every 5 jobs (before jobs 6, 11, ... 36); replaced at the third look only.
+    assert looked == [0, 0, 0, 1, 1, 1, 1]
+    assert len(made) == 2
+    assert max(seen) == 1
+
+
+_HELD: list[bytearray] = []
+
+
+def _hold_memory(megabytes: int) -> int:
+    _HELD.append(bytearray(megabytes * 2**20))  # written: resident, not just reserved
+    return os.getpid()
+
+
+def test_a_worker_that_holds_more_than_the_limit_counts_as_grown() -> None:
+    from monitor.app import PARSE_WORKER_MAX_RSS, parse_workers_grown, worker_rss
+
+    # spawn: a fresh interpreter, not a copy of this test process and its size
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pid = pool.submit(os.getpid).result()
+        assert (worker_rss(pid) or 0) < PARSE_WORKER_MAX_RSS
+        assert not parse_workers_grown(pool)
+        assert pool.submit(_hold_memory, PARSE_WORKER_MAX_RSS // 2**20).result() == pid
+        assert (worker_rss(pid) or 0) > PARSE_WORKER_MAX_RSS
+        assert parse_workers_grown(pool)
+    finally:
+        pool.shutdown()
+    assert not parse_workers_grown(ThreadPoolExecutor(max_workers=1))  # no processes: never
