@@ -222,18 +222,18 @@ async def http_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-# A worker's heap only grows with the largest feed it has parsed, so every this many parses
-# the pool is replaced, the old workers gone before new ones fork from the forkserver (and
-# import the parser and load the scoring snapshot: 0.25-0.3 s of CPU each), if one of its
-# workers holds more than PARSE_WORKER_MAX_RSS. Replaced every 1,000 parses whether grown or
-# not, that start-up cost a first poll of 1,200 feeds about 1 ms of CPU per feed, and in
-# 12,000 parses of the corpus's 4,039 feed files (up to 1.4 MB) the two workers never held
-# more than 61-73 MB. Where a worker's size cannot be read (no /proc), the pool is replaced
-# every PARSE_TASKS_PER_POOL parses, as before. See flows/parse_pool.py for why not
-# max_tasks_per_child.
-PARSE_TASKS_PER_POOL = 1000
-PARSE_GROWTH_CHECK = 100  # parses between two looks at the workers' size
+# A worker's heap only grows with the largest feed it has parsed, so every PARSE_GROWTH_CHECK
+# parses the pool's workers are looked at, and the pool is replaced (the old workers gone
+# before new ones fork from the forkserver) if one holds more than PARSE_WORKER_MAX_RSS.
+# A start costs 0.25-0.3 s of CPU (importing the parser, loading the scoring snapshot):
+# replacing the pool every 1,000 parses, grown or not, cost a first poll of 1,200 feeds about
+# 1 ms per feed, and in 12,000 parses of the corpus's 4,039 feed files (up to 1.4 MB) two
+# workers never held more than 61-73 MB. Where a process's size cannot be read (no /proc),
+# the pool is replaced every PARSE_TASKS_PER_POOL parses. See flows/parse_pool.py for why
+# not max_tasks_per_child.
+PARSE_GROWTH_CHECK = 100
 PARSE_WORKER_MAX_RSS = 100 * 2**20
+PARSE_TASKS_PER_POOL = 1000
 
 
 @asynccontextmanager
@@ -253,6 +253,7 @@ async def poller(
     from monitor.flows.poll import Poller
 
     can_measure = worker_rss(os.getpid()) is not None
+    recycle_after = PARSE_GROWTH_CHECK if can_measure else PARSE_TASKS_PER_POOL
     async with AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(http_client(settings))
@@ -265,13 +266,7 @@ async def poller(
             clock=clock,
             parse_executor=new_parse_executor(settings),
             renew_parse_executor=lambda: new_parse_executor(settings),
-            recycle_parse_after=(
-                None
-                if not settings.polling.parse_processes
-                else PARSE_GROWTH_CHECK
-                if can_measure
-                else PARSE_TASKS_PER_POOL
-            ),
+            recycle_parse_after=recycle_after if settings.polling.parse_processes else None,
             parse_pool_grown=parse_workers_grown if can_measure else None,
             # Two jobs per worker: one parsing, one ready in its pipe when it finishes.
             parse_in_flight=2 * max(1, settings.polling.parse_processes),

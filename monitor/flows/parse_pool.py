@@ -70,7 +70,7 @@ class ParsePool:
             return False
         if self._grown is None or self._grown(self.executor):
             return True
-        self._given = 0  # its workers are as small as new ones: look again later
+        self._given = 0  # none has grown: kept, and looked at again as many jobs later
         return False
 
     async def run(
