@@ -53,28 +53,35 @@ def _job(calls: list[int], lock: threading.Lock, n: int) -> Callable[[], int]:
     return run
 
 
+class _Pools:
+    """Pools made one after another (`fresh`, the ParsePool's `renew`): `made` in order,
+    `seen` how many pools had workers at each job taken."""
+
+    def __init__(self) -> None:
+        self.live: list[_Pool] = []
+        self.seen: list[int] = []
+        self.made: list[_Pool] = []
+
+    def fresh(self) -> Executor:
+        self.made.append(_Pool(self.live, self.seen))
+        return self.made[-1]
+
+
 def test_a_worn_pool_is_gone_before_the_next_takes_a_job_and_no_job_is_lost() -> None:
-    live: list[_Pool] = []
-    seen: list[int] = []
-    made: list[_Pool] = []
-
-    def fresh() -> Executor:
-        made.append(_Pool(live, seen))
-        return made[-1]
-
+    pools = _Pools()
     calls: list[int] = []
     lock = threading.Lock()
 
     async def run() -> list[int]:
-        pool = ParsePool(fresh(), renew=fresh, in_flight=4, recycle_after=5)
+        pool = ParsePool(pools.fresh(), renew=pools.fresh, in_flight=4, recycle_after=5)
         results = await asyncio.gather(*(pool.run(_job(calls, lock, n)) for n in range(40)))
         pool.close()
         return list(results)
 
     assert asyncio.run(run()) == list(range(40))
     assert sorted(calls) == list(range(40))  # each job ran once
-    assert len(made) == 8  # 40 jobs, 5 per pool
-    assert max(seen) == 1  # never a job while another pool's workers were alive
+    assert len(pools.made) == 8  # 40 jobs, 5 per pool
+    assert max(pools.seen) == 1  # never a job while another pool's workers were alive
 
 
 def _worker_pids(parent: int) -> list[int]:
@@ -201,24 +208,20 @@ def test_parse_workers_do_not_run_the_parents_main_script(tmp_path: Path) -> Non
 
 
 def test_a_pool_whose_workers_have_not_grown_is_kept_and_looked_at_again() -> None:
-    live: list[_Pool] = []
-    seen: list[int] = []
-    made: list[_Pool] = []
+    pools = _Pools()
     looked: list[int] = []
 
-    def fresh() -> Executor:
-        made.append(_Pool(live, seen))
-        return made[-1]
-
     def grown(executor: Executor) -> bool:
-        looked.append(made.index(executor))  # type: ignore[arg-type]
+        looked.append(pools.made.index(executor))  # type: ignore[arg-type]
         return len(looked) == 3  # a worker held too much at the third look only
 
     calls: list[int] = []
     lock = threading.Lock()
 
     async def run() -> list[int]:
-        pool = ParsePool(fresh(), renew=fresh, in_flight=1, recycle_after=5, grown=grown)
+        pool = ParsePool(
+            pools.fresh(), renew=pools.fresh, in_flight=1, recycle_after=5, grown=grown
+        )
         results = [await pool.run(_job(calls, lock, n)) for n in range(40)]
         pool.close()
         return results
@@ -226,8 +229,8 @@ def test_a_pool_whose_workers_have_not_grown_is_kept_and_looked_at_again() -> No
     assert asyncio.run(run()) == list(range(40))
     # Looked at every 5 jobs (before jobs 6, 11, ... 36); replaced at the third look only.
     assert looked == [0, 0, 0, 1, 1, 1, 1]
-    assert len(made) == 2
-    assert max(seen) == 1
+    assert len(pools.made) == 2
+    assert max(pools.seen) == 1
 
 
 _HELD: list[bytearray] = []
