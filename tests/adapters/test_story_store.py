@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from monitor.adapters.db import story_store
@@ -332,20 +332,44 @@ def test_a_story_kept_alive_by_copies_stays_findable_after_its_first_rows_expire
         assert assign(conn, near, now=late) == [story]
 
 
+def _title_feed(conn: Connection, name: str, title: str) -> None:
+    conn.execute(update(Feed.__table__).where(Feed.__table__.c.name == name).values(title=title))
+
+
 def test_list_stories_gives_articles_and_outlets(story_engine: Engine) -> None:
     with story_engine.begin() as conn:
         articles = Articles(conn)
         assign(conn, articles.add(*COPY_A, feed="abc-news"), now=NOW - timedelta(days=3))
         assign(conn, articles.add(*OTHER, feed="npr"))
         assign(conn, articles.add(*COPY_B, feed="japan-today"), now=NOW + timedelta(hours=1))
+        _title_feed(conn, "japan-today", "Japan Today")
         listed = story_store.list_stories(conn, NOW - timedelta(days=1))
     assert [story["title"] for story in listed] == [COPY_A[0], OTHER[0]]
     peru = listed[0]
-    assert peru["outlets"] == ["abc-news", "japan-today"]
+    # Outlets as digests name them (the configured title, else the feed's name); the feed
+    # names beside them, as `--feed` takes them.
+    assert peru["outlets"] == ["Japan Today", "abc-news"]
+    assert peru["feeds"] == ["abc-news", "japan-today"]
     assert peru["article_count"] == 2
-    assert [a["feed"] for a in peru["articles"]] == ["abc-news", "japan-today"]
-    assert set(peru["articles"][0]) == {"id", "title", "url", "published_at", "feed"}
+    assert [(a["feed"], a["outlet"]) for a in peru["articles"]] == [
+        ("abc-news", "abc-news"),
+        ("japan-today", "Japan Today"),
+    ]
+    assert set(peru["articles"][0]) == {"id", "title", "url", "published_at", "feed", "outlet"}
     assert peru["first_seen_at"] == NOW - timedelta(days=3)
+
+
+def test_two_feeds_of_one_outlet_are_one_outlet_of_the_story(story_engine: Engine) -> None:
+    with story_engine.begin() as conn:
+        articles = Articles(conn)
+        assign(conn, articles.add(*COPY_A, feed="sabah-politics"), now=NOW - timedelta(hours=2))
+        assign(conn, articles.add(*COPY_B, feed="sabah-world"))
+        _title_feed(conn, "sabah-politics", "Daily Sabah")
+        _title_feed(conn, "sabah-world", "Daily Sabah")
+        [story] = story_store.list_stories(conn, NOW - timedelta(days=1))
+    assert story["article_count"] == 2
+    assert story["outlets"] == ["Daily Sabah"]
+    assert story["feeds"] == ["sabah-politics", "sabah-world"]
 
 
 def test_band_lookup_is_one_index_seek_per_band(story_engine: Engine) -> None:

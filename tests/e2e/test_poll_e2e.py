@@ -176,5 +176,5 @@ def test_poll_scores_groups_stories_and_alerts_within_the_cycle(served, tmp_path
         by_feed.setdefault(a["feed"], {})[a["guid"] or a["url"]] = a["story_id"]
     assert by_feed["moved"] == by_feed["outlet-00"]
     stories = monitor_json(config, "stories", "list", "--since", "3650d", "--format", "json")
-    shared = [s for s in stories if {"moved", "outlet-00"} <= set(s["outlets"])]
+    shared = [s for s in stories if {"moved", "outlet-00"} <= set(s["feeds"])]
     assert len(shared) == len(by_feed["outlet-00"])

@@ -77,6 +77,7 @@ from sqlalchemy import (
 )
 
 from monitor.adapters.db.dialect import driver_rows, insert_plain_rows, update_plain_rows
+from monitor.adapters.db.feed_store import outlet_name
 from monitor.adapters.db.schema import articles, feeds, stories, story_bands
 from monitor.adapters.db.transactions import CHUNK, chunks
 from monitor.core import dedup
@@ -763,7 +764,9 @@ def prune_bands(conn: Connection, older_than: datetime) -> int:
 def list_stories(conn: Connection, since: datetime | None = None) -> list[dict[str, Any]]:
     """Stories seen since `since` (all without it), newest first, with articles and outlets.
 
-    Plain dicts with stable keys, for `monitor stories list --format json|table`.
+    Plain dicts with stable keys, for `monitor stories list --format json|table`. `outlets`
+    are the outlets as digests name them (two feeds of one outlet are one outlet), `feeds`
+    the feed names that `--feed` options take.
     """
     found = conn.execute(
         select(stories)
@@ -781,7 +784,8 @@ def list_stories(conn: Connection, since: datetime | None = None) -> list[dict[s
                 "first_seen_at": row.first_seen_at,
                 "last_seen_at": row.last_seen_at,
                 "article_count": row.article_count,
-                "outlets": sorted({member["feed"] for member in members}),
+                "outlets": sorted({member["outlet"] for member in members}),
+                "feeds": sorted({member["feed"] for member in members}),
                 "articles": members,
             }
         )
@@ -799,6 +803,7 @@ def _articles_of(conn: Connection, story_ids: list[int]) -> dict[int, list[dict[
             articles.c.url,
             articles.c.published_at,
             feeds.c.name.label("feed"),
+            outlet_name().label("outlet"),
         )
         .join(feeds, feeds.c.id == articles.c.feed_id)
         .where(articles.c.story_id.in_(story_ids))
@@ -813,6 +818,7 @@ def _articles_of(conn: Connection, story_ids: list[int]) -> dict[int, list[dict[
                 "url": row.url,
                 "published_at": row.published_at,
                 "feed": row.feed,
+                "outlet": row.outlet,
             }
         )
     return grouped
