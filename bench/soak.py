@@ -122,27 +122,28 @@ class Cycle:
     feeds: int
     new: int
     cpu: float  # seconds of the tree's CPU since the previous cycle ended
+    main_cpu: float  # of that, the main process's (event loop, writer, scoring)
     rss: int  # bytes, the whole tree, just after the cycle
     main: int  # bytes, the main process
 
 
-def tree(pid: int) -> tuple[float, int, int]:
-    """CPU seconds and RSS of the daemon's tree, and the main process's RSS."""
-    cpu, rss, main = 0.0, 0, 0
+def tree(pid: int) -> tuple[float, float, int, int]:
+    """CPU seconds of the daemon's tree and of its main process, and their RSS."""
+    cpu, main_cpu, rss, main = 0.0, 0.0, 0, 0
     for member in [pid, *descendants(pid)]:
         reading = cpu_and_rss(member)
         if reading is not None:
             cpu += reading[0]
             rss += reading[1]
             if member == pid:
-                main = reading[1]
-    return cpu, rss, main
+                main_cpu, main = reading
+    return cpu, main_cpu, rss, main
 
 
 def watch(daemon: subprocess.Popen[str], cycles: int, log: list[str]) -> list[Cycle]:
     """Cycles as the daemon's log announces them, each with the tree read right after."""
     found: list[Cycle] = []
-    previous_cpu = 0.0
+    previous_cpu = previous_main = 0.0
     assert daemon.stderr is not None
     for line in daemon.stderr:
         log.append(line)
@@ -150,13 +151,19 @@ def watch(daemon: subprocess.Popen[str], cycles: int, log: list[str]) -> list[Cy
         if matched is None:
             continue
         time.sleep(0.5)  # the cycle's last commit and the parse pool settle
-        cpu, rss, main = tree(daemon.pid)
-        found.append(Cycle(int(matched[1]), int(matched[2]), cpu - previous_cpu, rss, main))
-        previous_cpu = cpu
+        cpu, main_cpu, rss, main = tree(daemon.pid)
+        found.append(
+            Cycle(
+                int(matched[1]), int(matched[2]), cpu - previous_cpu, main_cpu - previous_main,
+                rss, main,
+            )
+        )  # fmt: skip
+        previous_cpu, previous_main = cpu, main_cpu
         c = found[-1]
         print(
             f"cycle {len(found):3d}: {c.feeds:5d} feeds, {c.new:6d} new articles, "
-            f"CPU {c.cpu:6.1f} s, tree {c.rss / MB:6.1f} MB (main {c.main / MB:6.1f})",
+            f"CPU {c.cpu:6.1f} s (main {c.main_cpu:5.1f}), "
+            f"tree {c.rss / MB:6.1f} MB (main {c.main / MB:6.1f})",
             flush=True,
         )
         if len(found) == cycles:
@@ -190,10 +197,13 @@ def report(cycles: list[Cycle]) -> None:
         f"{late:+.1f} MB ({late * MB / half.rss:+.1%}), "
         f"{late / (len(cycles) - middle):+.2f} MB per cycle"
     )
-    per_feed = [c.cpu / c.feeds * 1000 for c in steady if c.feeds]
+    per_feed = [(c.cpu / c.feeds * 1000, c.main_cpu / c.feeds * 1000) for c in steady if c.feeds]
     if per_feed:
-        print(f"tree CPU per polled feed in cycles 3-{len(cycles)}: "
-              f"{min(per_feed):.1f}-{max(per_feed):.1f} ms")  # fmt: skip
+        print(
+            f"CPU per polled feed in cycles 3-{len(cycles)}: the tree "
+            f"{min(t for t, _ in per_feed):.1f}-{max(t for t, _ in per_feed):.1f} ms, the main "
+            f"process {min(m for _, m in per_feed):.1f}-{max(m for _, m in per_feed):.1f} ms"
+        )
 
 
 def main() -> None:
