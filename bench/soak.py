@@ -189,7 +189,7 @@ def report(cycles: list[Cycle]) -> None:
     )
     # Caches that are bounded fill over the first cycles; a leak goes on growing. So the
     # second half of the run on its own, too.
-    middle = len(cycles) // 2
+    middle = max(2, len(cycles) // 2)  # never from cycle 1: it stores every backlog
     half = cycles[middle - 1]
     late = (last.rss - half.rss) / MB
     print(
@@ -230,19 +230,25 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "config.toml").write_text(config_text(folder, urls), encoding="utf-8")
         command = [sys.executable, "-m", "monitor", "--config", str(folder / "config.toml")]
-        subprocess.run([*command, "db", "upgrade"], check=True, capture_output=True, cwd=tmp)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}  # this tree's code, installed or not
+        subprocess.run([*command, "db", "upgrade"], check=True, capture_output=True, cwd=tmp,
+                       env=env)  # fmt: skip
         daemon = subprocess.Popen(
             [*command, "run"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            cwd=tmp, env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=tmp, env=env,
         )  # fmt: skip
         try:
             cycles = watch(daemon, args.cycles, log)
         finally:
+            ended = daemon.poll()
             daemon.terminate()
             # Drain stderr while it shuts down, so a full pipe cannot hold it.
             drain = threading.Thread(target=lambda: log.extend(daemon.stderr or ()), daemon=True)
             drain.start()
             daemon.wait(60)
+            drain.join(10)
+        if ended is not None:
+            print(f"the daemon exited by itself after {len(cycles)} cycles, status {ended}")
     stop.set()
     server.join(10)
     problems = [line for line in log if " WARNING " in line or " ERROR " in line]
