@@ -4,15 +4,19 @@ What it answers (issue 16, "bound memory end to end"): does the service stay fla
 cycle after cycle, or does it grow with what it has stored? bench/ingest.py measures one poll
 in the benchmark's own process; this runs the real daemon (`python -m monitor --config ...
 run`, this tree's code, a SQLite database made by `monitor db upgrade`) as a user starts it,
-on the shipped watchlists and [polling] limits, with a file channel.
+on the shipped watchlists and [polling] limits, with a file channel. Two departures from the
+shipped config.toml: `interval = "1m"` (not 15m, so a run takes minutes), and the /healthz
+and /metrics server off (`listen = ""`, so runs never contend for its port).
 
 A loopback server in its own process (several 127.0.0.x hosts, --latency per request) serves
 --feeds real outlet feeds from the corpus with ETags; every --tick seconds each feed gets
 --new-items new entries on top and a new ETag, so every cycle stores new articles, assigns
 them to stories and scores them, while the feeds' other entries are known ones. The bodies'
 <ttl> elements are removed so every feed is polled at the config's `interval` (a feed asking
-for 60 minutes would otherwise sit out the run). Sampled every 2 s from /proc: the resident
-memory of the daemon's whole tree (main process, forkserver, parse workers) and its CPU.
+for 60 minutes would otherwise sit out the run). Read from /proc half a second after each
+cycle's log line: the resident memory of the daemon's whole tree (main process, forkserver,
+parse workers) and its CPU. That is the memory a cycle leaves behind, not its peak during
+the cycle (bench/ingest.py measures a poll's peak).
 
 Prints one line per poll cycle (from the daemon's own "polled N feeds" log line): feeds,
 new articles, CPU of the tree in the cycle, RSS of the tree and of the main process after it;
@@ -38,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -103,8 +108,6 @@ def serve(args: argparse.Namespace, bodies: list[bytes], urls: Queue, stop: Even
 
 def config_text(folder: Path, urls: list[str]) -> str:
     """The shipped config's polling limits and watchlists, these feeds, a file channel."""
-    import tomllib
-
     polling = tomllib.loads((REPO / "config.toml").read_text(encoding="utf-8"))["polling"]
     polling["interval"] = "1m"
     lines = ["[database]", f'url = "sqlite:///{folder}/soak.db"', "[polling]"]
